@@ -1,0 +1,112 @@
+"""The neuron arithmetic, written once.
+
+This module is the executable form of docs/arithmetic.md. The golden model calls
+:func:`integrate` for every time step and :func:`first_crossing` for the latch; the
+gateware builds its datapath from the same ranges
+(:class:`~firstspike.sw.params.CoreParams`) and is held to the same results.
+
+One time step ``t`` of a layer, for every neuron ``j``::
+
+    a_j(t) = sum of w_ij over inputs i with s_i == t        (exact, no saturation)
+    step:  V_j(t) = sat(V_j(t-1) + a_j(t))                 V_j(-1) = b_j
+    ramp:  I_j(t) = sat(I_j(t-1) + a_j(t))                 I_j(-1) = 0
+           V_j(t) = sat(V_j(t-1) + I_j(t))                 V_j(-1) = b_j
+    fires at t  if  V_j(t) >= theta_j  and it has not fired before
+
+``sat`` clamps to the signed ``potential_bits`` range. It is applied once per step,
+after all of that step's input spikes are summed, so the order in which spikes of one
+step arrive never changes a result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .params import CoreParams, Kernel
+
+__all__ = ["NO_SPIKE", "saturate", "integrate", "first_crossing", "decide"]
+
+#: Spike time of a neuron that never fires (inputs and outputs alike).
+NO_SPIKE = -1
+
+
+def saturate(x: np.ndarray, params: CoreParams) -> np.ndarray:
+    """Clamp ``x`` to the signed ``potential_bits`` range."""
+    low, high = params.potential_range
+    return np.clip(x, low, high)
+
+
+def integrate(
+    potential: np.ndarray, current: np.ndarray, increment: np.ndarray, params: CoreParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """One time step of the synaptic kernel for any batch of neurons.
+
+    Parameters
+    ----------
+    potential, current:
+        ``V(t-1)`` and ``I(t-1)`` (the current is ignored, and returned unchanged, by
+        the step kernel). Start from ``V(-1) = b`` and ``I(-1) = 0``.
+    increment:
+        ``a(t)``: for each neuron, the exact sum of the weights of the inputs that
+        spike at step ``t``.
+    params:
+        Kernel and number formats.
+
+    Returns
+    -------
+    ``(V(t), I(t))``, saturated.
+    """
+    if params.kernel is Kernel.STEP:
+        return saturate(potential + increment, params), current
+    current = saturate(current + increment, params)
+    return saturate(potential + current, params), current
+
+
+def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first-spike latch: when each neuron fires, given its potential at every step.
+
+    Parameters
+    ----------
+    potentials:
+        ``V(t)`` for ``t = 0 ... T-1`` along axis 0: ``[T, ...]``.
+    thresholds:
+        ``theta``, broadcastable to ``potentials[0]``.
+
+    Returns
+    -------
+    ``(spike_time, spike_potential)``: the first ``t`` with ``V(t) >= theta``
+    (``int16``, :data:`NO_SPIKE` if none) and ``V`` at that step (0 if none). A neuron
+    fires at most once; later crossings are ignored.
+    """
+    crossed = potentials >= thresholds
+    first = np.argmax(crossed, axis=0)
+    fired = np.take_along_axis(crossed, first[None], axis=0)[0]
+    spike_potential = np.take_along_axis(potentials, first[None], axis=0)[0]
+    return (np.where(fired, first, NO_SPIKE).astype(np.int16),
+            np.where(fired, spike_potential, 0))
+
+
+def decide(
+    spike_time: np.ndarray, spike_potential: np.ndarray, final_potential: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first-spike decision over a batch of output layers, all ``[batch, n_out]``.
+
+    The class is the output neuron that fired first; among neurons that fired at that
+    same step, the one with the higher potential at that step, then the lower index.
+    If no output fired, the neuron with the highest potential at ``T-1``, lower index
+    on ties.
+
+    Returns
+    -------
+    ``(decision, fired)``: ``int64 [batch]`` class indices and ``bool [batch]``, true
+    where some output neuron fired.
+    """
+    spiked = spike_time != NO_SPIKE
+    fired = spiked.any(axis=1)
+    never = np.iinfo(np.int32).max
+    first = np.where(spiked, spike_time.astype(np.int32), never).min(axis=1, keepdims=True)
+    first_spikers = spiked & (spike_time == first)
+    tie_score = np.where(first_spikers, spike_potential.astype(np.float64), -np.inf)
+    by_spike = np.argmax(tie_score, axis=1)
+    by_potential = np.argmax(final_potential, axis=1)
+    return np.where(fired, by_spike, by_potential).astype(np.int64), fired

@@ -1,0 +1,241 @@
+"""The model file: an integer TTFS network in one ``.npz`` that ``numpy.load`` reads alone.
+
+Format version 1 (docs/model-file.md)::
+
+    format                  'firstspike-model'
+    format_version          1
+    layer_sizes             int  [L+1]     (n_in, n_1, ..., n_out)
+    time_steps              int            T
+    kernel                  str            'step' | 'ramp'
+    weight_bits             int
+    potential_bits          int
+    decision                str            'first-spike'
+    encoding                str            'linear-latency'
+    encoding_x_max          float          brightest input intensity
+    weights_K               int  [n_K, n_K+1]   for K = 0 ... L-1
+    thresholds_K            int  [n_K+1]
+    initial_potentials_K    int  [n_K+1]
+    provenance              str            JSON: dataset, command, accuracy, ...
+
+Every string is a 0-d unicode array, so ``numpy.load(path)`` needs no pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .encoding import LatencyEncoding
+from .errors import ModelFileError
+from .files import write_atomically
+from .params import CoreParams, DecisionRule, Kernel
+
+__all__ = ["Layer", "Model", "load_model", "save_model", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "firstspike-model"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One weight layer: ``weights[i, j]`` connects input ``i`` to neuron ``j``."""
+
+    weights: np.ndarray  # int64 [n_in, n_out]
+    thresholds: np.ndarray  # int64 [n_out]
+    initial_potentials: np.ndarray  # int64 [n_out]
+
+
+@dataclass(frozen=True)
+class Model:
+    """An integer TTFS network: parameters, layers, input encoding and where it came from."""
+
+    params: CoreParams
+    layers: tuple[Layer, ...]
+    encoding: LatencyEncoding
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_layers(self.params, self.layers, source="model")
+
+    def digest(self) -> str:
+        """SHA-256 over everything that changes what the network computes."""
+        h = hashlib.sha256()
+        p = self.params
+        h.update(json.dumps([list(p.layer_sizes), p.time_steps, p.kernel.value, p.weight_bits,
+                             p.potential_bits, p.decision.value]).encode())
+        for layer in self.layers:
+            for array in (layer.weights, layer.thresholds, layer.initial_potentials):
+                h.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
+        return h.hexdigest()
+
+    def replace_layer(self, index: int, layer: Layer) -> "Model":
+        layers = list(self.layers)
+        layers[index] = layer
+        return Model(self.params, tuple(layers), self.encoding, dict(self.provenance))
+
+
+def _check_layers(params: CoreParams, layers: tuple[Layer, ...], source: str) -> None:
+    if len(layers) != params.n_layers:
+        raise ModelFileError(f"{source}: layer_sizes {list(params.layer_sizes)} needs "
+                             f"{params.n_layers} layers, found {len(layers)}")
+    w_low, w_high = params.weight_range
+    v_low, v_high = params.potential_range
+    for k, layer in enumerate(layers):
+        n_in, n_out = params.layer_sizes[k], params.layer_sizes[k + 1]
+        checks = (
+            (f"weights_{k}", layer.weights, (n_in, n_out), w_low, w_high, f"{params.weight_bits}-bit"),
+            (f"thresholds_{k}", layer.thresholds, (n_out,), v_low, v_high, f"{params.potential_bits}-bit"),
+            (f"initial_potentials_{k}", layer.initial_potentials, (n_out,), v_low, v_high,
+             f"{params.potential_bits}-bit"),
+        )
+        for name, array, shape, low, high, width in checks:
+            if not isinstance(array, np.ndarray) or array.dtype == bool or \
+                    not np.issubdtype(array.dtype, np.integer):
+                dtype = getattr(array, "dtype", type(array).__name__)
+                raise ModelFileError(f"{source}: {name} must hold integers, found {dtype}")
+            if array.shape != shape:
+                raise ModelFileError(f"{source}: {name} must have shape {list(shape)} "
+                                     f"(from layer_sizes {list(params.layer_sizes)}), found {list(array.shape)}")
+            bad = (array < low) | (array > high)
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ModelFileError(f"{source}: {name}{list(where)} = {int(array[where])} is outside "
+                                     f"the {width} signed range [{low}, {high}]")
+
+
+def _scalar(archive: np.lib.npyio.NpzFile, key: str, kind: type, source: str):
+    if key not in archive.files:
+        raise ModelFileError(f"{source}: missing '{key}' (format version {FORMAT_VERSION} requires it)")
+    value = archive[key]
+    if value.shape != ():
+        raise ModelFileError(f"{source}: '{key}' must be a single value, found shape {list(value.shape)}")
+    if kind is str:
+        if value.dtype.kind != "U":
+            raise ModelFileError(f"{source}: '{key}' must be a string, found {value.dtype}")
+        return str(value)
+    if kind is int:
+        if value.dtype == bool or not np.issubdtype(value.dtype, np.integer):
+            raise ModelFileError(f"{source}: '{key}' must be an integer, found {value.dtype}")
+        return int(value)
+    if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.complexfloating):
+        raise ModelFileError(f"{source}: '{key}' must be a number, found {value.dtype}")
+    return float(value)
+
+
+def _enum(enum_type, key: str, value: str, source: str):
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(repr(e.value) for e in enum_type)
+        raise ModelFileError(f"{source}: '{key}' is {value!r}; it must be one of {allowed}") from None
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Read and check a model file; any problem raises :class:`ModelFileError` naming it."""
+    source = str(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"{source}: no such model file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{source}: not a readable .npz model file ({error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{source}: holds a single array, not a .npz model archive")
+    try:
+        with archive:
+            return _read(archive, source)
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(f"{source}: damaged archive ({error})") from None
+
+
+def _read(archive: np.lib.npyio.NpzFile, source: str) -> Model:
+    fmt = _scalar(archive, "format", str, source)
+    if fmt != FORMAT:
+        raise ModelFileError(f"{source}: 'format' is {fmt!r}, expected {FORMAT!r}")
+    version = _scalar(archive, "format_version", int, source)
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{source}: format version {version} is not supported "
+                             f"(this FirstSpike reads version {FORMAT_VERSION})")
+    if "layer_sizes" not in archive.files:
+        raise ModelFileError(f"{source}: missing 'layer_sizes'")
+    sizes = archive["layer_sizes"]
+    if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
+        raise ModelFileError(f"{source}: 'layer_sizes' must be a 1-D integer array, "
+                             f"found {sizes.dtype} of shape {list(sizes.shape)}")
+    try:
+        params = CoreParams(
+            layer_sizes=tuple(int(n) for n in sizes),
+            time_steps=_scalar(archive, "time_steps", int, source),
+            kernel=_enum(Kernel, "kernel", _scalar(archive, "kernel", str, source), source),
+            weight_bits=_scalar(archive, "weight_bits", int, source),
+            potential_bits=_scalar(archive, "potential_bits", int, source),
+            decision=_enum(DecisionRule, "decision", _scalar(archive, "decision", str, source), source),
+        )
+    except ModelFileError:
+        raise
+    except ValueError as error:
+        raise ModelFileError(f"{source}: {error}") from None
+    layers = []
+    for k in range(params.n_layers):
+        arrays = []
+        for name in ("weights", "thresholds", "initial_potentials"):
+            key = f"{name}_{k}"
+            if key not in archive.files:
+                raise ModelFileError(f"{source}: missing '{key}' (layer_sizes has {params.n_layers} layers)")
+            arrays.append(archive[key])
+        layers.append(Layer(*arrays))
+    _check_layers(params, tuple(layers), source)
+    layers = [Layer(*(a.astype(np.int64) for a in (l.weights, l.thresholds, l.initial_potentials)))
+              for l in layers]
+    encoding_kind = _scalar(archive, "encoding", str, source)
+    x_max = _scalar(archive, "encoding_x_max", float, source)
+    try:
+        encoding = LatencyEncoding(x_max=x_max, kind=encoding_kind)
+    except ValueError as error:
+        raise ModelFileError(f"{source}: {error}") from None
+    provenance_text = _scalar(archive, "provenance", str, source)
+    try:
+        provenance = json.loads(provenance_text)
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"{source}: 'provenance' is not valid JSON ({error})") from None
+    if not isinstance(provenance, dict):
+        raise ModelFileError(f"{source}: 'provenance' must be a JSON object")
+    return Model(params, tuple(layers), encoding, provenance)
+
+
+def _smallest_int_dtype(array: np.ndarray) -> np.dtype:
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if array.size == 0 or (array.min() >= info.min and array.max() <= info.max):
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def save_model(model: Model, path: str | os.PathLike) -> None:
+    """Write ``model``; the file appears whole or not at all (written aside, then renamed)."""
+    p = model.params
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION, np.int64),
+        "layer_sizes": np.array(p.layer_sizes, np.int64),
+        "time_steps": np.array(p.time_steps, np.int64),
+        "kernel": np.array(p.kernel.value),
+        "weight_bits": np.array(p.weight_bits, np.int64),
+        "potential_bits": np.array(p.potential_bits, np.int64),
+        "decision": np.array(p.decision.value),
+        "encoding": np.array(model.encoding.kind),
+        "encoding_x_max": np.array(model.encoding.x_max, np.float64),
+        "provenance": np.array(json.dumps(model.provenance, sort_keys=True)),
+    }
+    for k, layer in enumerate(model.layers):
+        for name, array in (("weights", layer.weights), ("thresholds", layer.thresholds),
+                            ("initial_potentials", layer.initial_potentials)):
+            arrays[f"{name}_{k}"] = array.astype(_smallest_int_dtype(array))
+    write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))

@@ -1,0 +1,139 @@
+"""The core's parameters: one frozen dataclass read by the golden model, the gateware
+and the host driver alike.
+
+Every size the hardware has follows from :class:`CoreParams`; every check of a size
+lives here, so the message a user sees is the same wherever the value came from.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, replace
+
+__all__ = ["Kernel", "DecisionRule", "CoreParams", "LIMITS"]
+
+
+class Kernel(enum.Enum):
+    """Synaptic kernel: how an input spike moves a neuron's potential over time.
+
+    ``STEP``: a spike adds its weight to the potential once (``V(t) = b + sum w``).
+    ``RAMP``: a spike adds its weight to a current that is integrated every step.
+    """
+
+    STEP = "step"
+    RAMP = "ramp"
+
+
+class DecisionRule(enum.Enum):
+    """How the output layer's spikes become a class (see docs/arithmetic.md)."""
+
+    FIRST_SPIKE = "first-spike"
+
+
+# Allowed ranges, inclusive. The hardware issue may widen them; the messages follow.
+LIMITS = {
+    "layer size": (1, 65535),
+    "time_steps": (1, 4096),
+    "weight_bits": (2, 16),
+    "potential_bits": (3, 32),
+    "lanes": (1, 64),
+}
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer between {low} and {high}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """Sizes and number formats of a TTFS network and the core that runs it.
+
+    Parameters
+    ----------
+    layer_sizes:
+        ``(n_in, n_1, ..., n_out)``: input neurons, then each layer's neurons.
+    time_steps:
+        ``T``: the discrete steps ``t = 0 ... T-1`` of one inference.
+    kernel:
+        The synaptic kernel, :class:`Kernel`.
+    weight_bits:
+        Width of a signed two's-complement weight.
+    potential_bits:
+        Width of a signed potential (and, for ``RAMP``, current); also the width of
+        thresholds and initial potentials. Saturates, see :func:`firstspike.sw.arith.saturate`.
+    lanes:
+        ``P``: neurons the hardware updates in parallel. Does not change what is
+        computed, only how many cycles it takes.
+    decision:
+        The output rule, :class:`DecisionRule`.
+    """
+
+    layer_sizes: tuple[int, ...]
+    time_steps: int
+    kernel: Kernel = Kernel.STEP
+    weight_bits: int = 8
+    potential_bits: int = 16
+    lanes: int = 1
+    decision: DecisionRule = DecisionRule.FIRST_SPIKE
+
+    def __post_init__(self) -> None:
+        sizes = self.layer_sizes
+        if not isinstance(sizes, tuple) or len(sizes) < 2:
+            raise ValueError(
+                "layer_sizes must be a tuple of at least two sizes (inputs, outputs), "
+                f"not {sizes!r}"
+            )
+        for position, size in enumerate(sizes):
+            _check_int(f"layer_sizes[{position}]", size, *LIMITS["layer size"])
+        _check_int("time_steps", self.time_steps, *LIMITS["time_steps"])
+        if not isinstance(self.kernel, Kernel):
+            raise ValueError(f"kernel must be one of {[k.value for k in Kernel]}, not {self.kernel!r}")
+        if not isinstance(self.decision, DecisionRule):
+            raise ValueError(
+                f"decision must be one of {[d.value for d in DecisionRule]}, not {self.decision!r}"
+            )
+        _check_int("weight_bits", self.weight_bits, *LIMITS["weight_bits"])
+        low, high = LIMITS["potential_bits"]
+        _check_int("potential_bits", self.potential_bits, max(low, self.weight_bits + 1), high)
+        _check_int("lanes", self.lanes, *LIMITS["lanes"])
+
+    # -- derived sizes -------------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (the input neurons are not a layer)."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """Smallest and largest weight, inclusive."""
+        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def potential_range(self) -> tuple[int, int]:
+        """Smallest and largest potential (and current, threshold, initial potential)."""
+        return -(1 << (self.potential_bits - 1)), (1 << (self.potential_bits - 1)) - 1
+
+    @property
+    def time_bits(self) -> int:
+        """Bits that hold a spike time ``0 ... T-1``."""
+        return max(1, math.ceil(math.log2(self.time_steps)))
+
+    def folds(self, layer: int, lanes: int | None = None) -> int:
+        """Passes of the lane array one input spike costs in ``layer`` (0-based)."""
+        p = self.lanes if lanes is None else lanes
+        _check_int("lanes", p, *LIMITS["lanes"])
+        return -(-self.layer_sizes[layer + 1] // p)
+
+    def with_lanes(self, lanes: int) -> "CoreParams":
+        return replace(self, lanes=lanes)

@@ -1,0 +1,42 @@
+"""Random networks and random input spikes, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arith import NO_SPIKE
+from .encoding import LatencyEncoding
+from .model import Layer, Model
+from .params import CoreParams
+
+__all__ = ["random_model", "random_spike_times"]
+
+
+def random_model(params: CoreParams, rng: np.random.Generator, *, firing: float = 0.5) -> Model:
+    """A network with uniform random weights over the full weight range.
+
+    Thresholds are drawn so that, for inputs that spike about half the time, roughly
+    ``firing`` of each layer's neurons reach them: larger values make more spikes.
+    Initial potentials are small random values.
+    """
+    w_low, w_high = params.weight_range
+    v_low, v_high = params.potential_range
+    layers = []
+    for n_in, n_out in zip(params.layer_sizes, params.layer_sizes[1:]):
+        weights = rng.integers(w_low, w_high + 1, (n_in, n_out))
+        # Spread of a random walk of about n_in / 2 weights, scaled by how much should fire.
+        spread = max(1.0, np.sqrt(n_in / 2) * (w_high + 1) / np.sqrt(3))
+        centre = spread * (1.0 - 2.0 * firing)
+        thresholds = np.clip(np.round(rng.normal(centre, spread / 2, n_out)), v_low, v_high)
+        initial = np.clip(rng.integers(-(w_high + 1), w_high + 1, n_out), v_low, v_high)
+        layers.append(Layer(weights.astype(np.int64), thresholds.astype(np.int64), initial.astype(np.int64)))
+    return Model(params, tuple(layers), LatencyEncoding(x_max=1.0),
+                 {"dataset": "none", "command": "firstspike.sw.synthetic.random_model"})
+
+
+def random_spike_times(params: CoreParams, rng: np.random.Generator, batch: int,
+                       *, density: float = 0.5) -> np.ndarray:
+    """``int16 [batch, n_in]``: each input spikes with probability ``density`` at a uniform step."""
+    times = rng.integers(0, params.time_steps, (batch, params.n_inputs))
+    times[rng.random(times.shape) >= density] = NO_SPIKE
+    return times.astype(np.int16)
