@@ -1,0 +1,53 @@
+"""Benchmarks that print figures (never timed tests)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+
+from .golden import simulate
+from .params import CoreParams
+from .synthetic import random_model, random_spike_times
+
+__all__ = ["bench_golden", "machine_description"]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
+
+
+def bench_golden(sizes: tuple[int, ...] = (784, 400, 10), time_steps: int = 32, batch: int = 4096,
+                 density: float = 0.5, repeats: int = 3, seed: int = 0) -> dict:
+    """Golden-model throughput on a random network and random inputs.
+
+    Each input spikes with probability ``density`` at a uniform random step; the best of
+    ``repeats`` runs counts (the first run also warms BLAS up).
+    """
+    rng = np.random.default_rng(seed)
+    params = CoreParams(tuple(sizes), time_steps)
+    model = random_model(params, rng)
+    spike_times = random_spike_times(params, rng, batch, density=density)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = simulate(model, spike_times)
+        best = min(best, time.perf_counter() - start)
+    return {
+        "network": "-".join(str(n) for n in sizes),
+        "time_steps": time_steps,
+        "batch": batch,
+        "input_density": density,
+        "inferences_per_second": batch / best,
+        "microseconds_per_inference": best / batch * 1e6,
+        "hidden_spikes_per_inference": float(result.spike_counts[:, 1:-1].sum(axis=1).mean()),
+        "machine": machine_description(),
+    }

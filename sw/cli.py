@@ -1,0 +1,297 @@
+"""The ``firstspike`` command: a thin layer over the importable API.
+
+Every user mistake (bad argument, missing or malformed file, missing data set) ends in
+one line on stderr and exit status 2; nothing here calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .backends import BACKENDS, run_backend
+from .errors import FirstSpikeError, SpikeInputError
+from .files import write_atomically
+from .golden import GoldenResult
+from .model import Model, load_model, save_model
+from .models import SHIPPED, shipped_model_path
+from .params import LIMITS
+from .spikes import check_spike_times
+
+__all__ = ["main"]
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and an exception, not a usage dump and an exit."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _int_in(name: str, low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, not {text!r}") from None
+        if value < low or (high is not None and value > high):
+            upper = f" and {high}" if high is not None else ""
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {'between ' + str(low) + upper if high is not None else 'at least ' + str(low)}"
+                f", not {value}")
+        return value
+    return parse
+
+
+def _resolve_model(text: str) -> Model:
+    """A model by path, or by the name of a shipped model (``digits``)."""
+    if text in SHIPPED and not Path(text).exists():
+        return load_model(shipped_model_path(text))
+    return load_model(text)
+
+
+def _progress(total: int, description: str, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, desc=description, unit="inf", disable=None if enabled else True,
+                file=sys.stderr, leave=False)
+
+
+# -- eval --------------------------------------------------------------------------
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .evaluate import evaluate
+
+    model = _resolve_model(args.model)
+    dataset = load_dataset(args.dataset, args.data_dir)
+    x, _ = dataset.split(args.split)
+    total = len(x) if args.limit is None else min(args.limit, len(x))
+    with _progress(total, f"eval {args.backend}", not args.quiet) as bar:
+        report = evaluate(model, dataset, split=args.split, backend=args.backend, lanes=args.lanes,
+                          limit=args.limit, progress=bar.update)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    layers = ["inputs"] + [f"layer {k + 1}" for k in range(model.params.n_layers)]
+    print(f"model      {args.model}  ({'-'.join(map(str, model.params.layer_sizes))}, T={model.params.time_steps},"
+          f" {model.params.kernel.value} kernel, sha256 {report.model_sha256[:12]})")
+    print(f"data       {report.dataset} {report.split} split, {report.samples} samples")
+    print(f"backend    {report.backend}  ({report.samples / max(report.seconds, 1e-9):,.0f} inferences/s)")
+    print(f"accuracy   {100 * report.accuracy:.2f} %  ({report.correct}/{report.samples}); "
+          f"an output fired in {100 * report.outputs_fired:.1f} %")
+    print("spikes     " + ", ".join(f"{name} {per:.3f}/neuron ({tot:.1f})"
+                                    for name, per, tot in zip(layers, report.spikes_per_neuron,
+                                                              report.spikes_per_layer)))
+    print(f"syn. ops   {report.synaptic_ops:,.1f} per inference")
+    print(f"cycles     P={report.lanes}: mean {report.cycles_mean:,.1f} (min {report.cycles_min}, "
+          f"max {report.cycles_max}); {report.cycles_mean / max(report.ideal_cycles_mean, 1e-9):.3f} x the "
+          f"event-bound ideal {report.ideal_cycles_mean:,.1f}")
+    return 0
+
+
+# -- run ---------------------------------------------------------------------------
+
+def _load_spike_file(path: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise SpikeInputError(f"{path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise SpikeInputError(f"{path}: not a readable .npy array ({error})") from None
+    if not isinstance(array, np.ndarray):
+        raise SpikeInputError(f"{path}: holds an archive, not one .npy array of spike times")
+    return array
+
+
+def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.ndarray]:
+    """The arrays ``firstspike run`` writes, by name (see docs/cli.md)."""
+    arrays = {
+        "class": result.decision,
+        "fired": result.fired,
+        "output_spike_times": result.spike_times[-1],
+        "output_potentials": result.potentials[-1],
+        "cycles": result.cycles(lanes),
+        "lanes": np.array(lanes),
+        "model_sha256": np.array(model.digest()),
+    }
+    for k, times in enumerate(result.spike_times[:-1]):
+        arrays[f"hidden_spike_times_{k}"] = times
+    return arrays
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    model = _resolve_model(args.model)
+    spike_times = check_spike_times(_load_spike_file(args.input), model.params, f"{args.input}")
+    parts = []
+    with _progress(len(spike_times), f"run {args.backend}", not args.quiet) as bar:
+        for part in run_backend(args.backend, model, spike_times):
+            parts.append(part)
+            bar.update(part.batch)
+    result = GoldenResult.join(parts)
+    arrays = run_arrays(model, result, args.lanes)
+    write_atomically(args.output, lambda handle: np.savez_compressed(handle, **arrays))
+    print(f"wrote {args.output}: {result.batch} samples, classes {np.bincount(result.decision).tolist()}")
+    return 0
+
+
+# -- train -------------------------------------------------------------------------
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .golden import simulate
+    from .train.baseline import BaselineConfig, train_baseline
+
+    dataset = load_dataset(args.dataset, args.data_dir)
+    config = BaselineConfig(hidden=tuple(args.hidden), time_steps=args.time_steps,
+                            weight_bits=args.weight_bits, potential_bits=args.potential_bits,
+                            epochs=args.epochs, seed=args.seed)
+    x, y = dataset.train_x, dataset.train_y
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    command = "firstspike " + " ".join(shlex.quote(a) for a in args.argv)
+    from tqdm import tqdm
+    with tqdm(total=config.epochs, desc="train", unit="epoch", disable=True if args.quiet else None,
+              file=sys.stderr) as bar:
+        def progress(epoch: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
+        model = train_baseline(x, y, x_max=dataset.x_max, config=config, progress=progress,
+                               provenance={"dataset": dataset.name, "command": command,
+                                           "method": "numpy-baseline", "seed": args.seed})
+    test = simulate(model, model.encoding.encode(dataset.test_x, model.params.time_steps))
+    accuracy = float(np.mean(test.decision == dataset.test_y))
+    model = Model(model.params, model.layers, model.encoding,
+                  {**model.provenance, "accuracy": accuracy, "accuracy_split": "test"})
+    save_model(model, args.out)
+    print(f"wrote {args.out}: golden accuracy {100 * accuracy:.2f} % on the {dataset.name} test split "
+          f"({len(dataset.test_y)} samples), outputs fired in {100 * test.fired.mean():.1f} %")
+    return 0
+
+
+# -- info, bench -------------------------------------------------------------------
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    model = _resolve_model(args.model)
+    p = model.params
+    info = {
+        "layer_sizes": list(p.layer_sizes), "time_steps": p.time_steps, "kernel": p.kernel.value,
+        "weight_bits": p.weight_bits, "potential_bits": p.potential_bits, "decision": p.decision.value,
+        "encoding": model.encoding.kind, "encoding_x_max": model.encoding.x_max,
+        "sha256": model.digest(), "provenance": model.provenance,
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_golden
+
+    figures = bench_golden(tuple(args.sizes), args.time_steps, args.batch, args.density)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"golden model, {figures['network']} at T={figures['time_steps']}, batch {figures['batch']}, "
+              f"input density {figures['input_density']}:")
+        print(f"  {figures['inferences_per_second']:,.0f} inferences/s "
+              f"({figures['microseconds_per_inference']:.1f} us each) on {figures['machine']}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="firstspike", description="FPGA accelerator for time-to-first-spike SNNs.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+    lanes = _int_in("--lanes", *LIMITS["lanes"])
+    shipped = ", ".join(SHIPPED)
+
+    p = commands.add_parser("eval", help="accuracy, spikes, synaptic ops and cycles on a data set")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped}); default digits")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
+    p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
+    p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N samples")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_eval)
+
+    p = commands.add_parser("run", help="input spike times (.npy) -> classes and spike times (.npz)")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--input", required=True, help=".npy of int spike times [batch, n_in], -1 = no spike")
+    p.add_argument("--output", required=True, help=".npz to write")
+    p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
+    p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("train", help="train a step-kernel model with the NumPy baseline trainer")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--hidden", type=_int_in("--hidden", 1, 65535), nargs="+", default=[128],
+                   help="hidden layer sizes")
+    p.add_argument("--time-steps", type=_int_in("--time-steps", *LIMITS["time_steps"]), default=16)
+    p.add_argument("--weight-bits", type=_int_in("--weight-bits", *LIMITS["weight_bits"]), default=8)
+    p.add_argument("--potential-bits", type=_int_in("--potential-bits", *LIMITS["potential_bits"]), default=16)
+    p.add_argument("--epochs", type=_int_in("--epochs", 1), default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=_int_in("--limit", 1), help="train on the first N training samples only")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_train)
+
+    p = commands.add_parser("info", help="a model file's parameters and provenance")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.set_defaults(handler=_cmd_info)
+
+    p = commands.add_parser("bench", help="golden-model throughput on a random network")
+    p.add_argument("--sizes", type=_int_in("--sizes", 1, 65535), nargs="+", default=[784, 400, 10])
+    p.add_argument("--time-steps", type=_int_in("--time-steps", *LIMITS["time_steps"]), default=32)
+    p.add_argument("--batch", type=_int_in("--batch", 1), default=4096)
+    p.add_argument("--density", type=float, default=0.5, help="probability that an input spikes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = _parser().parse_args(argv)
+        args.argv = argv
+        return args.handler(args)
+    except _UsageError as error:
+        print(f"{error}", file=sys.stderr)
+        return 2
+    except FirstSpikeError as error:
+        print(f"firstspike: error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # parameter checks (e.g. CoreParams) raised on user values
+        print(f"firstspike: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"firstspike: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("firstspike: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

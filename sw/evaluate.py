@@ -1,0 +1,91 @@
+"""Accuracy and cost of a model on a data set through one backend."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .backends import run_backend
+from .datasets import Dataset
+from .errors import FirstSpikeError
+from .golden import GoldenResult
+from .model import Model
+
+__all__ = ["EvalReport", "evaluate"]
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What ``firstspike eval`` prints; every figure is a mean per inference unless named otherwise."""
+
+    model_sha256: str
+    dataset: str
+    split: str
+    samples: int
+    backend: str
+    lanes: int
+    accuracy: float
+    correct: int
+    outputs_fired: float
+    spikes_per_neuron: list[float]
+    spikes_per_layer: list[float]
+    synaptic_ops: float
+    cycles_mean: float
+    cycles_min: int
+    cycles_max: int
+    ideal_cycles_mean: float
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: str = "golden",
+             lanes: int = 16, limit: int | None = None, progress=None) -> EvalReport:
+    """Run ``split`` of ``dataset`` (the first ``limit`` samples) through ``backend``.
+
+    ``progress``, if given, is called with the number of samples each finished chunk held.
+    """
+    x, y = dataset.split(split)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    if x.shape[1] != model.params.n_inputs:
+        raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {dataset.name} images "
+                              f"have {x.shape[1]} pixels")
+    if len(x) == 0:
+        raise FirstSpikeError("no samples to evaluate (--limit must be at least 1)")
+    model.params.with_lanes(lanes)  # checks the range
+    spike_times = model.encoding.encode(x, model.params.time_steps)
+    start = time.perf_counter()
+    parts = []
+    for part in run_backend(backend, model, spike_times):
+        parts.append(part)
+        if progress is not None:
+            progress(part.batch)
+    seconds = time.perf_counter() - start
+    result = GoldenResult.join(parts)
+    counts = result.spike_counts.mean(axis=0)
+    sizes = np.array(model.params.layer_sizes, np.float64)
+    cycles = result.cycles(lanes)
+    correct = int(np.sum(result.decision == y))
+    return EvalReport(
+        model_sha256=model.digest(),
+        dataset=dataset.name,
+        split=split,
+        samples=len(y),
+        backend=backend,
+        lanes=lanes,
+        accuracy=correct / len(y),
+        correct=correct,
+        outputs_fired=float(result.fired.mean()),
+        spikes_per_neuron=[float(v) for v in counts / sizes],
+        spikes_per_layer=[float(v) for v in counts],
+        synaptic_ops=float(result.synaptic_ops.mean()),
+        cycles_mean=float(cycles.mean()),
+        cycles_min=int(cycles.min()),
+        cycles_max=int(cycles.max()),
+        ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()),
+        seconds=seconds,
+    )
