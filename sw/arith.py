@@ -1,7 +1,8 @@
 """The neuron arithmetic, written once.
 
 This module is the executable form of docs/arithmetic.md. The golden model calls
-:func:`integrate` for every time step and :func:`first_crossing` for the latch; the
+:func:`integrate_steps` (:func:`integrate` for every time step) and
+:func:`first_crossing` for the latch; the
 gateware builds its datapath from the same ranges
 (:class:`~firstspike.sw.params.CoreParams`) and is held to the same results.
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["NO_SPIKE", "saturate", "integrate", "first_crossing", "decide"]
+__all__ = ["NO_SPIKE", "saturate", "integrate", "integrate_steps", "first_crossing", "decide"]
 
 #: Spike time of a neuron that never fires (inputs and outputs alike).
 NO_SPIKE = -1
@@ -62,7 +63,58 @@ def integrate(
     return saturate(potential + current, params), current
 
 
-def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def integrate_steps(
+    increments: np.ndarray, initial_potentials: np.ndarray, params: CoreParams
+) -> np.ndarray:
+    """:func:`integrate` over all steps: ``V(t)`` for ``t = 0 ... T-1``.
+
+    Parameters
+    ----------
+    increments:
+        ``a(t)`` along axis 0: ``[T, ...]``, exact integers (any numeric dtype that
+        holds every sum exactly).
+    initial_potentials:
+        ``b``, broadcastable to ``increments[0]``.
+
+    Returns
+    -------
+    ``[T, ...]`` potentials, same dtype as ``increments``.
+
+    Saturation never changes a value that stays in range, so the sums are first formed
+    without it; only if some potential (or current) leaves the range are the steps
+    recomputed one by one with :func:`integrate`.
+    """
+    steps = len(increments)
+    low, high = params.potential_range
+    history = np.empty_like(increments)
+    if steps == 0:
+        return history
+    if params.kernel is Kernel.STEP:
+        np.add(initial_potentials, increments[0], out=history[0])
+        for t in range(1, steps):
+            np.add(history[t - 1], increments[t], out=history[t])
+        in_range = history.min(initial=0) >= low and history.max(initial=0) <= high
+    else:
+        current = np.empty_like(increments[0])
+        np.copyto(current, increments[0])
+        np.add(initial_potentials, current, out=history[0])
+        in_range = current.min(initial=0) >= low and current.max(initial=0) <= high
+        for t in range(1, steps):
+            current += increments[t]
+            in_range = in_range and current.min(initial=0) >= low and current.max(initial=0) <= high
+            np.add(history[t - 1], current, out=history[t])
+        in_range = in_range and history.min(initial=0) >= low and history.max(initial=0) <= high
+    if in_range:
+        return history
+    potential = np.broadcast_to(np.asarray(initial_potentials, increments.dtype), increments.shape[1:])
+    current = np.zeros(increments.shape[1:], increments.dtype)
+    for t in range(steps):
+        potential, current = integrate(potential, current, increments[t], params)
+        history[t] = potential
+    return history
+
+
+def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """The first-spike latch: when each neuron fires, given its potential at every step.
 
     Parameters
@@ -74,16 +126,17 @@ def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> tuple[np.n
 
     Returns
     -------
-    ``(spike_time, spike_potential)``: the first ``t`` with ``V(t) >= theta``
-    (``int16``, :data:`NO_SPIKE` if none) and ``V`` at that step (0 if none). A neuron
+    ``int16``: the first ``t`` with ``V(t) >= theta``, or :data:`NO_SPIKE`. A neuron
     fires at most once; later crossings are ignored.
     """
-    crossed = potentials >= thresholds
-    first = np.argmax(crossed, axis=0)
-    fired = np.take_along_axis(crossed, first[None], axis=0)[0]
-    spike_potential = np.take_along_axis(potentials, first[None], axis=0)[0]
-    return (np.where(fired, first, NO_SPIKE).astype(np.int16),
-            np.where(fired, spike_potential, 0))
+    steps = len(potentials)
+    crossed = (potentials >= thresholds).view(np.uint8)
+    seen = np.zeros(potentials.shape[1:], np.uint8)
+    steps_since = np.zeros(potentials.shape[1:], np.int16)  # steps at or after the first crossing
+    for t in range(steps):
+        seen |= crossed[t]
+        steps_since += seen
+    return np.where(steps_since > 0, steps - steps_since, NO_SPIKE).astype(np.int16)
 
 
 def decide(

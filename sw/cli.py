@@ -281,13 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # parameter checks (e.g. CoreParams) raised on user values
         print(f"firstspike: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"firstspike: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # e.g. piped into `head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("firstspike: interrupted", file=sys.stderr)
         return 130

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from firstspike.sw import NO_SPIKE, CoreParams, Kernel, Layer, Model, LatencyEncoding, simulate
+from firstspike.sw.golden import GoldenResult, simulate_batches
 from firstspike.sw.synthetic import random_model, random_spike_times
 
 import reference
 
 
-def assert_matches_reference(model: Model, spike_times: np.ndarray) -> None:
+def assert_matches_reference(model: Model, spike_times: np.ndarray, method: str = "auto") -> None:
     """Compare every spike time, final potential, decision and fired flag; report the first difference."""
-    result = simulate(model, spike_times)
+    result = GoldenResult.join(list(simulate_batches(model, spike_times, method=method)))
     for sample, times in enumerate(spike_times):
         expected = reference.run(model, list(times))
         for layer in range(model.params.n_layers):
@@ -36,19 +37,38 @@ def assert_matches_reference(model: Model, spike_times: np.ndarray) -> None:
 KERNELS = [Kernel.STEP, Kernel.RAMP]
 
 
+METHODS = ["dense", "sparse"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 @pytest.mark.parametrize("seed", range(4))
-def test_random_networks_match_reference(kernel: Kernel, seed: int) -> None:
+def test_random_networks_match_reference(kernel: Kernel, seed: int, method: str) -> None:
     rng = np.random.default_rng(seed)
     sizes = tuple(int(n) for n in rng.integers(1, 13, rng.integers(2, 5)))
     params = CoreParams(sizes, time_steps=int(rng.integers(1, 12)), kernel=kernel,
                         weight_bits=int(rng.integers(2, 9)), potential_bits=12)
     model = random_model(params, rng, firing=float(rng.uniform(0.2, 0.8)))
-    assert_matches_reference(model, random_spike_times(params, rng, 12, density=0.6))
+    assert_matches_reference(model, random_spike_times(params, rng, 12, density=0.6), method)
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
-def test_saturating_potentials_match_reference(kernel: Kernel) -> None:
+def test_dense_and_sparse_sums_agree_on_a_wide_network(kernel: Kernel) -> None:
+    rng = np.random.default_rng(9)
+    params = CoreParams((200, 60, 10), time_steps=20, kernel=kernel)
+    model = random_model(params, rng)
+    times = random_spike_times(params, rng, 300, density=0.3)
+    dense, sparse = (GoldenResult.join(list(simulate_batches(model, times, chunk=64, method=m)))
+                     for m in METHODS)
+    for a, b in zip(dense.spike_times + dense.potentials, sparse.spike_times + sparse.potentials):
+        assert np.array_equal(a, b)
+    assert np.array_equal(dense.decision, sparse.decision)
+    assert (dense.spike_counts[:, 1] > 0).any(), "the case must have hidden spikes"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+def test_saturating_potentials_match_reference(kernel: Kernel, method: str) -> None:
     # 6-bit potentials and 5-bit weights: potentials hit both rails within a few spikes.
     rng = np.random.default_rng(7)
     params = CoreParams((10, 7, 4), time_steps=9, kernel=kernel, weight_bits=5, potential_bits=6)
@@ -58,7 +78,7 @@ def test_saturating_potentials_match_reference(kernel: Kernel) -> None:
     low, high = params.potential_range
     hidden = result.potentials[0]
     assert (hidden == low).any() and (hidden == high).any(), "the case must saturate both ways"
-    assert_matches_reference(model, times)
+    assert_matches_reference(model, times, method)
 
 
 def test_saturation_is_applied_per_step_not_per_spike() -> None:
@@ -166,7 +186,6 @@ def test_large_layers_use_exact_arithmetic() -> None:
 
 
 def test_chunked_batches_equal_one_batch() -> None:
-    from firstspike.sw.golden import GoldenResult, simulate_batches
     rng = np.random.default_rng(2)
     params = CoreParams((20, 10, 4), time_steps=8)
     model = random_model(params, rng)
