@@ -53,7 +53,7 @@ class LatencyEncoding:
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             raise SpikeInputError(
-                f"intensity at index {where} is {x[where]!r}; it must lie in [0, {self.x_max:g}]"
+                f"intensity at index {where} is {float(x[where])!r}; it must lie in [0, {self.x_max:g}]"
             )
         times = np.floor((self.x_max - x) * (time_steps - 1) / self.x_max + 0.5)
         return np.where(x > 0, times, NO_SPIKE).astype(np.int16)

@@ -1,0 +1,126 @@
+"""The firstspike command: results, files, and one clear line for every user mistake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firstspike.sw import load_model, simulate
+from firstspike.sw.cli import main
+from firstspike.sw.models import shipped_model_path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_eval_json_reports_shipped_digits_accuracy_above_95_percent(capsys):
+    status, out, _ = run(capsys, "eval", "--dataset", "digits", "--backend", "golden", "--json", "--quiet")
+    assert status == 0
+    report = json.loads(out)
+    assert report["accuracy"] >= 0.95 and report["samples"] == 450
+    assert report["backend"] == "golden" and report["lanes"] == 16
+    assert len(report["spikes_per_neuron"]) == 3
+    assert report["cycles_mean"] > report["ideal_cycles_mean"] > 0
+    assert report["synaptic_ops"] > 0
+
+
+def test_eval_figures_match_the_golden_model(capsys):
+    status, out, _ = run(capsys, "eval", "--limit", "40", "--lanes", "4", "--json", "--quiet")
+    report = json.loads(out)
+    model = load_model(shipped_model_path("digits"))
+    from firstspike.sw.datasets import load_dataset
+    data = load_dataset("digits")
+    result = simulate(model, model.encoding.encode(data.test_x[:40], model.params.time_steps))
+    assert report["correct"] == int(np.sum(result.decision == data.test_y[:40]))
+    assert report["cycles_mean"] == pytest.approx(result.cycles(4).mean())
+    assert report["synaptic_ops"] == pytest.approx(result.synaptic_ops.mean())
+
+
+def test_eval_text_names_accuracy_spikes_ops_and_cycles(capsys):
+    status, out, _ = run(capsys, "eval", "--limit", "20", "--quiet")
+    assert status == 0
+    for word in ("accuracy", "spikes", "syn. ops", "cycles     P=16"):
+        assert word in out
+
+
+def test_run_writes_classes_and_every_layers_spike_times(capsys, tmp_path):
+    model = load_model(shipped_model_path("digits"))
+    rng = np.random.default_rng(0)
+    times = rng.integers(-1, model.params.time_steps, (25, 64))
+    np.save(tmp_path / "in.npy", times)
+    status, out, _ = run(capsys, "run", "--input", str(tmp_path / "in.npy"), "--output",
+                         str(tmp_path / "out.npz"), "--lanes", "8", "--quiet")
+    assert status == 0 and "25 samples" in out
+    saved = np.load(tmp_path / "out.npz")
+    expected = simulate(model, times)
+    assert np.array_equal(saved["class"], expected.decision)
+    assert np.array_equal(saved["fired"], expected.fired)
+    assert np.array_equal(saved["output_spike_times"], expected.spike_times[-1])
+    assert np.array_equal(saved["hidden_spike_times_0"], expected.spike_times[0])
+    assert np.array_equal(saved["cycles"], expected.cycles(8))
+    assert str(saved["model_sha256"]) == model.digest()
+
+
+def test_train_writes_a_model_with_its_command(capsys, tmp_path):
+    status, out, _ = run(capsys, "train", "--hidden", "16", "--epochs", "2", "--limit", "200",
+                         "--out", str(tmp_path / "m.npz"), "--quiet")
+    assert status == 0 and "golden accuracy" in out
+    model = load_model(tmp_path / "m.npz")
+    assert model.params.layer_sizes == (64, 16, 10)
+    assert model.provenance["command"].startswith("firstspike train --hidden 16")
+    assert 0.0 <= model.provenance["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "--lanes", "0"], "--lanes must be between 1 and 64, not 0"),
+    (["eval", "--lanes", "many"], "--lanes must be an integer, not 'many'"),
+    (["eval", "--model", "/nonexistent/m.npz"], "/nonexistent/m.npz: no such model file"),
+    (["eval", "--dataset", "mnist"], "pass --data-dir DIR"),
+    (["eval", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent"], "folder /nonexistent does not exist"),
+    (["eval", "--dataset", "fashion-mnist"], "the model takes 64 inputs but fashion-mnist images have 784 pixels"),
+    (["eval", "--backend", "fpga"], "invalid choice: 'fpga'"),
+    (["run", "--input", "/nonexistent.npy", "--output", "x.npz"], "/nonexistent.npy: no such file"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_arguments_give_one_line_and_status_2(capsys, argv, message):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((3, 5), np.int64), "must have shape [batch, 64], not [3, 5]"),
+    (np.full((2, 64), 0.5), "must be integers"),
+    (np.full((2, 64), 16), "sample 0, input 0 spikes at 16; a spike time must be in 0..15 or -1"),
+    (np.full((2, 64), -3), "sample 0, input 0 spikes at -3"),
+])
+def test_bad_spike_files_are_named(capsys, tmp_path, array, message):
+    np.save(tmp_path / "in.npy", array)
+    status, _, err = run(capsys, "run", "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "o.npz"))
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_console_script_is_installed_and_reports_errors_without_traceback():
+    beside = Path(sys.executable).parent / "firstspike"
+    exe = str(beside) if beside.exists() else shutil.which("firstspike")
+    assert exe, "the firstspike console script is not installed"
+    done = subprocess.run([exe, "eval", "--lanes", "99"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "firstspike eval: argument --lanes: --lanes must be between 1 and 64, not 99"
+
+
+def test_module_entry_point_runs_info(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "firstspike.sw.cli", "info"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["layer_sizes"] == [64, 128, 10]

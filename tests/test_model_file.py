@@ -1,0 +1,107 @@
+"""The model file: round trip, numpy-only readability, and a clear error for each defect."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from firstspike.sw import CoreParams, Kernel, ModelFileError, load_model, save_model, simulate
+from firstspike.sw.models import shipped_model_path
+from firstspike.sw.synthetic import random_model, random_spike_times
+
+
+@pytest.fixture
+def model():
+    params = CoreParams((6, 4, 3), time_steps=8, kernel=Kernel.RAMP, weight_bits=6, potential_bits=12)
+    return random_model(params, np.random.default_rng(0))
+
+
+def write_with(path, model, **changes):
+    """Save ``model``, then rewrite the archive with ``changes`` (None deletes a key)."""
+    save_model(model, path)
+    arrays = dict(np.load(path))
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    np.savez(path, **arrays)
+    return path
+
+
+def test_round_trip_preserves_every_array_and_the_digest(tmp_path, model):
+    save_model(model, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.params == model.params
+    assert loaded.digest() == model.digest()
+    for a, b in zip(loaded.layers, model.layers):
+        assert np.array_equal(a.weights, b.weights) and np.array_equal(a.thresholds, b.thresholds)
+        assert np.array_equal(a.initial_potentials, b.initial_potentials)
+    times = random_spike_times(model.params, np.random.default_rng(1), 10)
+    assert np.array_equal(simulate(loaded, times).decision, simulate(model, times).decision)
+
+
+def test_file_reads_with_numpy_alone_and_no_pickle(tmp_path, model):
+    save_model(model, tmp_path / "m.npz")
+    archive = np.load(tmp_path / "m.npz", allow_pickle=False)
+    assert str(archive["format"]) == "firstspike-model" and int(archive["format_version"]) == 1
+    assert archive["weights_0"].shape == (6, 4) and np.issubdtype(archive["weights_0"].dtype, np.integer)
+    assert str(archive["kernel"]) == "ramp"
+    assert isinstance(json.loads(str(archive["provenance"])), dict)
+
+
+def test_shipped_digits_model_loads_and_names_its_command():
+    model = load_model(shipped_model_path("digits"))
+    assert model.params.layer_sizes[0] == 64 and model.params.layer_sizes[-1] == 10
+    assert model.provenance["command"].startswith("firstspike train")
+    assert model.provenance["accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"weights_1": np.full((4, 3), 40)}, "weights_1[0, 0] = 40 is outside the 6-bit signed range [-32, 31]"),
+    ({"weights_0": np.zeros((6, 4), np.float32)}, "weights_0 must hold integers, found float32"),
+    ({"thresholds_0": np.zeros(5, np.int64)}, "thresholds_0 must have shape [4] (from layer_sizes [6, 4, 3]), found [5]"),
+    ({"initial_potentials_1": np.full(3, 5000)}, "initial_potentials_1[0] = 5000 is outside the 12-bit signed range [-2048, 2047]"),
+    ({"time_steps": None}, "missing 'time_steps' (format version 1 requires it)"),
+    ({"weights_1": None}, "missing 'weights_1' (layer_sizes has 2 layers)"),
+    ({"kernel": np.array("exp")}, "'kernel' is 'exp'; it must be one of 'step', 'ramp'"),
+    ({"format_version": np.array(7)}, "format version 7 is not supported (this FirstSpike reads version 1)"),
+    ({"format": np.array("other")}, "'format' is 'other', expected 'firstspike-model'"),
+    ({"weight_bits": np.array(1)}, "weight_bits must be an integer between 2 and 16, not 1"),
+    ({"time_steps": np.array(2.5)}, "'time_steps' must be an integer, found float64"),
+    ({"provenance": np.array("{oops")}, "'provenance' is not valid JSON"),
+    ({"encoding_x_max": np.array(-1.0)}, "encoding x_max must be a positive finite number, not -1.0"),
+])
+def test_loader_names_exactly_what_is_wrong(tmp_path, model, changes, message):
+    path = write_with(tmp_path / "bad.npz", model, **changes)
+    with pytest.raises(ModelFileError) as error:
+        load_model(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_missing_file_and_non_archive_are_named(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "absent.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ModelFileError, match="not a readable .npz model file"):
+        load_model(tmp_path / "junk.npz")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    with pytest.raises(ModelFileError, match="holds a single array"):
+        load_model(tmp_path / "single.npy")
+
+
+def test_failed_save_leaves_the_old_file_whole(tmp_path, model, monkeypatch):
+    path = tmp_path / "m.npz"
+    save_model(model, path)
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(OSError):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
