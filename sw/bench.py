@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 
+from .arith import NO_SPIKE
+from .encoding import LatencyEncoding
 from .golden import simulate
 from .params import CoreParams
 from .synthetic import random_model, random_spike_times
@@ -26,16 +28,23 @@ def machine_description() -> str:
 
 
 def bench_golden(sizes: tuple[int, ...] = (784, 400, 10), time_steps: int = 32, batch: int = 4096,
-                 density: float = 0.5, repeats: int = 3, seed: int = 0) -> dict:
-    """Golden-model throughput on a random network and random inputs.
+                 density: float = 0.5, repeats: int = 3, seed: int = 0, images: np.ndarray | None = None,
+                 x_max: float = 255.0) -> dict:
+    """Golden-model throughput on a random network.
 
-    Each input spikes with probability ``density`` at a uniform random step; the best of
+    Inputs are ``images`` (the first ``batch``, TTFS-encoded) if given, else random: each
+    input spikes with probability ``density`` at a uniform random step. The best of
     ``repeats`` runs counts (the first run also warms BLAS up).
     """
     rng = np.random.default_rng(seed)
     params = CoreParams(tuple(sizes), time_steps)
     model = random_model(params, rng)
-    spike_times = random_spike_times(params, rng, batch, density=density)
+    if images is not None:
+        spike_times = LatencyEncoding(x_max).encode(images[:batch], time_steps)
+        batch = len(spike_times)
+        density = float(np.mean(spike_times != NO_SPIKE))
+    else:
+        spike_times = random_spike_times(params, rng, batch, density=density)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -45,6 +54,7 @@ def bench_golden(sizes: tuple[int, ...] = (784, 400, 10), time_steps: int = 32, 
         "network": "-".join(str(n) for n in sizes),
         "time_steps": time_steps,
         "batch": batch,
+        "inputs": "random" if images is None else "images",
         "input_density": density,
         "inferences_per_second": batch / best,
         "microseconds_per_inference": best / batch * 1e6,

@@ -195,12 +195,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_golden
 
-    figures = bench_golden(tuple(args.sizes), args.time_steps, args.batch, args.density)
+    images, x_max = None, 255.0
+    if args.inputs != "random":
+        from .datasets import load_dataset
+        data = load_dataset(args.inputs, args.data_dir)
+        images, x_max = data.test_x, data.x_max
+        if images.shape[1] != args.sizes[0]:
+            raise FirstSpikeError(f"{args.inputs} images have {images.shape[1]} pixels; "
+                                  f"--sizes must start with {images.shape[1]}")
+    figures = bench_golden(tuple(args.sizes), args.time_steps, args.batch, args.density,
+                           images=images, x_max=x_max)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         print(f"golden model, {figures['network']} at T={figures['time_steps']}, batch {figures['batch']}, "
-              f"input density {figures['input_density']}:")
+              f"{args.inputs} inputs (density {figures['input_density']:.2f}):")
         print(f"  {figures['inferences_per_second']:,.0f} inferences/s "
               f"({figures['microseconds_per_inference']:.1f} us each) on {figures['machine']}")
     return 0
@@ -259,7 +268,10 @@ def _parser() -> _Parser:
     p.add_argument("--sizes", type=_int_in("--sizes", 1, 65535), nargs="+", default=[784, 400, 10])
     p.add_argument("--time-steps", type=_int_in("--time-steps", *LIMITS["time_steps"]), default=32)
     p.add_argument("--batch", type=_int_in("--batch", 1), default=4096)
-    p.add_argument("--density", type=float, default=0.5, help="probability that an input spikes")
+    p.add_argument("--density", type=float, default=0.5, help="probability that a random input spikes")
+    p.add_argument("--inputs", default="random", choices=["random", "digits", "fashion-mnist", "mnist"],
+                   help="random spike times, or a data set's encoded test images")
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_bench)
     return parser

@@ -124,3 +124,15 @@ def test_module_entry_point_runs_info(tmp_path):
     done = subprocess.run([sys.executable, "-m", "firstspike.sw.cli", "info"], capture_output=True, text=True)
     assert done.returncode == 0
     assert json.loads(done.stdout)["layer_sizes"] == [64, 128, 10]
+
+
+def test_bench_prints_throughput_figures(capsys):
+    status, out, _ = run(capsys, "bench", "--sizes", "30", "12", "4", "--time-steps", "8", "--batch", "64", "--json")
+    figures = json.loads(out)
+    assert status == 0 and figures["network"] == "30-12-4" and figures["batch"] == 64
+    assert figures["inferences_per_second"] > 0 and "cores" in figures["machine"]
+
+
+def test_bench_on_images_needs_matching_input_size(capsys):
+    status, _, err = run(capsys, "bench", "--inputs", "digits", "--sizes", "784", "400", "10")
+    assert status == 2 and "digits images have 64 pixels; --sizes must start with 64" in err

@@ -105,3 +105,13 @@ def test_failed_save_leaves_the_old_file_whole(tmp_path, model, monkeypatch):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
+    import shlex
+    from firstspike.sw.cli import main
+    shipped = load_model(shipped_model_path("digits"))
+    argv = shlex.split(shipped.provenance["command"])[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "again.npz")
+    assert main(argv + ["--quiet"]) == 0
+    assert load_model(tmp_path / "again.npz").digest() == shipped.digest()
