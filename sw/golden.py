@@ -78,6 +78,18 @@ class GoldenResult:
         return self.spike_counts[:, :-1]
 
     @property
+    def busy_steps(self) -> np.ndarray:
+        """``int64 [batch, n_layers]``: distinct steps ``>= 1`` at which spikes arrive at each layer."""
+        steps = self.params.time_steps
+        counts = []
+        for times in (self.input_spike_times, *self.spike_times[:-1]):
+            seen = np.zeros((len(times), steps + 1), bool)
+            rows = np.broadcast_to(np.arange(len(times))[:, None], times.shape)
+            seen[rows, np.where(times == NO_SPIKE, steps, times)] = True
+            counts.append(seen[:, 1:steps].sum(axis=1))
+        return np.stack(counts, axis=1).astype(np.int64)
+
+    @property
     def synaptic_ops(self) -> np.ndarray:
         """``int64 [batch]``: weight additions, i.e. sum over layers of spikes in x fan-out."""
         fan_out = np.array(self.params.layer_sizes[1:], np.int64)
@@ -85,7 +97,7 @@ class GoldenResult:
 
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: clock cycles the core takes with ``lanes`` lanes."""
-        return cycles_per_inference(self.params, self.events, lanes)
+        return cycles_per_inference(self.params, self.events, self.busy_steps, lanes)
 
     def ideal_cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: the event-bound lower bound for ``lanes`` lanes."""

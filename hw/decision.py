@@ -1,0 +1,96 @@
+"""The decision unit: the spec's first-spike rule over the output layer, one fold a cycle."""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.params import CoreParams
+
+__all__ = ["DecisionUnit", "best_lane"]
+
+
+def best_lane(m: Module, candidates: list[tuple]) -> tuple:
+    """Reduce ``(valid, value, index)`` triples to the valid one with the highest value,
+    the lowest index on ties: the left (lower) one wins unless the right one is strictly
+    higher. Candidates must be in increasing index order."""
+    while len(candidates) > 1:
+        merged = []
+        for left, right in zip(candidates[::2], candidates[1::2]):
+            take_right = right[0] & (~left[0] | (right[1] > left[1]))
+            valid, value, index = Signal(), Signal.like(left[1]), Signal.like(left[2])
+            m.d.comb += [
+                valid.eq(left[0] | right[0]),
+                value.eq(Mux(take_right, right[1], left[1])),
+                index.eq(Mux(take_right, right[2], left[2])),
+            ]
+            merged.append((valid, value, index))
+        if len(candidates) % 2:
+            merged.append(candidates[-1])
+        candidates = merged
+    return candidates[0]
+
+
+class DecisionUnit(wiring.Component):
+    """Watches the output layer's passes and keeps the class.
+
+    Each cycle with ``valid`` brings one fold: which lanes fire at ``step`` and every
+    lane's potential at that step. ``final`` marks the folds of the last pass, whose
+    potentials are ``V(T-1)``. ``clear`` starts a new inference. Passes come in step
+    order and folds in index order, so "earlier" always means "lower index" on ties.
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        p, pb, n_out = params.lanes, params.potential_bits, params.n_outputs
+        self._index_shape = range(max(2, params.folds(params.n_layers - 1) * p))
+        super().__init__({
+            "clear": In(1),
+            "valid": In(1),
+            "final": In(1),
+            "fold": In(range(max(2, params.folds(params.n_layers - 1)))),
+            "step": In(params.time_bits),
+            "fire": In(p),
+            "lanes_valid": In(p),
+            "potential": In(data.ArrayLayout(signed(pb), p)),
+            "decision": Out(range(max(2, n_out))),
+            "fired": Out(1),
+            "output_fired": Out(n_out),
+            "output_times": Out(data.ArrayLayout(unsigned(params.time_bits), n_out)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        p, n_out = params.lanes, params.n_outputs
+        index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
+        m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
+
+        spike_valid, spike_value, spike_index = best_lane(
+            m, [(self.fire[lane], self.potential[lane], index[lane]) for lane in range(p)])
+        any_valid, any_value, any_index = best_lane(
+            m, [(self.lanes_valid[lane], self.potential[lane], index[lane]) for lane in range(p)])
+
+        best_step = Signal(params.time_bits)
+        best_value = Signal(signed(params.potential_bits))
+        best_index = Signal(self._index_shape)
+        max_seen = Signal()
+        max_value = Signal(signed(params.potential_bits))
+        max_index = Signal(self._index_shape)
+
+        with m.If(self.clear):
+            m.d.sync += [self.fired.eq(0), max_seen.eq(0), self.output_fired.eq(0)]
+        with m.Elif(self.valid):
+            earliest = ~self.fired | ((self.step == best_step) & (spike_value > best_value))
+            with m.If(spike_valid & earliest):
+                m.d.sync += [self.fired.eq(1), best_step.eq(self.step), best_value.eq(spike_value),
+                             best_index.eq(spike_index)]
+            with m.If(self.final & any_valid & (~max_seen | (any_value > max_value))):
+                m.d.sync += [max_seen.eq(1), max_value.eq(any_value), max_index.eq(any_index)]
+            for neuron in range(n_out):
+                fold, lane = divmod(neuron, p)
+                with m.If(self.fire[lane] & (self.fold == fold)):
+                    m.d.sync += [self.output_fired[neuron].eq(1), self.output_times[neuron].eq(self.step)]
+        m.d.comb += self.decision.eq(Mux(self.fired, best_index, max_index))
+        return m

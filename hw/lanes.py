@@ -1,0 +1,123 @@
+"""The lane array: ``P`` neurons updated in one cycle, the arithmetic of docs/arithmetic.md.
+
+Purely combinational: the core reads a row of neuron state, weights, thresholds and
+initial potentials from memory, this array computes the new row, the core writes it back.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Mux, Shape, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.params import CoreParams, Kernel
+
+__all__ = ["LaneArray", "operation_layout", "state_layout", "wide_shape"]
+
+
+def wide_shape(params: CoreParams) -> Shape:
+    """Signed shape that holds a saturated value plus one step's exact sum of weights.
+
+    Saturation is applied once per step (docs/arithmetic.md), so between steps the
+    accumulating value needs guard bits for the largest possible step sum.
+    """
+    low, high = params.potential_range
+    step_sum = max(params.layer_sizes[:-1]) * (1 << (params.weight_bits - 1))
+    return Shape.cast(range(low - step_sum, high + step_sum + 1))
+
+
+def state_layout(params: CoreParams) -> data.StructLayout:
+    """One neuron's state: potential (and current), the first-spike latch and its time."""
+    fields = {
+        # The step kernel accumulates a step's weights into the potential; the ramp kernel
+        # into the current, so only that one needs guard bits.
+        "potential": wide_shape(params) if params.kernel is Kernel.STEP else signed(params.potential_bits),
+        "fired": unsigned(1),
+        "time": unsigned(params.time_bits),
+    }
+    if params.kernel is Kernel.RAMP:
+        fields["current"] = wide_shape(params)
+    return data.StructLayout(fields)
+
+
+def operation_layout(params: CoreParams) -> data.StructLayout:
+    return data.StructLayout({
+        "end_of_step": unsigned(1),  # saturate, integrate (ramp), check the threshold at `step`
+        "add": unsigned(1),          # then add this row of weights
+        "fresh": unsigned(1),        # start from V = b, I = 0, nothing fired
+        "step": unsigned(params.time_bits),
+    })
+
+
+
+class LaneArray(wiring.Component):
+    """``P`` neuron updates in parallel.
+
+    Ports
+    -----
+    op:
+        What to do (:func:`operation_layout`).
+    lanes_valid:
+        One bit per lane: the lane holds a neuron of this layer (the last fold of a
+        layer can be partly empty).
+    weights, thresholds, initial, state_in:
+        One row each, ``P`` lanes.
+    state_out:
+        The row to write back.
+    fire:
+        One bit per lane: the neuron fires at ``op.step``.
+    potential:
+        ``V`` after the end of step (saturated), per lane, for the decision unit.
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        p, wb, pb = params.lanes, params.weight_bits, params.potential_bits
+        state = state_layout(params)
+        super().__init__({
+            "op": In(operation_layout(params)),
+            "lanes_valid": In(p),
+            "weights": In(data.ArrayLayout(signed(wb), p)),
+            "thresholds": In(data.ArrayLayout(signed(pb), p)),
+            "initial": In(data.ArrayLayout(signed(pb), p)),
+            "state_in": In(data.ArrayLayout(state, p)),
+            "state_out": Out(data.ArrayLayout(state, p)),
+            "fire": Out(p),
+            "potential": Out(data.ArrayLayout(signed(pb), p)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        low, high = params.potential_range
+        ramp = params.kernel is Kernel.RAMP
+
+        def saturate(value):
+            return Mux(value > high, high, Mux(value < low, low, value))
+
+        for lane in range(params.lanes):
+            old, new = self.state_in[lane], self.state_out[lane]
+            potential = Mux(self.op.fresh, self.initial[lane], old.potential)
+            fired = Mux(self.op.fresh, 0, old.fired)
+            if ramp:
+                current = Mux(self.op.fresh, 0, old.current)
+                current_sat = saturate(current)
+                settled = saturate(potential + current_sat)
+            else:
+                settled = saturate(potential)
+            fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & (settled >= self.thresholds[lane])
+            m.d.comb += [
+                self.fire[lane].eq(fires),
+                self.potential[lane].eq(settled),
+                new.fired.eq(fired | fires),
+                new.time.eq(Mux(fires, self.op.step, Mux(self.op.fresh, 0, old.time))),
+            ]
+            add = Mux(self.op.add, self.weights[lane], 0)
+            if ramp:
+                m.d.comb += [
+                    new.potential.eq(Mux(self.op.end_of_step, settled, potential)),
+                    new.current.eq(Mux(self.op.end_of_step, current_sat, current) + add),
+                ]
+            else:
+                m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, potential) + add)
+        return m

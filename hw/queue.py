@@ -1,0 +1,104 @@
+"""The spike queue between layers: spike records in, one event per ``take`` out.
+
+A layer's check of one fold can fire up to ``P`` neurons in one cycle. They are queued as
+one record (fold, step, fire mask); the next layer reads records back in order and takes
+their set bits one at a time, lowest lane first, so its events come out in (step, index)
+order without a bubble between records.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import data, fifo, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.params import CoreParams
+
+__all__ = ["SpikeQueue", "record_layout", "queue_depth"]
+
+
+def record_layout(params: CoreParams) -> data.StructLayout:
+    widest = max(params.folds(k) for k in range(params.n_layers))
+    return data.StructLayout({
+        "fold": unsigned(max(1, (widest - 1).bit_length())),
+        "step": unsigned(params.time_bits),
+        "fire": unsigned(params.lanes),
+    })
+
+
+def queue_depth(params: CoreParams) -> int:
+    """Records held at once: at most one a neuron of the layer being read, plus one a
+    neuron of the layer being written."""
+    hidden = params.layer_sizes[1:-1]
+    if not hidden:
+        return 2
+    pairs = [hidden[k] + (hidden[k + 1] if k + 1 < len(hidden) else 0) for k in range(len(hidden))]
+    return max(2, max(pairs))
+
+
+class SpikeQueue(wiring.Component):
+    """Ports
+    -----
+    push, record:
+        Append a record (never refused: the depth covers the worst case).
+    switch:
+        A layer has ended: the records pushed since the last switch become the ones read.
+    valid, index, step, take:
+        The current event; ``take`` moves to the next one.
+    exhausted:
+        Every record of the layer being read has been taken.
+    """
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        layout = record_layout(params)
+        widest = max(params.folds(k) for k in range(params.n_layers))
+        super().__init__({
+            "push": In(1),
+            "record": In(layout),
+            "switch": In(1),
+            "valid": Out(1),
+            "index": Out(range(max(2, widest * params.lanes))),
+            "step": Out(params.time_bits),
+            "take": In(1),
+            "exhausted": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        layout = record_layout(params)
+        depth = queue_depth(params)
+        m.submodules.fifo = buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
+        m.d.comb += [buffer.w_en.eq(self.push), buffer.w_data.eq(self.record.as_value())]
+
+        pushed = Signal(range(depth + 1))
+        remaining = Signal(range(depth + 1))
+        current = Signal(layout)
+        lane = Signal(range(max(2, params.lanes)))
+        for bit in reversed(range(params.lanes)):
+            with m.If(current.fire[bit]):
+                m.d.comb += lane.eq(bit)
+        rest = Signal(params.lanes)
+        m.d.comb += [
+            rest.eq(current.fire & (current.fire - 1)),
+            self.index.eq(current.fold * params.lanes + lane),
+            self.step.eq(current.step),
+            self.exhausted.eq(~self.valid & (remaining == 0)),
+        ]
+
+        with m.If(self.take):
+            m.d.sync += current.fire.eq(rest)
+            with m.If(rest == 0):
+                m.d.sync += self.valid.eq(0)
+        need = ~self.valid | (self.take & (rest == 0))
+        load = need & buffer.r_rdy & (remaining != 0)
+        m.d.comb += buffer.r_en.eq(load)
+        with m.If(load):
+            m.d.sync += [current.eq(buffer.r_data), self.valid.eq(1)]
+
+        with m.If(self.switch):
+            m.d.sync += [remaining.eq(pushed + self.push), pushed.eq(0)]
+        with m.Else():
+            m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load)]
+        return m

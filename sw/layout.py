@@ -1,0 +1,108 @@
+"""Where a model's integers live in the core's memories, and how they are packed.
+
+Shared by the gateware (initial contents) and the host driver (loading a model at run
+time), so both agree on every bit. One memory word holds ``P`` lanes side by side, lane
+``l`` in bits ``[l*width, (l+1)*width)``, two's complement; lanes past a layer's last
+neuron hold zero.
+
+* weights: layer ``k``'s rows start at ``weight_base[k]``; input ``i``, fold ``f`` is row
+  ``weight_base[k] + i * F_k + f`` and holds the weights to neurons ``f*P ... f*P+P-1``.
+* thresholds and initial potentials: layer ``k``, fold ``f`` is row ``neuron_base[k] + f``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from .model import Model
+from .params import CoreParams
+
+__all__ = ["MemoryLayout", "Target"]
+
+
+class Target(IntEnum):
+    """Which memory a run-time write goes to."""
+
+    WEIGHTS = 0
+    THRESHOLDS = 1
+    INITIAL_POTENTIALS = 2
+
+
+def _pack(values: np.ndarray, width: int) -> list[int]:
+    """Rows of signed lane values -> one integer word per row."""
+    unsigned = values.astype(np.int64) & ((1 << width) - 1)
+    words = []
+    for row in unsigned.tolist():
+        word = 0
+        for lane, value in enumerate(row):
+            word |= value << (lane * width)
+        words.append(word)
+    return words
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """Memory shapes for ``params`` (``params.lanes`` is ``P``)."""
+
+    params: CoreParams
+
+    @property
+    def folds(self) -> tuple[int, ...]:
+        return tuple(self.params.folds(k) for k in range(self.params.n_layers))
+
+    @property
+    def weight_base(self) -> tuple[int, ...]:
+        bases, row = [], 0
+        for k, folds in enumerate(self.folds):
+            bases.append(row)
+            row += self.params.layer_sizes[k] * folds
+        return tuple(bases)
+
+    @property
+    def weight_rows(self) -> int:
+        return sum(n * f for n, f in zip(self.params.layer_sizes, self.folds))
+
+    @property
+    def neuron_base(self) -> tuple[int, ...]:
+        return tuple(int(b) for b in np.cumsum((0,) + self.folds[:-1]))
+
+    @property
+    def neuron_rows(self) -> int:
+        return sum(self.folds)
+
+    @property
+    def weight_width(self) -> int:
+        return self.params.lanes * self.params.weight_bits
+
+    @property
+    def neuron_width(self) -> int:
+        return self.params.lanes * self.params.potential_bits
+
+    def _lanes(self, values: np.ndarray, layer: int) -> np.ndarray:
+        """``[..., n_out]`` -> ``[..., F, P]`` with zeros past the last neuron."""
+        p, folds = self.params.lanes, self.folds[layer]
+        padded = np.zeros(values.shape[:-1] + (folds * p,), np.int64)
+        padded[..., :values.shape[-1]] = values
+        return padded.reshape(values.shape[:-1] + (folds, p))
+
+    def weight_words(self, model: Model) -> list[int]:
+        words = []
+        for k, layer in enumerate(model.layers):
+            rows = self._lanes(layer.weights, k).reshape(-1, self.params.lanes)
+            words += _pack(rows, self.params.weight_bits)
+        return words
+
+    def threshold_words(self, model: Model) -> list[int]:
+        return [w for k, layer in enumerate(model.layers)
+                for w in _pack(self._lanes(layer.thresholds, k), self.params.potential_bits)]
+
+    def initial_potential_words(self, model: Model) -> list[int]:
+        return [w for k, layer in enumerate(model.layers)
+                for w in _pack(self._lanes(layer.initial_potentials, k), self.params.potential_bits)]
+
+    def words(self, model: Model, target: Target) -> list[int]:
+        return {Target.WEIGHTS: self.weight_words, Target.THRESHOLDS: self.threshold_words,
+                Target.INITIAL_POTENTIALS: self.initial_potential_words}[target](model)

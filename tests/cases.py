@@ -1,0 +1,55 @@
+"""Networks and inputs shared by the gateware tests (Amaranth simulation and cocotb)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firstspike.sw import NO_SPIKE, CoreParams, Kernel, Layer, Model
+from firstspike.sw.synthetic import random_model, random_spike_times
+
+
+def random_case(seed: int, kernel: Kernel, batch: int = 6) -> tuple[Model, np.ndarray]:
+    """Layer sizes that are mostly not multiples of the lane counts under test."""
+    rng = np.random.default_rng(seed)
+    sizes = (int(rng.integers(3, 20)), int(rng.integers(5, 23)), int(rng.integers(2, 11)))
+    params = CoreParams(sizes, time_steps=int(rng.integers(2, 12)), kernel=kernel,
+                        weight_bits=int(rng.integers(3, 9)), potential_bits=12)
+    model = random_model(params, rng, firing=float(rng.uniform(0.3, 0.8)))
+    return model, random_spike_times(params, rng, batch, density=0.6)
+
+
+def saturating_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
+    rng = np.random.default_rng(7)
+    params = CoreParams((10, 7, 4), time_steps=9, kernel=kernel, weight_bits=5, potential_bits=6)
+    return random_model(params, rng, firing=0.5), random_spike_times(params, rng, 6, density=0.9)
+
+
+def tie_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
+    """Weights of 0 and 1 and equal thresholds: outputs fire together with equal potentials."""
+    rng = np.random.default_rng(3)
+    params = CoreParams((6, 5, 4), time_steps=6, kernel=kernel, weight_bits=3, potential_bits=8)
+    layers = (Layer(rng.integers(0, 2, (6, 5)), np.full(5, 2), np.zeros(5, np.int64)),
+              Layer(rng.integers(0, 2, (5, 4)), np.full(4, 2), np.zeros(4, np.int64)))
+    from firstspike.sw import LatencyEncoding
+    return Model(params, layers, LatencyEncoding(1.0)), random_spike_times(params, rng, 8, density=0.8)
+
+
+def silent_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
+    model, times = random_case(11, kernel)
+    high = model.params.potential_range[1]
+    layers = tuple(Layer(l.weights, np.full_like(l.thresholds, high), l.initial_potentials * 0)
+                   for l in model.layers)
+    return Model(model.params, layers, model.encoding), times
+
+
+def edge_case(kernel: Kernel, when: str) -> tuple[Model, np.ndarray]:
+    model, times = random_case(13, kernel)
+    step = 0 if when == "first" else model.params.time_steps - 1
+    edge = np.where(times == NO_SPIKE, NO_SPIKE, step).astype(np.int16)
+    return model, edge
+
+
+def single_neuron_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
+    rng = np.random.default_rng(17)
+    params = CoreParams((5, 1, 3), time_steps=5, kernel=kernel, weight_bits=4)
+    return random_model(params, rng, firing=0.8), random_spike_times(params, rng, 6, density=0.8)

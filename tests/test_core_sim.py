@@ -1,0 +1,108 @@
+"""The gateware in Amaranth's simulator against the golden model: every spike time of every
+layer, the class, the fired flag, the spike counts and the cycle count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firstspike.sw import Kernel, simulate
+from firstspike.sw.layout import MemoryLayout, Target
+
+import cases
+from amaranth_harness import run_core, spike_times_from_trace
+
+KERNELS = [Kernel.STEP, Kernel.RAMP]
+
+
+def assert_core_matches_golden(model, spike_times, lanes, **options) -> None:
+    golden = simulate(model, spike_times)
+    core = run_core(model, lanes, spike_times, **options)
+    hw_times = spike_times_from_trace(core["trace"], model.params, len(spike_times))
+    for sample in range(len(spike_times)):
+        for layer, (got, want) in enumerate(zip(hw_times, golden.spike_times)):
+            diff = np.flatnonzero(got[sample] != want[sample])
+            if diff.size:
+                neuron = int(diff[0])
+                pytest.fail(f"sample {sample}, layer {layer}, neuron {neuron}: the core says step "
+                            f"{got[sample, neuron]}, golden says {want[sample, neuron]}")
+    assert core["decision"].tolist() == golden.decision.tolist()
+    assert core["fired"].tolist() == golden.fired.astype(int).tolist()
+    assert core["output_times"].tolist() == golden.spike_times[-1].tolist()
+    assert core["layer_spikes"].tolist() == golden.spike_counts[:, 1:].tolist()
+    assert core["input_spikes"].tolist() == golden.spike_counts[:, 0].tolist()
+    assert core["cycles"].tolist() == golden.cycles(lanes).tolist()
+    assert not core["error"].any()
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 16])
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_networks_match_golden(seed, kernel, lanes):
+    model, times = cases.random_case(seed, kernel)
+    assert_core_matches_golden(model, times, lanes)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+@pytest.mark.parametrize("case", ["saturating", "tie", "silent", "first", "last", "single"])
+def test_special_cases_match_golden(case, kernel):
+    model, times = {
+        "saturating": cases.saturating_case, "tie": cases.tie_case, "silent": cases.silent_case,
+        "first": lambda k: cases.edge_case(k, "first"), "last": lambda k: cases.edge_case(k, "last"),
+        "single": cases.single_neuron_case,
+    }[case](kernel)
+    assert_core_matches_golden(model, times, lanes=4)
+
+
+def test_input_gaps_change_neither_results_nor_cycle_count():
+    model, times = cases.random_case(5, Kernel.STEP)
+    assert_core_matches_golden(model, times, lanes=4, gaps=True)
+
+
+def test_elapsed_cycles_equal_counted_cycles_without_gaps():
+    model, times = cases.random_case(6, Kernel.RAMP)
+    core = run_core(model, 4, times)
+    # One more cycle than counted: the cycle in which the idle core sees the first event.
+    assert (core["elapsed"] == core["cycles"] + 1).all()
+
+
+def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts():
+    model, times = cases.random_case(8, Kernel.STEP, batch=8)
+    rng = np.random.default_rng(99)
+    new_layers = tuple(type(l)(rng.permutation(l.weights.ravel()).reshape(l.weights.shape), l.thresholds[::-1].copy(),
+                               l.initial_potentials) for l in model.layers)
+    reloaded = type(model)(model.params, new_layers, model.encoding)
+    layout = MemoryLayout(model.params.with_lanes(4))
+    writes = [(target, address, word) for target in Target
+              for address, word in enumerate(layout.words(reloaded, target))]
+    golden_old, golden_new = simulate(model, times), simulate(reloaded, times)
+    assert (golden_old.decision != golden_new.decision).any(), "the reload must change some decision"
+    core = run_core(model, 4, times, writes=writes)
+    assert core["decision"].tolist() == golden_new.decision.tolist()
+    hw_times = spike_times_from_trace(core["trace"], model.params, len(times))
+    assert all(np.array_equal(a, b) for a, b in zip(hw_times, golden_new.spike_times))
+
+
+def test_out_of_order_and_out_of_range_events_set_the_error_flag():
+    from amaranth.sim import Simulator
+    from firstspike.hw.core import TTFSCore
+    model, _ = cases.random_case(2, Kernel.STEP)
+    dut = TTFSCore(model.params.with_lanes(4), model)
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(dut.results.ready, 1)
+        for beat in ({"index": 1, "step": 1, "end": 0}, {"index": 2, "step": 0, "end": 0},
+                     {"index": model.params.n_inputs, "step": 1, "end": 0}, {"index": 0, "step": 0, "end": 1}):
+            ctx.set(dut.events.payload, beat)
+            ctx.set(dut.events.valid, 1)
+            await ctx.tick().until(dut.events.ready)
+        ctx.set(dut.events.valid, 0)
+        result, = await ctx.tick().sample(dut.results.payload).until(dut.results.valid)
+        seen["error"], seen["inputs"] = result.error, result.input_spikes
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == {"error": 1, "inputs": 1}
