@@ -71,6 +71,12 @@ def write_layout(params: CoreParams) -> data.StructLayout:
     })
 
 
+def _unpack_row(lanes, row) -> list:
+    """Assignments of one memory row's consecutive slices to per-lane signals."""
+    width = len(row) // len(lanes)
+    return [lane.eq(row[k * width:(k + 1) * width]) for k, lane in enumerate(lanes)]
+
+
 class TTFSCore(wiring.Component):
     """The accelerator core for one :class:`~firstspike.sw.params.CoreParams`.
 
@@ -319,12 +325,12 @@ class TTFSCore(wiring.Component):
         m.d.comb += [
             lanes.op.eq(s2_op),
             lanes.lanes_valid.eq(s2_lanes),
-            lanes.weights.as_value().eq(weights_r.data),
-            lanes.thresholds.as_value().eq(thresholds_r.data),
-            lanes.initial.as_value().eq(initial_r.data),
-            lanes.state_in.as_value().eq(states_r.data),
+            *_unpack_row(lanes.weights, weights_r.data),
+            *_unpack_row(lanes.thresholds, thresholds_r.data),
+            *_unpack_row(lanes.initial, initial_r.data),
+            *_unpack_row(lanes.state_in, states_r.data),
             states_w.addr.eq(s2_row),
-            states_w.data.eq(lanes.state_out.as_value()),
+            states_w.data.eq(Cat(*lanes.state_out)),
             states_w.en.eq(s2_valid),
         ]
         spiked = s2_valid & (lanes.fire != 0)
@@ -350,7 +356,7 @@ class TTFSCore(wiring.Component):
             decision.step.eq(s2_op.step),
             decision.fire.eq(lanes.fire),
             decision.lanes_valid.eq(s2_lanes),
-            decision.potential.eq(lanes.potential),
+            *(decision.potential[lane].eq(lanes.potential[lane]) for lane in range(p)),
         ]
 
         # -- results ---------------------------------------------------------------------

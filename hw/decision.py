@@ -53,7 +53,7 @@ class DecisionUnit(wiring.Component):
             "step": In(params.time_bits),
             "fire": In(p),
             "lanes_valid": In(p),
-            "potential": In(data.ArrayLayout(signed(pb), p)),
+            "potential": In(signed(pb)).array(p),
             "decision": Out(range(max(2, n_out))),
             "fired": Out(1),
             "output_fired": Out(n_out),

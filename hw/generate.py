@@ -7,13 +7,15 @@ field, the memory layout, the model's hash and the tool versions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from amaranth.back import rtlil, verilog
+from amaranth._toolchain.yosys import find_yosys  # the Yosys that Amaranth itself runs
+from amaranth.back import rtlil
 from amaranth.lib import data
 
 from firstspike.sw.cycles import INFERENCE_OVERHEAD, LAYER_OVERHEAD
@@ -24,7 +26,7 @@ from firstspike.sw.model import Model
 from .core import TTFSCore, event_layout, result_layout, trace_layout, write_layout
 from .lanes import state_layout
 
-__all__ = ["generate", "field_offsets", "TOP_NAME"]
+__all__ = ["generate", "render", "write", "manifest", "field_offsets", "verilog_text", "TOP_NAME"]
 
 TOP_NAME = "firstspike_core"
 
@@ -44,17 +46,26 @@ def field_offsets(layout: data.Layout, prefix: str = "") -> dict[str, list[int]]
 
 
 def verilog_text(core: TTFSCore) -> str:
-    """Verilog for the core, with combinational logic as SystemVerilog ``always_comb``.
+    """Verilog for the core in which all combinational logic is continuous assignments.
 
-    Yosys's plain ``always @*`` blocks do not run at time zero, so in Icarus a block
-    whose only inputs are registers that keep their initial value (e.g. ``step`` during
-    reset) never runs and its outputs stay X. ``always_comb`` runs at time zero in every
-    simulator; yosys, Verilator and Icarus (``-g2012``) all read it. Amaranth's
-    ``verilog.convert`` takes no Yosys writer options, so this calls its converter with
-    ``-sv`` directly (the same conversion otherwise).
+    Amaranth's own conversion keeps combinational processes as ``always @*`` blocks that
+    assign a default and then override it. Event-driven simulators see every such
+    assignment as a change: in Icarus, blocks that read each other's (wider) outputs wake
+    each other in an endless chain, and blocks whose inputs never change do not run at
+    time zero. Lowering the processes to multiplexers (Yosys ``proc`` with its mux pass)
+    gives glitch-free ``assign`` statements that every simulator and synthesis tool reads.
     """
-    text = rtlil.convert(core, name=TOP_NAME, emit_src=False)
-    return verilog._convert_rtlil_text(text, write_verilog_opts=("-sv",))
+    rtlil_text = rtlil.convert(core, name=TOP_NAME, emit_src=False)
+    yosys = find_yosys(lambda version: version >= (0, 40))
+    script = "\n".join([
+        f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil",
+        "proc -norom",
+        "flatten",
+        "opt_clean -purge",
+        "memory_collect",
+        "write_verilog",
+    ])
+    return yosys.run(["-q", "-"], script, ignore_warnings=True)
 
 
 def _version(package: str) -> str:
@@ -104,14 +115,25 @@ def manifest(model: Model, lanes: int) -> dict:
     }
 
 
+def render(model: Model, lanes: int) -> tuple[str, dict]:
+    """The Verilog text and the manifest for ``model`` on ``lanes`` lanes."""
+    params = model.params.with_lanes(lanes)
+    text = verilog_text(TTFSCore(params, model))
+    info = manifest(model, lanes)
+    info["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    return text, info
+
+
 def generate(model: Model, lanes: int, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``firstspike_core.v`` and ``manifest.json`` into ``out_dir``."""
-    params = model.params.with_lanes(lanes)
+    text, info = render(model, lanes)
+    return write(text, info, out_dir)
+
+
+def write(text: str, info: dict, out_dir: str | Path) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = verilog_text(TTFSCore(params, model))
     verilog_path, manifest_path = out / f"{TOP_NAME}.v", out / "manifest.json"
     write_atomically(verilog_path, lambda handle: handle.write(text.encode()))
-    info = manifest(model, lanes)
     write_atomically(manifest_path, lambda handle: handle.write(json.dumps(info, indent=2).encode()))
     return verilog_path, manifest_path

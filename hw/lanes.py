@@ -77,13 +77,16 @@ class LaneArray(wiring.Component):
         super().__init__({
             "op": In(operation_layout(params)),
             "lanes_valid": In(p),
-            "weights": In(data.ArrayLayout(signed(wb), p)),
-            "thresholds": In(data.ArrayLayout(signed(pb), p)),
-            "initial": In(data.ArrayLayout(signed(pb), p)),
-            "state_in": In(data.ArrayLayout(state, p)),
-            "state_out": Out(data.ArrayLayout(state, p)),
+            # One signal per lane rather than one packed row: each consumer sees only its
+            # lane change, which keeps event-driven simulators (Icarus) from re-reading
+            # the whole row for every lane. The core packs rows for memory.
+            "weights": In(signed(wb)).array(p),
+            "thresholds": In(signed(pb)).array(p),
+            "initial": In(signed(pb)).array(p),
+            "state_in": In(state).array(p),
+            "state_out": Out(state).array(p),
             "fire": Out(p),
-            "potential": Out(data.ArrayLayout(signed(pb), p)),
+            "potential": Out(signed(pb)).array(p),
         })
 
     def elaborate(self, platform):

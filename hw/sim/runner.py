@@ -17,7 +17,7 @@ import numpy as np
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.model import Model, save_model
 
-from ..generate import TOP_NAME, generate
+from ..generate import TOP_NAME, render, write
 
 __all__ = ["run_rtl", "SIMULATORS", "RTLSimulationError", "default_build_root", "find_verilator"]
 
@@ -96,11 +96,13 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
 
     _prepare_tool(simulator)
     root = Path(build_root) if build_root is not None else default_build_root()
-    build = root / f"{simulator}-{model.digest()[:16]}-p{lanes}{'-waves' if waves else ''}"
+    text, info = render(model, lanes)
+    # Keyed by the Verilog itself, so a changed model, lane count or generator rebuilds.
+    build = root / f"{simulator}-{info['verilog_sha256'][:16]}{'-waves' if waves else ''}"
     rtl = build / "rtl"
     manifest_path = rtl / "manifest.json"
     if not manifest_path.exists():
-        generate(model, lanes, rtl)
+        write(text, info, rtl)
     runner = get_runner(simulator)
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:

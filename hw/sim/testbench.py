@@ -20,7 +20,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ReadOnly, RisingEdge
 
 from firstspike.sw import NO_SPIKE, load_model, simulate
 
@@ -139,23 +139,6 @@ class TraceMonitor:
                 self.spikes.append((sample, layer, fold * self.lanes + lane, step))
 
 
-def kick_combinational_logic(handle) -> None:
-    """Make Icarus evaluate Yosys's ``always @*`` blocks once at the start.
-
-    Yosys's Verilog writer re-runs every combinational block when a dummy register
-    (``$auto$verilog_backend...``) changes; that register's declaration initialiser does
-    not wake the blocks in Icarus 11, so outputs that only depend on registers which
-    never change during reset (e.g. ``write__ready``) would stay X. Writing the register
-    from the testbench does wake them. Verilator evaluates everything anyway.
-    """
-    for child in handle:
-        name = child._name
-        if "verilog_backend" in name:
-            child.value = 1
-        elif type(child).__name__ == "HierarchyObject":
-            kick_combinational_logic(child)
-
-
 class CoreTB:
     """Clock, reset and the port drivers and monitors of one core."""
 
@@ -173,8 +156,6 @@ class CoreTB:
 
     async def reset(self) -> None:
         self.dut.rst.value = 1
-        await Timer(1, unit="ns")  # after the simulator's own time-0 initialisation
-        kick_combinational_logic(self.dut)
         for _ in range(3):
             await RisingEdge(self.dut.clk)
         self.dut.rst.value = 0
