@@ -226,10 +226,12 @@ def first_difference(hw: dict[str, np.ndarray], golden, lanes: int) -> str | Non
                 return (f"sample {sample}, layer {layer}, neuron {neuron}: the RTL spikes at step "
                         f"{got[neuron]}, golden at {want[sample, neuron]} (-1 = never)")
         checks = (("decision", golden.decision), ("fired", golden.fired.astype(np.int64)),
-                  ("cycles", golden.cycles(lanes)), ("input_spikes", golden.spike_counts[:, 0]))
+                  ("cycles", golden.cycles(lanes)), ("input_spikes", golden.spike_counts[:, 0]),
+                  ("layer_spikes", golden.spike_counts[:, 1:]), ("output_times", golden.spike_times[-1]))
         for name, want in checks:
-            if hw[name][sample] != want[sample]:
-                return f"sample {sample}: {name} is {hw[name][sample]} in the RTL, {want[sample]} in golden"
+            if not np.array_equal(hw[name][sample], want[sample]):
+                return (f"sample {sample}: {name} is {hw[name][sample].tolist()} on the result port, "
+                        f"{want[sample].tolist()} in golden")
         if hw["error"][sample]:
             return f"sample {sample}: the core flagged an input error"
     return None

@@ -1,0 +1,106 @@
+"""The generated Verilog in real simulators (Icarus, Verilator) through cocotb, against the
+golden model: every spike time of every layer, the output spike times, the class, the
+fired flag, the spike counts and the cycle count, with random input gaps and random
+back-pressure on the results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firstspike.hw.sim.runner import RTLSimulationError, run_rtl
+from firstspike.sw import Kernel, simulate
+from firstspike.sw.datasets import load_dataset
+from firstspike.sw.layout import MemoryLayout, Target
+from firstspike.sw.models import shipped_model_path
+from firstspike.sw.model import load_model
+
+import cases
+
+KERNELS = [Kernel.STEP, Kernel.RAMP]
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("rtl-build")
+
+
+def check(model, times, lanes, build_root, simulator="icarus", **options):
+    """Run with the testbench's own comparison on; it fails on the first difference."""
+    return run_rtl(model, times, lanes=lanes, simulator=simulator, build_root=build_root, check=True,
+                   idle=0.3, stall=0.3, **options)
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 16])
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+@pytest.mark.parametrize("seed", range(2))
+def test_random_networks_match_golden_in_icarus(seed, kernel, lanes, build_root):
+    model, times = cases.random_case(seed, kernel)
+    result = check(model, times, lanes, build_root, seed=seed)
+    assert result["cycles"].tolist() == simulate(model, times).cycles(lanes).tolist()
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+@pytest.mark.parametrize("case", ["saturating", "tie", "silent", "first", "last", "single"])
+def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
+    model, times = {
+        "saturating": cases.saturating_case, "tie": cases.tie_case, "silent": cases.silent_case,
+        "first": lambda k: cases.edge_case(k, "first"), "last": lambda k: cases.edge_case(k, "last"),
+        "single": cases.single_neuron_case,
+    }[case](kernel)
+    check(model, times, 4, build_root)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+def test_random_networks_match_golden_in_verilator(kernel, build_root):
+    model, times = cases.random_case(21, kernel, batch=12)
+    check(model, times, 4, build_root, simulator="verilator")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    model = load_model(shipped_model_path("digits"))
+    x, y = load_dataset("digits").split("test")
+    return model, model.encoding.encode(x[:200], model.params.time_steps), y[:200]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_shipped_digits_model_matches_golden_on_200_test_images(simulator, digits, build_root):
+    model, times, labels = digits
+    result = check(model, times, 16, build_root, simulator=simulator)
+    golden = simulate(model, times)
+    assert result["decision"].tolist() == golden.decision.tolist()
+    assert np.mean(result["decision"] == labels) > 0.9
+
+
+def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts(build_root):
+    model, times = cases.random_case(8, Kernel.RAMP, batch=8)
+    rng = np.random.default_rng(99)
+    reloaded = type(model)(model.params, tuple(
+        type(layer)(rng.permutation(layer.weights.ravel()).reshape(layer.weights.shape),
+                    layer.thresholds[::-1].copy(), layer.initial_potentials[::-1].copy())
+        for layer in model.layers), model.encoding)
+    golden_old, golden_new = simulate(model, times), simulate(reloaded, times)
+    assert (golden_old.decision != golden_new.decision).any(), "the reload must change some decision"
+    layout = MemoryLayout(model.params.with_lanes(4))
+    writes = [(target, address, word) for target in Target
+              for address, word in enumerate(layout.words(reloaded, target))]
+    result = check(model, times, 4, build_root, writes=writes, golden_model=reloaded)
+    assert result["decision"].tolist() == golden_new.decision.tolist()
+
+
+def test_a_difference_from_golden_names_the_sample_layer_neuron_and_step(build_root):
+    model, times = cases.random_case(3, Kernel.STEP)
+    layers = list(model.layers)
+    first = layers[0]
+    layers[0] = type(first)(first.weights, first.thresholds - 1, first.initial_potentials)
+    wrong = type(model)(model.params, tuple(layers), model.encoding)
+    with pytest.raises(RTLSimulationError, match=r"sample \d+, layer 0, neuron \d+: the RTL spikes at step"):
+        check(model, times, 4, build_root, golden_model=wrong)
+
+
+def test_waveform_of_a_run_is_written(build_root, tmp_path):
+    model, times = cases.random_case(4, Kernel.STEP, batch=1)
+    waves = tmp_path / "one.fst"
+    check(model, times, 4, build_root, waves=waves)
+    assert waves.stat().st_size > 0
