@@ -1,8 +1,8 @@
 """Backends that run inferences: each takes a model and input spike times and returns a
 :class:`~firstspike.sw.golden.GoldenResult`-shaped result.
 
-``golden`` is the NumPy golden model. Later backends (the RTL simulation, a device)
-register here by import path, so sw never imports them until they are asked for.
+``golden`` is the NumPy golden model; ``rtl`` simulates the generated Verilog. Backends
+register here by import path, so sw never imports hw (or Amaranth) until one is asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ __all__ = ["BACKENDS", "run_backend"]
 #: that yields results for consecutive chunks of the batch.
 BACKENDS: dict[str, str] = {
     "golden": "firstspike.sw.golden:simulate_batches",
+    # The generated Verilog in Icarus or Verilator (needs the [hw] extra).
+    "rtl": "firstspike.hw.sim.backend:run_rtl_batches",
 }
 
 

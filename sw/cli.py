@@ -77,7 +77,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     total = len(x) if args.limit is None else min(args.limit, len(x))
     with _progress(total, f"eval {args.backend}", not args.quiet) as bar:
         report = evaluate(model, dataset, split=args.split, backend=args.backend, lanes=args.lanes,
-                          limit=args.limit, progress=bar.update)
+                          limit=args.limit, progress=bar.update, backend_options=_backend_options(args))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
@@ -85,17 +85,37 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"model      {args.model}  ({'-'.join(map(str, model.params.layer_sizes))}, T={model.params.time_steps},"
           f" {model.params.kernel.value} kernel, sha256 {report.model_sha256[:12]})")
     print(f"data       {report.dataset} {report.split} split, {report.samples} samples")
-    print(f"backend    {report.backend}  ({report.samples / max(report.seconds, 1e-9):,.0f} inferences/s)")
+    print(f"backend    {report.backend}{_backend_label(args)}  ({report.samples / max(report.seconds, 1e-9):,.0f} inferences/s)")
     print(f"accuracy   {100 * report.accuracy:.2f} %  ({report.correct}/{report.samples}); "
           f"an output fired in {100 * report.outputs_fired:.1f} %")
     print("spikes     " + ", ".join(f"{name} {per:.3f}/neuron ({tot:.1f})"
                                     for name, per, tot in zip(layers, report.spikes_per_neuron,
                                                               report.spikes_per_layer)))
     print(f"syn. ops   {report.synaptic_ops:,.1f} per inference")
+    if report.agreement is not None:
+        print(f"agreement  {100 * report.agreement:.2f} % of samples equal the golden model in every spike time, "
+              "class and cycle count")
     print(f"cycles     P={report.lanes}: mean {report.cycles_mean:,.1f} (min {report.cycles_min}, "
           f"max {report.cycles_max}); {report.cycles_mean / max(report.ideal_cycles_mean, 1e-9):.3f} x the "
           f"event-bound ideal {report.ideal_cycles_mean:,.1f}")
     return 0
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    """Options for the chosen backend; RTL options given with another backend are an error."""
+    if args.backend != "rtl":
+        given = [flag for flag, value in (("--simulator", args.simulator), ("--waves", args.waves)) if value]
+        if given:
+            raise FirstSpikeError(f"{', '.join(given)}: only with --backend rtl")
+        return {}
+    options = {"simulator": args.simulator or "icarus"}
+    if args.waves:
+        options.update(waves=args.waves, waves_sample=args.waves_sample)
+    return options
+
+
+def _backend_label(args: argparse.Namespace) -> str:
+    return f" on {args.simulator or 'icarus'}, P={args.lanes}" if args.backend == "rtl" else ""
 
 
 # -- run ---------------------------------------------------------------------------
@@ -118,11 +138,14 @@ def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.n
         "class": result.decision,
         "fired": result.fired,
         "output_spike_times": result.spike_times[-1],
-        "output_potentials": result.potentials[-1],
         "cycles": result.cycles(lanes),
         "lanes": np.array(lanes),
         "model_sha256": np.array(model.digest()),
     }
+    if result.potentials[-1].shape[1]:  # the RTL does not expose potentials
+        arrays["output_potentials"] = result.potentials[-1]
+    if getattr(result, "agrees", None) is not None:
+        arrays["agrees_with_golden"] = result.agrees
     for k, times in enumerate(result.spike_times[:-1]):
         arrays[f"hidden_spike_times_{k}"] = times
     return arrays
@@ -131,15 +154,43 @@ def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.n
 def _cmd_run(args: argparse.Namespace) -> int:
     model = _resolve_model(args.model)
     spike_times = check_spike_times(_load_spike_file(args.input), model.params, f"{args.input}")
+    options = _backend_options(args)
+    if options:
+        options["lanes"] = args.lanes
     parts = []
     with _progress(len(spike_times), f"run {args.backend}", not args.quiet) as bar:
-        for part in run_backend(args.backend, model, spike_times):
+        for part in run_backend(args.backend, model, spike_times, **options):
             parts.append(part)
             bar.update(part.batch)
-    result = GoldenResult.join(parts)
+    result = type(parts[0]).join(parts)
     arrays = run_arrays(model, result, args.lanes)
     write_atomically(args.output, lambda handle: np.savez_compressed(handle, **arrays))
     print(f"wrote {args.output}: {result.batch} samples, classes {np.bincount(result.decision).tolist()}")
+    if "agrees_with_golden" in arrays:
+        agree = arrays["agrees_with_golden"]
+        print(f"agreement with the golden model: {int(agree.sum())}/{len(agree)} samples"
+              + ("" if agree.all() else f"; first difference at sample {int(np.flatnonzero(~agree)[0])}"))
+    if args.waves:
+        print(f"wrote {args.waves}: waveform of sample {args.waves_sample}")
+    return 0
+
+
+# -- generate ----------------------------------------------------------------------
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    try:
+        from firstspike.hw.generate import generate
+    except ImportError as error:
+        raise FirstSpikeError(f"generate needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
+    model = _resolve_model(args.model)
+    model.params.with_lanes(args.lanes)
+    verilog, manifest = generate(model, args.lanes, args.out)
+    print(f"wrote {verilog} and {manifest} ({'-'.join(map(str, model.params.layer_sizes))}, P={args.lanes}, "
+          f"model sha256 {model.digest()[:12]})")
+    if args.lint:
+        from firstspike.hw.lint import lint
+        lint(verilog)
+        print("verilator --lint-only -Wall: clean")
     return 0
 
 
@@ -217,6 +268,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 # -- the parser ----------------------------------------------------------------------
 
+def _rtl_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--simulator", choices=["icarus", "verilator"],
+                   help="RTL simulator for --backend rtl (default icarus)")
+    p.add_argument("--waves", help="with --backend rtl: write a waveform (FST on Icarus, VCD on Verilator) "
+                                   "of one sample to this file")
+    p.add_argument("--waves-sample", type=_int_in("--waves-sample", 0), default=0,
+                   help="the sample --waves records (default 0)")
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="firstspike", description="FPGA accelerator for time-to-first-spike SNNs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -232,6 +292,7 @@ def _parser() -> _Parser:
     p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
     p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N samples")
+    _rtl_options(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)
@@ -242,8 +303,16 @@ def _parser() -> _Parser:
     p.add_argument("--output", required=True, help=".npz to write")
     p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
+    _rtl_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("generate", help="Verilog and a JSON manifest of the core for a model")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P")
+    p.add_argument("--out", required=True, help="folder to write firstspike_core.v and manifest.json into")
+    p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
+    p.set_defaults(handler=_cmd_generate)
 
     p = commands.add_parser("train", help="train a step-kernel model with the NumPy baseline trainer")
     p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])

@@ -37,16 +37,22 @@ class EvalReport:
     cycles_max: int
     ideal_cycles_mean: float
     seconds: float
+    #: Fraction of samples on which the backend equals the golden model in everything it
+    #: exposes (None for the golden model itself).
+    agreement: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: str = "golden",
-             lanes: int = 16, limit: int | None = None, progress=None) -> EvalReport:
+             lanes: int = 16, limit: int | None = None, progress=None,
+             backend_options: dict | None = None) -> EvalReport:
     """Run ``split`` of ``dataset`` (the first ``limit`` samples) through ``backend``.
 
     ``progress``, if given, is called with the number of samples each finished chunk held.
+    ``backend_options`` go to the backend (e.g. ``simulator`` for ``rtl``; ``lanes`` is
+    passed to every backend but ``golden``, which needs no lane count to run).
     """
     x, y = dataset.split(split)
     if limit is not None:
@@ -60,12 +66,15 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     spike_times = model.encoding.encode(x, model.params.time_steps)
     start = time.perf_counter()
     parts = []
-    for part in run_backend(backend, model, spike_times):
+    options = dict(backend_options or {})
+    if backend != "golden":
+        options.setdefault("lanes", lanes)
+    for part in run_backend(backend, model, spike_times, **options):
         parts.append(part)
         if progress is not None:
             progress(part.batch)
     seconds = time.perf_counter() - start
-    result = GoldenResult.join(parts)
+    result = type(parts[0]).join(parts)
     counts = result.spike_counts.mean(axis=0)
     sizes = np.array(model.params.layer_sizes, np.float64)
     cycles = result.cycles(lanes)
@@ -88,4 +97,5 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         cycles_max=int(cycles.max()),
         ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()),
         seconds=seconds,
+        agreement=None if getattr(result, "agrees", None) is None else float(np.mean(result.agrees)),
     )

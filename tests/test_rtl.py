@@ -5,6 +5,8 @@ back-pressure on the results."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,35 @@ def test_waveform_of_a_run_is_written(build_root, tmp_path):
     waves = tmp_path / "one.fst"
     check(model, times, 4, build_root, waves=waves)
     assert waves.stat().st_size > 0
+
+
+def test_eval_with_the_rtl_backend_reports_full_agreement(capsys):
+    from firstspike.sw.cli import main
+    assert main(["eval", "--backend", "rtl", "--limit", "30", "--lanes", "8", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["agreement"] == 1.0 and report["samples"] == 30 and report["backend"] == "rtl"
+
+
+def test_run_with_the_rtl_backend_writes_results_agreement_and_a_waveform(tmp_path, capsys, digits):
+    from firstspike.sw.cli import main
+    model, times, _ = digits
+    np.save(tmp_path / "in.npy", times[:5])
+    status = main(["run", "--backend", "rtl", "--simulator", "verilator", "--lanes", "4", "--quiet",
+                   "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npz"),
+                   "--waves", str(tmp_path / "one.vcd"), "--waves-sample", "2"])
+    assert status == 0, capsys.readouterr().err
+    with np.load(tmp_path / "out.npz") as out:
+        golden = simulate(model, times[:5])
+        assert out["class"].tolist() == golden.decision.tolist()
+        assert out["cycles"].tolist() == golden.cycles(4).tolist()
+        assert out["agrees_with_golden"].all()
+        assert "output_potentials" not in out.files
+    assert (tmp_path / "one.vcd").read_text().startswith("$")
+    assert "5/5 samples" in capsys.readouterr().out
+
+
+def test_rtl_options_without_the_rtl_backend_are_refused(tmp_path, capsys):
+    from firstspike.sw.cli import main
+    status = main(["eval", "--simulator", "verilator", "--limit", "3"])
+    assert status == 2
+    assert "--simulator: only with --backend rtl" in capsys.readouterr().err

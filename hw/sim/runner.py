@@ -6,6 +6,8 @@ run writes a stimulus file, runs :mod:`firstspike.hw.sim.testbench` and reads it
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -114,8 +116,9 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
         # empty, which breaks its C++ build; a command-line definition restores it.
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
     try:
-        runner.build(sources=[rtl / f"{TOP_NAME}.v"], hdl_toplevel=TOP_NAME, build_dir=build / "sim",
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=bool(waves), log_file=log)
+        with contextlib.redirect_stdout(io.StringIO()):  # the runner prints progress notes
+            runner.build(sources=[rtl / f"{TOP_NAME}.v"], hdl_toplevel=TOP_NAME, build_dir=build / "sim",
+                         timescale=("1ns", "1ps"), build_args=build_args, waves=bool(waves), log_file=log)
     except (SystemExit, Exception) as error:  # the runner exits on a failed build
         raise RTLSimulationError(f"{simulator} could not build the RTL ({error}); see {log}") from None
     finally:
@@ -138,9 +141,10 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
                  golden_model=np.array(str(golden_path)))
         results_xml = scratch / "results.xml"
         try:
-            runner.test(test_module=TESTBENCH, hdl_toplevel=TOP_NAME, build_dir=build / "sim", test_dir=scratch,
-                        results_xml=str(results_xml), waves=bool(waves), log_file=scratch / "sim.log",
-                        extra_env={"FIRSTSPIKE_STIMULUS": str(stimulus), "FIRSTSPIKE_RESULTS": str(results)})
+            with contextlib.redirect_stdout(io.StringIO()):
+                runner.test(test_module=TESTBENCH, hdl_toplevel=TOP_NAME, build_dir=build / "sim", test_dir=scratch,
+                            results_xml=str(results_xml), waves=bool(waves), log_file=scratch / "sim.log",
+                            extra_env={"FIRSTSPIKE_STIMULUS": str(stimulus), "FIRSTSPIKE_RESULTS": str(results)})
         except (SystemExit, Exception):
             pass  # judged from the results file below, in and outside pytest alike
         if not results_xml.exists():

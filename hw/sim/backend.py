@@ -1,0 +1,89 @@
+"""The ``rtl`` backend: inferences through the generated Verilog in Icarus or Verilator.
+
+Each chunk of the batch is one simulator run; the results come back as an
+:class:`RTLResult`, which the rest of FirstSpike reads like a golden-model result, with
+the cycle counts the hardware measured and, per sample, whether everything the RTL
+exposes equals the golden model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from firstspike.sw.errors import FirstSpikeError
+from firstspike.sw.golden import GoldenResult, simulate
+from firstspike.sw.model import Model
+
+from .runner import SIMULATORS, run_rtl
+
+__all__ = ["RTLResult", "run_rtl_batches", "compare"]
+
+
+@dataclass(frozen=True)
+class RTLResult(GoldenResult):
+    """What the RTL produced. ``potentials`` are empty (``[batch, 0]``): the core does not
+    expose them. ``cycles()`` are the measured ones, for the simulated lane count only."""
+
+    lanes: int = 0
+    measured_cycles: np.ndarray | None = None
+    agrees: np.ndarray | None = None  # bool [batch]: every exposed value equals golden
+
+    def cycles(self, lanes: int | None = None) -> np.ndarray:
+        if lanes is not None and lanes != self.lanes:
+            raise FirstSpikeError(f"the RTL ran with {self.lanes} lanes; it has no cycle count for {lanes}")
+        return self.measured_cycles
+
+    @classmethod
+    def join(cls, parts: list["RTLResult"]) -> "RTLResult":
+        base = GoldenResult.join(parts)
+        return cls(base.params, base.input_spike_times, base.spike_times, base.potentials, base.decision,
+                   base.fired, parts[0].lanes, np.concatenate([p.measured_cycles for p in parts]),
+                   np.concatenate([p.agrees for p in parts]))
+
+
+def compare(hw: dict[str, np.ndarray], golden: GoldenResult, lanes: int) -> np.ndarray:
+    """``bool [batch]``: the RTL's spike times of every layer, output spike times, class,
+    fired flag, spike counts and cycle count all equal the golden model's."""
+    same = np.ones(golden.batch, bool)
+    for layer, want in enumerate(golden.spike_times):
+        same &= (hw[f"spike_times_{layer}"] == want).all(axis=1)
+    same &= (hw["output_times"] == golden.spike_times[-1]).all(axis=1)
+    same &= hw["decision"] == golden.decision
+    same &= hw["fired"].astype(bool) == golden.fired
+    same &= hw["cycles"] == golden.cycles(lanes)
+    same &= hw["input_spikes"] == golden.spike_counts[:, 0]
+    same &= (hw["layer_spikes"] == golden.spike_counts[:, 1:]).all(axis=1)
+    same &= hw["error"] == 0
+    return same
+
+
+def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str = "icarus",
+                    chunk: int = 64, build_root: str | Path | None = None,
+                    waves: str | Path | None = None, waves_sample: int = 0) -> Iterator[RTLResult]:
+    """Results for consecutive chunks of ``spike_times`` from the RTL simulation.
+
+    ``waves``: also write a waveform (FST for Icarus, VCD for Verilator) of sample
+    ``waves_sample`` alone to this path.
+    """
+    if simulator not in SIMULATORS:
+        raise FirstSpikeError(f"--simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    model.params.with_lanes(lanes)  # checks the range before any build
+    if waves is not None:
+        if not 0 <= waves_sample < len(spike_times):
+            raise FirstSpikeError(f"--waves-sample must be between 0 and {len(spike_times) - 1}, not {waves_sample}")
+        run_rtl(model, spike_times[waves_sample:waves_sample + 1], lanes=lanes, simulator=simulator,
+                build_root=build_root, waves=waves)
+    n_layers = model.params.n_layers
+    for start in range(0, len(spike_times), chunk):
+        part = np.asarray(spike_times[start:start + chunk])
+        hw = run_rtl(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
+        golden = simulate(model, part)
+        spikes = tuple(hw[f"spike_times_{k}"].astype(np.int16) for k in range(n_layers))
+        yield RTLResult(model.params, part.astype(np.int16), spikes,
+                        tuple(np.zeros((len(part), 0), np.int64) for _ in range(n_layers)),
+                        hw["decision"].astype(np.int64), hw["fired"].astype(bool),
+                        lanes, hw["cycles"].astype(np.int64), compare(hw, golden, lanes))

