@@ -266,6 +266,92 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _big_network(args: argparse.Namespace):
+    """The 784-400-10 benchmark network (random weights) and its inputs: Fashion-MNIST
+    test images when the data set is installed, else random spike times of a similar density."""
+    from .datasets import load_dataset
+    from .encoding import LatencyEncoding
+    from .params import CoreParams
+    from .synthetic import random_model, random_spike_times
+
+    rng = np.random.default_rng(args.seed)
+    params = CoreParams((784, 400, 10), time_steps=32, weight_bits=8, potential_bits=16)
+    model = random_model(params, rng)
+    try:
+        data = load_dataset("fashion-mnist", args.data_dir)
+        times = LatencyEncoding(data.x_max).encode(data.test_x[:args.samples], params.time_steps)
+        source = "Fashion-MNIST test images"
+    except FirstSpikeError:
+        times = random_spike_times(params, rng, args.samples, density=0.5)
+        source = "random inputs (density 0.5; Fashion-MNIST not installed)"
+    return model, times, source
+
+
+def _cmd_cycles(args: argparse.Namespace) -> int:
+    from .cyclebench import cycle_sweep, plot_cycle_sweep
+    from .datasets import load_dataset
+    from .golden import simulate
+
+    model = _resolve_model(args.model)
+    data = load_dataset(args.dataset, args.data_dir)
+    x, _ = data.split("test")
+    small = simulate(model, model.encoding.encode(x[:args.samples], model.params.time_steps))
+    big_model, big_times, big_source = _big_network(args)
+    big = simulate(big_model, big_times)
+    name = f"{args.model} ({'-'.join(map(str, model.params.layer_sizes))})"
+    points = (cycle_sweep(name, small, args.lanes, args.clock_mhz)
+              + cycle_sweep("784-400-10", big, args.lanes, args.clock_mhz))
+    if args.json:
+        print(json.dumps([p.as_dict() for p in points], indent=2))
+    else:
+        print(f"{name} on {small.batch} {data.name} test images; 784-400-10 (random weights, T=32) on "
+              f"{big.batch} {big_source}. Cycles = the golden cycle function, which the RTL matches exactly.")
+        print(f"{'network':<24} {'P':>3} {'cycles':>10} {'max':>8} {'ideal':>10} {'ratio':>6} "
+              f"{'inf/s @ ' + format(args.clock_mhz, 'g') + ' MHz':>16}")
+        for p in points:
+            print(f"{p.network:<24} {p.lanes:>3} {p.cycles_mean:>10,.1f} {p.cycles_max:>8,} {p.ideal_mean:>10,.1f} "
+                  f"{p.ratio:>6.3f} {p.inferences_per_second:>16,.0f}")
+    if args.plot:
+        plot_cycle_sweep(points, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _cmd_bench_rtl(args: argparse.Namespace) -> int:
+    try:
+        from firstspike.hw.sim.speed import rtl_speed
+    except ImportError as error:
+        raise FirstSpikeError(f"bench-rtl needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
+    from .datasets import load_dataset
+    from .bench import machine_description
+
+    model = _resolve_model(args.model)
+    x, _ = load_dataset(args.dataset, args.data_dir).split("test")
+    workloads = [(model, model.encoding.encode(x[:args.samples], model.params.time_steps), args.lanes)]
+    if args.big_samples:
+        big_args = argparse.Namespace(seed=args.seed, data_dir=None, samples=args.big_samples)
+        big_model, big_times, _ = _big_network(big_args)
+        workloads.append((big_model, big_times, args.big_lanes))
+    rows = []
+    for workload_model, times, lanes in workloads:
+        for simulator in args.simulators:
+            print(f"bench-rtl: {simulator}, {'-'.join(map(str, workload_model.params.layer_sizes))}, P={lanes}, "
+                  f"{len(times)} samples ...", file=sys.stderr)
+            rows.append(rtl_speed(workload_model, times, lanes=lanes, simulator=simulator))
+    if args.json:
+        print(json.dumps({"machine": machine_description(), "runs": rows}, indent=2))
+        return 0
+    print(f"RTL simulation speed on {machine_description()} (inference loop only; every result checked "
+          "against the golden model)")
+    print(f"{'simulator':<10} {'network':<12} {'P':>3} {'samples':>7} {'inf/s':>9} {'cycles/s':>10} "
+          f"{'cycles/inf':>10} {'first build+run s':>17}")
+    for r in rows:
+        print(f"{r['simulator']:<10} {r['network']:<12} {r['lanes']:>3} {r['samples']:>7} "
+              f"{r['inferences_per_second']:>9,.1f} {r['cycles_per_second']:>10,.0f} {r['core_cycles_mean']:>10,.1f} "
+              f"{r['seconds_first_build_and_run']:>17.1f}")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------
 
 def _rtl_options(p: argparse.ArgumentParser) -> None:
@@ -343,6 +429,35 @@ def _parser() -> _Parser:
     p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_bench)
+
+    p = commands.add_parser("cycles", help="cycles per inference vs lanes P for a model and 784-400-10, "
+                                           "with a PNG plot")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"],
+                   help="the model's data set (test split)")
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 4, 8, 16, 32, 64])
+    p.add_argument("--samples", type=_int_in("--samples", 1), default=1000, help="test images per network")
+    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the inferences/s column")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random 784-400-10 network")
+    p.add_argument("--plot", help="write a PNG of cycles vs P here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_cycles)
+
+    p = commands.add_parser("bench-rtl", help="RTL simulation speed (inferences/s, cycles/s) on Icarus "
+                                              "and Verilator")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--samples", type=_int_in("--samples", 1), default=200)
+    p.add_argument("--lanes", type=lanes, default=16)
+    p.add_argument("--simulators", nargs="+", choices=["icarus", "verilator"], default=["icarus", "verilator"])
+    p.add_argument("--big-samples", type=_int_in("--big-samples", 0), default=20,
+                   help="also time a random 784-400-10 network on this many inputs (0: skip)")
+    p.add_argument("--big-lanes", type=lanes, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_bench_rtl)
     return parser
 
 

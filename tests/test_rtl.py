@@ -138,3 +138,12 @@ def test_rtl_options_without_the_rtl_backend_are_refused(tmp_path, capsys):
     status = main(["eval", "--simulator", "verilator", "--limit", "3"])
     assert status == 2
     assert "--simulator: only with --backend rtl" in capsys.readouterr().err
+
+
+def test_bench_rtl_prints_simulation_speed(capsys):
+    from firstspike.sw.cli import main
+    assert main(["bench-rtl", "--samples", "4", "--big-samples", "0", "--simulators", "icarus", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    (run,) = figures["runs"]
+    assert run["simulator"] == "icarus" and run["samples"] == 4
+    assert run["inferences_per_second"] > 0 and run["cycles_per_second"] > run["inferences_per_second"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ from ..generate import TOP_NAME, render, write
 __all__ = ["run_rtl", "SIMULATORS", "RTLSimulationError", "default_build_root", "find_verilator"]
 
 SIMULATORS = ("icarus", "verilator")
+_QUIET_LOG = logging.getLogger("firstspike.hw.sim.runner.cocotb")
+_QUIET_LOG.setLevel(logging.ERROR)
 TESTBENCH = "firstspike.hw.sim.testbench"
 
 
@@ -106,6 +109,7 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
     if not manifest_path.exists():
         write(text, info, rtl)
     runner = get_runner(simulator)
+    runner.log = _QUIET_LOG  # it warns "Skipping compilation" on every cached build
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     if simulator == "verilator" and waves:
         build_args += ["--trace"]

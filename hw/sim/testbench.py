@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import cocotb
@@ -250,9 +251,12 @@ async def run_inferences(dut):
     sizes = manifest["params"]["layer_sizes"]
     budget = 1000 + 4 * len(writes) + len(spike_times) * (manifest["params"]["time_steps"] + sum(sizes)) * \
         (1 + max(sizes)) * 4
+    start = time.perf_counter()
     await tb.run(spike_times, timeout_cycles=int(budget))
+    seconds = time.perf_counter() - start
     results = tb.decoded(len(spike_times))
-    np.savez(os.environ["FIRSTSPIKE_RESULTS"], **results, simulated_cycles=np.array(tb.cycles))
+    np.savez(os.environ["FIRSTSPIKE_RESULTS"], **results, simulated_cycles=np.array(tb.cycles),
+             wall_seconds=np.array(seconds))
     if int(stimulus["check"]):
         golden = simulate(load_model(str(stimulus["golden_model"])), spike_times)
         problem = first_difference(results, golden, manifest["params"]["lanes"])
