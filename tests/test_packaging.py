@@ -26,6 +26,8 @@ def test_wheel_maps_sw_and_hw_under_the_firstspike_namespace(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "firstspike/sw/golden.py" in names and "firstspike/hw/__init__.py" in names
     assert "firstspike/sw/models/digits.npz" in names
+    # The RTL simulation (cocotb imports its testbench by module name) and the lint waivers.
+    assert "firstspike/hw/sim/testbench.py" in names and "firstspike/hw/lint.vlt" in names
     tops = {name.split("/")[0] for name in names if not name.startswith("firstspike-")}
     assert tops == {"firstspike"}, f"claims generic top-level names: {tops - {'firstspike'}}"
 
