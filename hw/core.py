@@ -99,7 +99,10 @@ class TTFSCore(wiring.Component):
 
     def __init__(self, params: CoreParams, model: Model | None = None):
         if model is not None and model.params.with_lanes(params.lanes) != params:
-            raise ValueError("model parameters do not match the core parameters")
+            differ = [f"{name} {getattr(model.params, name)!r} vs {getattr(params, name)!r}"
+                      for name in model.params.__dataclass_fields__
+                      if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
+            raise ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}")
         self.params = params
         self.model = model
         self.layout = MemoryLayout(params)

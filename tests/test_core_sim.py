@@ -106,3 +106,28 @@ def test_out_of_order_and_out_of_range_events_set_the_error_flag():
     sim.add_testbench(bench)
     sim.run()
     assert seen == {"error": 1, "inputs": 1}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lanes": 0}, "lanes must be an integer between 1 and 64, not 0"),
+    ({"lanes": 65}, "lanes must be an integer between 1 and 64, not 65"),
+    ({"weight_bits": 1}, "weight_bits must be an integer between"),
+    ({"time_steps": 0}, "time_steps must be an integer between"),
+])
+def test_illegal_parameters_are_refused_naming_the_parameter_and_its_range(change, message):
+    from dataclasses import replace
+
+    from firstspike.hw.core import TTFSCore
+    from firstspike.sw import CoreParams
+    base = CoreParams((6, 5, 3), time_steps=8, lanes=4)
+    with pytest.raises(ValueError, match=message):
+        TTFSCore(replace(base, **change))
+
+
+def test_a_model_for_other_parameters_is_refused():
+    from firstspike.hw.core import TTFSCore
+    model, _ = cases.random_case(1, Kernel.STEP)
+    other = model.params.with_lanes(4)
+    from dataclasses import replace
+    with pytest.raises(ValueError, match="the model.s parameters differ from the core.s: time_steps"):
+        TTFSCore(replace(other, time_steps=other.time_steps + 1), model)
