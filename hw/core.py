@@ -102,6 +102,7 @@ class TTFSCore(wiring.Component):
             differ = [f"{name} {getattr(model.params, name)!r} vs {getattr(params, name)!r}"
                       for name in model.params.__dataclass_fields__
                       if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
+            self._MustUse__silence = True  # never elaborated: no "unused elaboratable" warning
             raise ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}")
         self.params = params
         self.model = model
