@@ -103,6 +103,25 @@ class MemoryLayout:
         return [w for k, layer in enumerate(model.layers)
                 for w in _pack(self._lanes(layer.initial_potentials, k), self.params.potential_bits)]
 
+    def unpack(self, words: list[int], target: Target) -> list[np.ndarray]:
+        """The inverse of :meth:`words`: per layer, the values ``[n_in, n_out]`` (weights)
+        or ``[n_out]`` (thresholds, initial potentials), sign-extended."""
+        p, sizes = self.params.lanes, self.params.layer_sizes
+        bits = self.params.weight_bits if target is Target.WEIGHTS else self.params.potential_bits
+        lanes = np.array([[(word >> (lane * bits)) & ((1 << bits) - 1) for lane in range(p)] for word in words],
+                         np.int64).reshape(-1, p)
+        lanes = np.where(lanes >= 1 << (bits - 1), lanes - (1 << bits), lanes)
+        base = self.weight_base if target is Target.WEIGHTS else self.neuron_base
+        layers = []
+        for k, folds in enumerate(self.folds):
+            n_in, n_out = sizes[k], sizes[k + 1]
+            if target is Target.WEIGHTS:
+                rows = lanes[base[k]:base[k] + n_in * folds].reshape(n_in, folds * p)
+                layers.append(rows[:, :n_out])
+            else:
+                layers.append(lanes[base[k]:base[k] + folds].reshape(folds * p)[:n_out])
+        return layers
+
     def words(self, model: Model, target: Target) -> list[int]:
         return {Target.WEIGHTS: self.weight_words, Target.THRESHOLDS: self.threshold_words,
                 Target.INITIAL_POTENTIALS: self.initial_potential_words}[target](model)

@@ -1,0 +1,301 @@
+"""The host driver: one API for the accelerator on a board, in RTL simulation, or emulated.
+
+The transport is pyserial's ``serial_for_url``: ``/dev/ttyUSB1`` (a board), ``socket://host:port``
+(the simulation bridge or the emulator). Every wait is bounded; requests are retried after a
+NACK for a damaged frame, a garbled reply or a timeout (every command is safe to repeat: an
+inference is a pure function of the memories and the input); after a retry the driver
+re-reads INFO and refuses to go on if the device no longer holds the model it loaded.
+
+    with Accelerator.open("socket://127.0.0.1:4567") as accelerator:
+        accelerator.load_model(model)           # or .attach(model) if it was built in
+        result = accelerator.infer(spike_times)  # int [n_in], -1 = no spike
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .errors import FirstSpikeError
+from .layout import MemoryLayout, Target
+from .link.framing import Frame, FrameDecoder, FrameFault, encode_frame
+from .link.messages import (NACK, REGION_BYTES, REPLY, Command, Info, Nack, Result, memory_rows, pack_load,
+                            pack_read, row_bytes, unpack_rows)
+from .link.spikecode import encode_spikes
+from .model import Model
+from .spikes import check_spike_times
+
+__all__ = ["Accelerator", "LinkError", "LinkTimeout", "DeviceRefused", "ModelMismatch"]
+
+#: NACKs that a repeat can cure. The driver only sends well-sized frames, so BAD_LENGTH
+#: means the length field was damaged on the way (the device judges it before the CRC).
+RETRYABLE = {Nack.BAD_CRC, Nack.FRAMING, Nack.BUSY, Nack.BAD_LENGTH}
+
+
+class LinkError(FirstSpikeError):
+    """The link failed: no device, a broken connection, or replies that never came right."""
+
+
+class LinkTimeout(LinkError):
+    """The device did not answer in time, even after retries."""
+
+
+class DeviceRefused(LinkError):
+    """The device answered a request with a NACK that retrying cannot fix."""
+
+    def __init__(self, command: int, code: int):
+        name = Nack(code).name if code in tuple(Nack) else f"code {code}"
+        label = Command(command).name if command in tuple(Command) else f"type {command:#04x}"
+        super().__init__(f"the device refused {label}: {name}")
+        self.command, self.code = command, code
+
+
+class ModelMismatch(LinkError):
+    """The device does not hold the model the driver was told it holds."""
+
+
+class Accelerator:
+    """A connected accelerator. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, port, *, timeout: float = 2.0, retries: int = 3):
+        self.port = port
+        self.timeout, self.retries = timeout, retries
+        self._decoder = FrameDecoder()
+        self._pending: list[Frame | FrameFault] = []
+        self._sequence = 0
+        self._model_sha256: bytes | None = None
+        self._needs_check = False
+        self.retried = 0  # requests sent again (for reports)
+        self.bytes_sent = self.bytes_received = 0
+        self._info = self.info()
+        self._layout = MemoryLayout(self._info.params)
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 3_000_000, timeout: float = 2.0, retries: int = 3) -> "Accelerator":
+        import serial  # pyserial
+
+        try:
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02, write_timeout=timeout)
+        except (serial.SerialException, ValueError) as error:
+            raise LinkError(f"cannot open {url}: {error}") from None
+        try:
+            return cls(port, timeout=timeout, retries=retries)
+        except BaseException:
+            port.close()
+            raise
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self) -> "Accelerator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def params(self):
+        return self._info.params
+
+    # -- frames --------------------------------------------------------------------------
+    def _send(self, command: int, payload: bytes) -> int:
+        self._sequence = (self._sequence + 1) & 0xFF
+        data = encode_frame(Frame(command, self._sequence, payload))
+        try:
+            self.port.write(data)
+        except Exception as error:  # pyserial raises its own and OS errors
+            raise LinkError(f"cannot send to the device: {error}") from None
+        self.bytes_sent += len(data)
+        return self._sequence
+
+    def _next(self, deadline: float) -> Frame | FrameFault | None:
+        """The next received item, or None at the deadline."""
+        while not self._pending:
+            if time.monotonic() >= deadline:
+                return None
+            try:
+                data = self.port.read(max(1, self.port.in_waiting))
+            except Exception as error:
+                raise LinkError(f"cannot read from the device: {error}") from None
+            self.bytes_received += len(data)
+            self._pending += self._decoder.feed(data)
+        return self._pending.pop(0)
+
+    def _resync(self) -> None:
+        """Forget partial and stale input before a retry."""
+        time.sleep(0.01)
+        try:
+            self.port.reset_input_buffer()
+        except Exception:
+            pass
+        self._decoder.reset()
+        self._pending.clear()
+        self._needs_check = True
+
+    def _transact(self, command: Command, payload: bytes = b"") -> Frame:
+        last_problem = "no reply"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+                self._resync()
+            sequence = self._send(command, payload)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                item = self._next(deadline)
+                if item is None:
+                    last_problem = f"no reply within {self.timeout} s"
+                    break
+                if isinstance(item, FrameFault):
+                    last_problem = f"a garbled reply ({item.kind.value})"
+                    break
+                if item.sequence != sequence:
+                    continue  # a late reply to an earlier attempt
+                if item.type == NACK:
+                    code = item.payload[0] if item.payload else 0
+                    if code in RETRYABLE:
+                        last_problem = f"NACK {Nack(code).name}"
+                        if code == Nack.BUSY:
+                            time.sleep(0.01)
+                        break
+                    raise DeviceRefused(command, code)
+                if item.type == command | REPLY:
+                    return item
+        kind = LinkTimeout if last_problem.startswith("no reply") else LinkError
+        raise kind(f"{command.name}: {last_problem} after {self.retries + 1} attempts")
+
+    # -- commands --------------------------------------------------------------------------
+    def info(self) -> Info:
+        try:
+            info = Info.unpack(self._transact(Command.INFO).payload)
+        except ValueError as error:
+            raise LinkError(f"the device's INFO reply is malformed: {error}") from None
+        self._info = info
+        return info
+
+    def echo(self, data: bytes) -> bytes:
+        return self._transact(Command.ECHO, data).payload
+
+    def reset(self) -> None:
+        self._transact(Command.RESET)
+
+    def _chunk_rows(self, target: Target) -> int:
+        size = row_bytes(self._layout, target)
+        return max(1, min(255, (self._info.max_payload - REGION_BYTES) // size))
+
+    def read_memory(self, target: Target, address: int, count: int) -> list[int]:
+        size, words = row_bytes(self._layout, target), []
+        for start in range(address, address + count, self._chunk_rows(target)):
+            n = min(self._chunk_rows(target), address + count - start)
+            words += unpack_rows(self._transact(Command.READ, pack_read(target, start, n)).payload, size)
+        return words
+
+    def load_model(self, model: Model, *, verify: bool = True, progress=None) -> None:
+        """Write the model's weights, thresholds and initial potentials, read them back,
+        and mark the device as holding ``model`` (COMMIT with its hash)."""
+        self._check_fits(model)
+        for target in Target:
+            words = self._layout.words(model, target)
+            step = self._chunk_rows(target)
+            for start in range(0, len(words), step):
+                self._transact(Command.LOAD, pack_load(self._layout, target, start, words[start:start + step]))
+                if progress is not None:
+                    progress(min(step, len(words) - start))
+            if verify and self.read_memory(target, 0, len(words)) != words:
+                raise LinkError(f"read-back of the {target.name.lower()} differs from what was loaded")
+        digest = bytes.fromhex(model.digest())
+        self._transact(Command.COMMIT, digest)
+        self._model_sha256 = digest
+        self._check_model()
+
+    def load_rows(self) -> int:
+        """Rows :meth:`load_model` writes (for a progress bar)."""
+        return sum(memory_rows(self._layout, target) for target in Target)
+
+    def attach(self, model: Model) -> None:
+        """Use the model the device already holds (built in); refuse if it is another one."""
+        self._check_fits(model)
+        self._model_sha256 = bytes.fromhex(model.digest())
+        self._check_model()
+
+    def _check_fits(self, model: Model) -> None:
+        if model.params.with_lanes(self.params.lanes) != self.params:
+            raise ModelMismatch(f"the model ({'-'.join(map(str, model.params.layer_sizes))}, "
+                                f"T={model.params.time_steps}) does not fit the device's core "
+                                f"({'-'.join(map(str, self.params.layer_sizes))}, T={self.params.time_steps})")
+
+    def _check_model(self) -> None:
+        info = self.info()
+        if not info.committed or info.model_sha256 != self._model_sha256:
+            held = info.model_sha256.hex()[:12] if info.committed else "an unverified load"
+            raise ModelMismatch(f"the device holds {held}, not the model {self._model_sha256.hex()[:12]}; "
+                                "load_model() it")
+        self._needs_check = False
+
+    def _ready_to_infer(self) -> None:
+        if self._model_sha256 is None:
+            raise ModelMismatch("no model: call load_model(model) or attach(model) first")
+        if self._needs_check:
+            self._check_model()
+
+    def infer(self, spike_times: np.ndarray) -> Result:
+        """One inference: ``spike_times`` ``[n_in]`` (``-1`` = no spike)."""
+        times = check_spike_times(np.asarray(spike_times)[None, :], self.params, "spike_times")[0]
+        self._ready_to_infer()
+        reply = self._transact(Command.INFER, encode_spikes(times))
+        result = self._result(reply.payload)
+        if self._needs_check:  # a retry happened: make sure the device was not reset meanwhile
+            self._check_model()
+        return result
+
+    def infer_batch(self, spike_times: np.ndarray, *, window: int = 4, progress=None) -> list[Result]:
+        """Inferences for ``[batch, n_in]`` with up to ``window`` requests in flight."""
+        batch = check_spike_times(np.asarray(spike_times), self.params, "spike_times")
+        self._ready_to_infer()
+        payloads = [encode_spikes(row) for row in batch]
+        results: list[Result | None] = [None] * len(batch)
+        attempts = [0] * len(batch)
+        in_flight: dict[int, tuple[int, float]] = {}  # sequence -> (sample, deadline)
+        queue = list(range(len(batch)))
+        while queue or in_flight:
+            while queue and len(in_flight) < window:
+                sample = queue.pop(0)
+                attempts[sample] += 1
+                if attempts[sample] > self.retries + 1:
+                    raise LinkTimeout(f"INFER of sample {sample}: no valid reply after {self.retries + 1} attempts")
+                if attempts[sample] > 1:
+                    self.retried += 1
+                sequence = self._send(Command.INFER, payloads[sample])
+                in_flight[sequence] = (sample, time.monotonic() + self.timeout)
+            item = self._next(min(deadline for _, deadline in in_flight.values()))
+            if item is None or isinstance(item, FrameFault):
+                # A timeout or a garbled reply: send everything in flight again.
+                if item is None or isinstance(item, FrameFault):
+                    self._resync()
+                queue = sorted(sample for sample, _ in in_flight.values()) + queue
+                in_flight.clear()
+                continue
+            if item.sequence not in in_flight:
+                continue
+            sample, _ = in_flight.pop(item.sequence)
+            if item.type == NACK:
+                code = item.payload[0] if item.payload else 0
+                if code not in RETRYABLE:
+                    raise DeviceRefused(Command.INFER, code)
+                queue.insert(0, sample)
+                continue
+            if item.type == Command.INFER | REPLY:
+                results[sample] = self._result(item.payload)
+                if progress is not None:
+                    progress(1)
+        if self._needs_check:
+            self._check_model()
+        return results  # type: ignore[return-value]
+
+    def _result(self, payload: bytes) -> Result:
+        try:
+            return Result.unpack(payload, self.params)
+        except ValueError as error:
+            raise LinkError(f"the device's result is malformed: {error}") from None
+
+

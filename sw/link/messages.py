@@ -1,0 +1,184 @@
+"""The link's messages: command and reply types, NACK codes and payload layouts.
+
+Every multi-byte field is little-endian. A reply has the request's type with bit 7 set and
+the request's sequence number; a refused request gets a ``NACK`` frame whose payload is
+``code, request type``. docs/protocol.md has the tables.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from ..arith import NO_SPIKE
+from ..layout import MemoryLayout, Target
+from ..params import CoreParams, DecisionRule, Kernel
+
+__all__ = ["PROTOCOL_VERSION", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
+           "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
+
+PROTOCOL_VERSION = 1
+REPLY = 0x80
+NACK = 0xFF
+
+
+class Command(IntEnum):
+    INFO = 0x01         # -> Info
+    LOAD = 0x02         # target, address, count, rows -> echo of target, address, count
+    READ = 0x03         # target, address, count -> rows
+    COMMIT = 0x04       # model sha256 (32 bytes) -> empty; INFO reports it until the next LOAD
+    INFER = 0x05        # spike tokens (spikecode) -> Result, when the inference is done
+    READ_RESULT = 0x06  # empty -> the last Result again
+    RESET = 0x07        # empty -> empty; drops queued inferences, keeps the memories
+    ECHO = 0x08         # anything -> the same bytes
+
+
+class Nack(IntEnum):
+    BAD_CRC = 1
+    BAD_LENGTH = 2      # over the maximum payload, or the wrong size for the command
+    UNKNOWN_TYPE = 3
+    INDEX_RANGE = 4     # a spike's input index is not below n_inputs
+    TIME_RANGE = 5      # a spike's step is not below T
+    BUSY = 6            # no room for another inference; retry after a Result
+    BAD_ADDRESS = 7     # LOAD/READ rows outside the memory
+    BAD_TARGET = 8
+    NO_RESULT = 9       # READ_RESULT before any inference
+    FRAMING = 10        # frame cut short or a bad escape
+
+
+_INFO_HEAD = struct.Struct("<BB")                 # version, n_layers
+_INFO_TAIL = struct.Struct("<HBBBBBIIH32sB")      # T, kernel, weight bits, potential bits, lanes,
+#                                                   decision, clock Hz, baud, max payload, sha256, flags
+_KERNELS = {Kernel.STEP: 0, Kernel.RAMP: 1}
+_DECISIONS = {DecisionRule.FIRST_SPIKE: 0}
+COMMITTED = 0x01  # Info.flags: the model hash was set by COMMIT (or at generation) and nothing since
+
+
+@dataclass(frozen=True)
+class Info:
+    params: CoreParams
+    clock_hz: int
+    baud: int
+    max_payload: int
+    model_sha256: bytes
+    flags: int = 0
+    version: int = PROTOCOL_VERSION
+
+    @property
+    def committed(self) -> bool:
+        return bool(self.flags & COMMITTED)
+
+    def pack(self) -> bytes:
+        p = self.params
+        return (_INFO_HEAD.pack(self.version, p.n_layers)
+                + struct.pack(f"<{p.n_layers + 1}H", *p.layer_sizes)
+                + _INFO_TAIL.pack(p.time_steps, _KERNELS[p.kernel], p.weight_bits, p.potential_bits, p.lanes,
+                                  _DECISIONS[p.decision], self.clock_hz, self.baud, self.max_payload,
+                                  self.model_sha256, self.flags))
+
+    @classmethod
+    def unpack(cls, payload: bytes) -> "Info":
+        version, n_layers = _INFO_HEAD.unpack_from(payload)
+        sizes_format = f"<{n_layers + 1}H"
+        if len(payload) != _INFO_HEAD.size + struct.calcsize(sizes_format) + _INFO_TAIL.size:
+            raise ValueError(f"an INFO reply for {n_layers} layers has the wrong length ({len(payload)} bytes)")
+        sizes = struct.unpack_from(sizes_format, payload, _INFO_HEAD.size)
+        (steps, kernel, wb, pb, lanes, decision, clock, baud, max_payload, sha, flags) = _INFO_TAIL.unpack_from(
+            payload, _INFO_HEAD.size + struct.calcsize(sizes_format))
+        kernels = {v: k for k, v in _KERNELS.items()}
+        decisions = {v: k for k, v in _DECISIONS.items()}
+        if kernel not in kernels or decision not in decisions:
+            raise ValueError(f"unknown kernel {kernel} or decision rule {decision} in an INFO reply")
+        params = CoreParams(tuple(sizes), steps, kernel=kernels[kernel], weight_bits=wb, potential_bits=pb,
+                            lanes=lanes, decision=decisions[decision])
+        return cls(params, clock, baud, max_payload, sha, flags, version)
+
+
+_RESULT_HEAD = struct.Struct("<BHIH")  # flags (fired, input error), class, cycles, input spikes
+RESULT_FIRED, RESULT_INPUT_ERROR = 0x01, 0x02
+NO_TIME = 0xFFFF
+
+
+@dataclass(frozen=True)
+class Result:
+    """One inference's result as the device reports it."""
+
+    decision: int
+    fired: bool
+    input_error: bool
+    cycles: int
+    input_spikes: int
+    layer_spikes: tuple[int, ...]
+    output_times: np.ndarray  # int [n_out], NO_SPIKE where an output did not fire
+
+    def pack(self) -> bytes:
+        flags = (RESULT_FIRED if self.fired else 0) | (RESULT_INPUT_ERROR if self.input_error else 0)
+        times = [NO_TIME if t == NO_SPIKE else int(t) for t in self.output_times]
+        return (_RESULT_HEAD.pack(flags, self.decision, self.cycles, self.input_spikes)
+                + struct.pack(f"<{len(self.layer_spikes)}H{len(times)}H", *self.layer_spikes, *times))
+
+    @classmethod
+    def unpack(cls, payload: bytes, params: CoreParams) -> "Result":
+        body = f"<{params.n_layers}H{params.n_outputs}H"
+        if len(payload) != _RESULT_HEAD.size + struct.calcsize(body):
+            raise ValueError(f"a result for {params.n_layers} layers and {params.n_outputs} outputs has the wrong "
+                             f"length ({len(payload)} bytes)")
+        flags, decision, cycles, inputs = _RESULT_HEAD.unpack_from(payload)
+        values = struct.unpack_from(body, payload, _RESULT_HEAD.size)
+        times = np.array([NO_SPIKE if t == NO_TIME else t for t in values[params.n_layers:]], np.int64)
+        return cls(decision, bool(flags & RESULT_FIRED), bool(flags & RESULT_INPUT_ERROR), cycles, inputs,
+                   tuple(values[:params.n_layers]), times)
+
+
+# -- memory rows ---------------------------------------------------------------------------
+
+_REGION = struct.Struct("<BIB")  # target, first row, row count
+
+
+def row_bytes(layout: MemoryLayout, target: Target) -> int:
+    width = layout.weight_width if target is Target.WEIGHTS else layout.neuron_width
+    return (width + 7) // 8
+
+
+def memory_rows(layout: MemoryLayout, target: Target) -> int:
+    return layout.weight_rows if target is Target.WEIGHTS else layout.neuron_rows
+
+
+def pack_rows(words: list[int], size: int) -> bytes:
+    return b"".join(word.to_bytes(size, "little") for word in words)
+
+
+def unpack_rows(data: bytes, size: int) -> list[int]:
+    return [int.from_bytes(data[i:i + size], "little") for i in range(0, len(data), size)]
+
+
+def pack_load(layout: MemoryLayout, target: Target, address: int, words: list[int]) -> bytes:
+    return _REGION.pack(target, address, len(words)) + pack_rows(words, row_bytes(layout, target))
+
+
+def pack_read(target: Target, address: int, count: int) -> bytes:
+    return _REGION.pack(target, address, count)
+
+
+def unpack_region(payload: bytes) -> tuple[int, int, int]:
+    """``(target, address, count)`` from the head of a LOAD or READ payload (ValueError if short)."""
+    if len(payload) < _REGION.size:
+        raise ValueError("shorter than a region header")
+    return _REGION.unpack_from(payload)
+
+
+def unpack_load(payload: bytes) -> tuple[int, int, int, bytes]:
+    target, address, count = unpack_region(payload)
+    return target, address, count, payload[_REGION.size:]
+
+
+def unpack_read(payload: bytes) -> tuple[int, int, int]:
+    if len(payload) != _REGION.size:
+        raise ValueError("a READ payload is exactly a region header")
+    return unpack_region(payload)
+
+
+REGION_BYTES = _REGION.size

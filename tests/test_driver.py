@@ -1,0 +1,190 @@
+"""The host driver against the protocol emulator over a real TCP socket (pyserial
+``socket://``): results, model loading and checks, NACKs, damaged wires, silence."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from firstspike.sw import Kernel, load_model, simulate
+from firstspike.sw.datasets import load_dataset
+from firstspike.sw.driver import Accelerator, DeviceRefused, LinkError, LinkTimeout, ModelMismatch
+from firstspike.sw.emulator import serve
+from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
+from firstspike.sw.link.messages import NACK, Command, Nack, Result
+from firstspike.sw.link.spikecode import encode_spikes
+from firstspike.sw.models import shipped_model_path
+
+import cases
+
+
+@pytest.fixture(scope="module")
+def digits():
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    return model, model.encoding.encode(x[:60], model.params.time_steps)
+
+
+def assert_results_equal_golden(results, golden, lanes):
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert [r.fired for r in results] == golden.fired.tolist()
+    assert [r.cycles for r in results] == golden.cycles(lanes).tolist()
+    assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
+
+
+def test_attached_model_infers_as_the_golden_model(digits):
+    model, times = digits
+    with serve(model, 16) as server, Accelerator.open(server.url) as accelerator:
+        assert accelerator.info().model_sha256.hex() == model.digest()
+        accelerator.attach(model)
+        assert_results_equal_golden([accelerator.infer(t) for t in times[:10]], simulate(model, times[:10]), 16)
+        assert_results_equal_golden(accelerator.infer_batch(times), simulate(model, times), 16)
+
+
+def test_loading_another_model_changes_decisions_as_golden_predicts(digits):
+    model, times = digits
+    rng = np.random.default_rng(5)
+    other = type(model)(model.params, tuple(
+        type(layer)(rng.permutation(layer.weights), layer.thresholds, layer.initial_potentials)
+        for layer in model.layers), model.encoding)
+    with serve(model, 8) as server, Accelerator.open(server.url) as accelerator:
+        accelerator.load_model(other)
+        assert accelerator.info().model_sha256.hex() == other.digest()
+        results = accelerator.infer_batch(times)
+    assert_results_equal_golden(results, simulate(other, times), 8)
+    assert [r.decision for r in results] != simulate(model, times).decision.tolist()
+
+
+def test_the_driver_refuses_to_infer_without_the_right_model(digits):
+    model, times = digits
+    with serve(model, 4) as server, Accelerator.open(server.url) as accelerator:
+        with pytest.raises(ModelMismatch, match="no model"):
+            accelerator.infer(times[0])
+        other_model, _ = cases.random_case(1, Kernel.STEP)
+        with pytest.raises(ModelMismatch, match="does not fit"):
+            accelerator.attach(other_model)
+        changed = type(model)(model.params, tuple(
+            type(layer)(layer.weights, layer.thresholds + 1, layer.initial_potentials) for layer in model.layers),
+            model.encoding)
+        with pytest.raises(ModelMismatch, match="load_model"):
+            accelerator.attach(changed)
+
+
+def test_bad_input_is_refused_before_anything_is_sent(digits):
+    model, times = digits
+    with serve(model, 4) as server, Accelerator.open(server.url) as accelerator:
+        accelerator.attach(model)
+        sent = accelerator.bytes_sent
+        with pytest.raises(ValueError, match="spike_times"):
+            accelerator.infer(np.full(65, 1))
+        with pytest.raises(ValueError, match="spike_times"):
+            accelerator.infer(np.full(64, 16))
+        assert accelerator.bytes_sent == sent
+
+
+def raw_exchange(url: str, data: bytes, replies: int = 1) -> list:
+    host, port = url.removeprefix("socket://").split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as connection:
+        connection.sendall(data)
+        decoder, items, deadline = FrameDecoder(), [], time.monotonic() + 2
+        while len(items) < replies and time.monotonic() < deadline:
+            items += decoder.feed(connection.recv(4096))
+        return items
+
+
+def frame_with_bad_crc(frame: Frame) -> bytes:
+    wire = bytearray(encode_frame(frame))
+    wire[-1] ^= 0x01 if wire[-1] not in (0x7F, 0x7C) else 0x02
+    return bytes(wire)
+
+
+@pytest.mark.parametrize("wire, code", [
+    (frame_with_bad_crc(Frame(Command.ECHO, 7, b"hello")), Nack.BAD_CRC),
+    (encode_frame(Frame(0x42, 7)), Nack.UNKNOWN_TYPE),
+    (encode_frame(Frame(Command.INFO, 7, b"x")), Nack.BAD_LENGTH),
+    (encode_frame(Frame(Command.INFER, 7, bytes((64,)))), Nack.INDEX_RANGE),
+    (encode_frame(Frame(Command.INFER, 7, bytes((0xFF,) * 16 + (0,)))), Nack.TIME_RANGE),
+    (encode_frame(Frame(Command.LOAD, 7, bytes((9, 0, 0, 0, 0, 1)) + bytes(16))), Nack.BAD_TARGET),
+    (encode_frame(Frame(Command.READ, 7, bytes((0, 0xFF, 0xFF, 0, 0, 1)))), Nack.BAD_ADDRESS),
+    (encode_frame(Frame(Command.READ_RESULT, 7)), Nack.NO_RESULT),
+    (encode_frame(Frame(Command.ECHO, 7, bytes(4000))), Nack.BAD_LENGTH),
+], ids=lambda v: v.name if isinstance(v, Nack) else "")
+def test_each_malformed_frame_gets_its_nack_and_the_link_recovers(wire, code, digits):
+    model, _ = digits
+    with serve(model, 4) as server:
+        nack, echo = raw_exchange(server.url, wire + encode_frame(Frame(Command.ECHO, 8, b"ok")), replies=2)
+        assert nack.type == NACK and nack.payload[0] == code and nack.sequence == 7
+        assert echo == Frame(Command.ECHO | 0x80, 8, b"ok")
+
+
+class DamagedWire:
+    """Flips a bit or drops a byte in some of the chunks that reach the device."""
+
+    def __init__(self, seed: int, rate: float):
+        self.rng, self.rate, self.damaged = np.random.default_rng(seed), rate, 0
+
+    def __call__(self, data: bytes) -> bytes:
+        if len(data) < 2 or self.rng.random() >= self.rate:
+            return data
+        self.damaged += 1
+        data = bytearray(data)
+        position = int(self.rng.integers(0, len(data)))
+        if self.rng.random() < 0.5:
+            data[position] ^= 1 << int(self.rng.integers(0, 8))
+        else:
+            del data[position]
+        return bytes(data)
+
+
+def test_bit_flips_and_dropped_bytes_are_survived_with_correct_results(digits):
+    model, times = digits
+    wire = DamagedWire(seed=3, rate=0.2)
+    with serve(model, 16, wire=wire, idle_timeout=0.05) as server, \
+            Accelerator.open(server.url, timeout=0.3, retries=8) as accelerator:
+        accelerator.attach(model)
+        results = [accelerator.infer(t) for t in times[:30]] + accelerator.infer_batch(times[30:], window=2)
+    assert wire.damaged > 3 and accelerator.retried > 0
+    assert_results_equal_golden(results, simulate(model, times), 16)
+
+
+def test_a_silent_device_raises_a_timeout_in_bounded_time():
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    start = time.monotonic()
+    with pytest.raises(LinkTimeout, match="INFO: no reply within 0.2 s after 2 attempts"):
+        Accelerator.open(f"socket://127.0.0.1:{port}", timeout=0.2, retries=1)
+    assert time.monotonic() - start < 2
+    listener.close()
+
+
+def test_no_device_at_the_url_is_a_link_error():
+    with pytest.raises(LinkError, match="cannot open socket://127.0.0.1:1"):
+        Accelerator.open("socket://127.0.0.1:1")
+
+
+def test_a_refused_command_names_the_command_and_the_code(digits):
+    model, _ = digits
+    with serve(model, 4) as server, Accelerator.open(server.url) as accelerator:
+        with pytest.raises(DeviceRefused, match="the device refused READ: BAD_ADDRESS"):
+            accelerator.read_memory(0, 10_000, 1)
+
+
+def test_read_result_repeats_the_last_result_with_the_sequence_it_answers(digits):
+    model, times = digits
+    with serve(model, 4) as server:
+        with Accelerator.open(server.url) as accelerator:
+            accelerator.attach(model)
+            result = accelerator.infer(times[3])
+        (infer_reply,) = raw_exchange(server.url, encode_frame(Frame(Command.INFER, 41, encode_spikes(times[5]))))
+        (reply,) = raw_exchange(server.url, encode_frame(Frame(Command.READ_RESULT, 42)))
+    assert reply.type == Command.READ_RESULT | 0x80 and reply.sequence == 42
+    assert reply.payload[0] == 41 and reply.payload[1:] == infer_reply.payload
+    assert Result.unpack(reply.payload[1:], model.params).decision == simulate(model, times[5:6]).decision[0]
+    assert result.decision == simulate(model, times[3:4]).decision[0]

@@ -1,0 +1,119 @@
+"""The link's wire format: CRC, framing with byte stuffing, messages and the spike code."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firstspike.sw import CoreParams, Kernel, load_model
+from firstspike.sw.layout import MemoryLayout, Target
+from firstspike.sw.link.crc import CATALOG_NAME, crc16
+from firstspike.sw.link.framing import FLAG, FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
+from firstspike.sw.link.messages import Info, Result
+from firstspike.sw.link.spikecode import SpikeCodeError, decode_spikes, encode_spikes, max_encoded_bytes
+from firstspike.sw.models import shipped_model_path
+from firstspike.sw.synthetic import random_spike_times
+
+frames = st.builds(Frame, st.integers(0, 255), st.integers(0, 255), st.binary(max_size=300))
+
+
+def test_crc_is_crc16_ibm_3740_with_its_check_value():
+    assert crc16(b"123456789") == 0x29B1
+    from amaranth.lib import crc
+    parameters = getattr(crc.catalog, CATALOG_NAME)
+    for data in (b"", b"\x7e", bytes(range(256)), b"firstspike"):
+        assert crc16(data) == parameters(8).compute(data)
+
+
+@given(frames)
+def test_a_frame_comes_back_as_sent_and_holds_no_flag_after_its_first_byte(frame):
+    wire = encode_frame(frame)
+    assert wire[0] == FLAG and FLAG not in wire[1:]
+    assert FrameDecoder().feed(wire) == [frame]
+
+
+@given(st.lists(frames, min_size=1, max_size=5), st.binary(max_size=50))
+def test_frames_after_garbage_are_received(sequence, garbage):
+    decoder = FrameDecoder()
+    items = decoder.feed(garbage.replace(bytes((FLAG,)), b"") + b"".join(encode_frame(f) for f in sequence))
+    assert items == sequence
+
+
+@given(frames, st.data())
+def test_a_flipped_bit_is_caught_and_the_next_frame_still_arrives(frame, data):
+    wire = bytearray(encode_frame(frame))
+    position = data.draw(st.integers(1, len(wire) - 1))
+    wire[position] ^= 1 << data.draw(st.integers(0, 7))
+    after = Frame(1, 2, b"next")
+    items = FrameDecoder().feed(bytes(wire) + encode_frame(after))
+    assert items[-1] == after
+    assert frame not in items[:-1]
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_frames_or_faults_and_never_an_exception(data):
+    for item in FrameDecoder(max_payload=64).feed(data):
+        assert isinstance(item, (Frame, FrameFault))
+
+
+def test_a_length_over_the_maximum_is_refused_at_the_header():
+    wire = encode_frame(Frame(5, 9, bytes(100)))
+    items = FrameDecoder(max_payload=50).feed(wire[:5])
+    assert items == [FrameFault(FaultKind.TOO_LONG, 5, 9)]
+
+
+def test_a_new_flag_cuts_a_partial_frame_short():
+    wire = encode_frame(Frame(3, 4, b"abcdef"))
+    items = FrameDecoder().feed(wire[:6] + encode_frame(Frame(3, 5)))
+    assert items == [FrameFault(FaultKind.CUT_SHORT, 3, 4), Frame(3, 5)]
+
+
+def test_reset_drops_a_partial_frame():
+    decoder = FrameDecoder()
+    wire = encode_frame(Frame(3, 4, b"abcdef"))
+    decoder.feed(wire[:6])
+    decoder.reset()
+    assert decoder.feed(wire[6:]) == []
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 700), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_spike_code_round_trips_and_stays_within_its_bound(n_in, steps, density, seed):
+    params = CoreParams((n_in, 3), steps)
+    times = random_spike_times(params, np.random.default_rng(seed), 1, density=density)[0]
+    tokens = encode_spikes(times)
+    assert np.array_equal(decode_spikes(tokens, params), times)
+    assert len(tokens) <= max_encoded_bytes(params)
+
+
+def test_spike_code_names_an_input_or_step_out_of_range():
+    params = CoreParams((10, 3), 4)
+    with pytest.raises(SpikeCodeError, match="input 10 is not below 10") as error:
+        decode_spikes(bytes((9, 0)), params)
+    assert error.value.which == "index"
+    with pytest.raises(SpikeCodeError, match="step 4 is not below T = 4") as error:
+        decode_spikes(bytes((0xFF,) * 4 + (0,)), params)
+    assert error.value.which == "step"
+
+
+def test_info_and_result_round_trip():
+    params = CoreParams((784, 400, 100, 10), 32, kernel=Kernel.RAMP, weight_bits=6, potential_bits=20, lanes=32)
+    info = Info(params, 48_000_000, 1_000_000, 1200, bytes(range(32)), 1)
+    assert Info.unpack(info.pack()) == info
+    result = Result(7, True, False, 123456, 300, (40, 9, 2), np.array([3, -1, 5, -1, -1, -1, -1, 2, -1, -1]))
+    back = Result.unpack(result.pack(), params)
+    assert back.decision == 7 and back.cycles == 123456 and back.layer_spikes == (40, 9, 2)
+    assert back.output_times.tolist() == result.output_times.tolist()
+
+
+@pytest.mark.parametrize("lanes", [1, 5, 16, 64])
+def test_memory_words_unpack_to_the_model(lanes):
+    model = load_model(shipped_model_path("digits"))
+    layout = MemoryLayout(model.params.with_lanes(lanes))
+    weights = layout.unpack(layout.words(model, Target.WEIGHTS), Target.WEIGHTS)
+    initial = layout.unpack(layout.words(model, Target.INITIAL_POTENTIALS), Target.INITIAL_POTENTIALS)
+    for layer, w, b in zip(model.layers, weights, initial):
+        assert np.array_equal(layer.weights, w) and np.array_equal(layer.initial_potentials, b)
