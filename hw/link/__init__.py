@@ -1,0 +1,1 @@
+"""The host link in gateware: a UART and the framed protocol of docs/protocol.md."""
