@@ -1,0 +1,247 @@
+"""Frames on the byte stream in gateware: the receiver and the transmitter of
+docs/protocol.md (start byte, stuffing, header, payload, CRC-16/IBM-3740 little-endian).
+
+The receiver keeps payloads in two banks of ``max_payload`` bytes, so a frame can arrive
+while the previous one is still being carried out; a frame that finds both banks taken is
+answered with BUSY. Faults carry what a NACK needs.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import crc, data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.link.crc import CATALOG_NAME
+from firstspike.sw.link.framing import ESCAPE, FLAG
+from firstspike.sw.link.messages import Nack
+
+__all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout"]
+
+CRC = getattr(crc.catalog, CATALOG_NAME)(8)
+
+
+def header_layout(max_payload: int) -> data.StructLayout:
+    return data.StructLayout({"type": 8, "sequence": 8, "length": range(max_payload + 1)})
+
+
+def fault_layout() -> data.StructLayout:
+    return data.StructLayout({"code": 8, "type": 8, "sequence": 8})
+
+
+class FrameReceiver(wiring.Component):
+    """Bytes in; whole frames out (``frames``: header and payload bank) or ``faults``.
+
+    Ports
+    -----
+    bytes_in:
+        Received bytes (always taken).
+    frames:
+        A frame whose CRC matched; its payload is in bank ``bank`` until ``release`` is
+        pulsed with that bank.
+    read_bank, read_address, read_data:
+        A synchronous read port on the payload banks (data one cycle after the address).
+    faults:
+        ``code`` (:class:`Nack`), and the type and sequence as far as they were received.
+        One is held; another that comes before it is taken is dropped (the host times out).
+    """
+
+    def __init__(self, max_payload: int, idle_timeout: int):
+        self.max_payload, self.idle_timeout = max_payload, idle_timeout
+        header = header_layout(max_payload)
+        super().__init__({
+            "bytes_in": In(stream.Signature(8)),
+            "frames": Out(stream.Signature(data.StructLayout({"header": header, "bank": 1}))),
+            "release": In(1),
+            "release_bank": In(1),
+            "read_bank": In(1),
+            "read_address": In(range(max(2, max_payload))),
+            "read_data": Out(8),
+            "faults": Out(stream.Signature(fault_layout())),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = max(2, self.max_payload)
+        m.submodules.crc = checker = CRC.create()
+        m.submodules.banks = banks = memory.Memory(shape=unsigned(8), depth=2 * depth, init=[])
+        write = banks.write_port()
+        read = banks.read_port()
+        m.d.comb += [read.addr.eq(self.read_bank * depth + self.read_address), self.read_data.eq(read.data)]
+
+        busy = Signal(2)  # banks holding a frame not yet released
+        with m.If(self.release):
+            m.d.sync += busy.bit_select(self.release_bank, 1).eq(0)
+
+        byte = Signal(8)
+        have = Signal()  # a destuffed frame byte this cycle
+        escaped = Signal()
+        in_frame = Signal()
+        position = Signal(range(depth + 7))  # bytes of this frame so far, destuffed
+        header = Signal(header_layout(self.max_payload))
+        received_crc = Signal(16)
+        length_low = Signal(8)
+        bank = Signal()
+        bank_free = Signal()
+        silence = Signal(range(self.idle_timeout + 1))
+
+        fault_code = Signal(8)
+        raise_fault = Signal()
+        with m.If(self.faults.ready):
+            m.d.sync += self.faults.valid.eq(0)
+        with m.If(raise_fault & ~(self.faults.valid & ~self.faults.ready)):
+            m.d.sync += [self.faults.valid.eq(1), self.faults.payload.code.eq(fault_code),
+                         self.faults.payload.type.eq(Mux(position > 0, header.type, 0)),
+                         self.faults.payload.sequence.eq(Mux(position > 1, header.sequence, 0))]
+        # Every frame waiting here holds a bank, so with two banks two places are enough.
+        frame_layout = data.StructLayout({"header": header_layout(self.max_payload), "bank": 1})
+        m.submodules.waiting = waiting = fifo.SyncFIFOBuffered(width=frame_layout.size, depth=2)
+        m.d.comb += [self.frames.valid.eq(waiting.r_rdy), self.frames.payload.eq(waiting.r_data),
+                     waiting.r_en.eq(self.frames.ready)]
+
+        m.d.comb += self.bytes_in.ready.eq(1)
+        incoming = self.bytes_in.valid
+        value = self.bytes_in.payload
+        with m.If(incoming):
+            m.d.sync += silence.eq(0)
+        with m.Elif(in_frame & (silence == self.idle_timeout)):
+            m.d.sync += [in_frame.eq(0), escaped.eq(0)]  # dropped without a reply
+        with m.Elif(in_frame):
+            m.d.sync += silence.eq(silence + 1)
+
+        with m.If(incoming & (value == FLAG)):
+            with m.If(in_frame & (position != 0)):
+                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+            m.d.sync += [in_frame.eq(1), escaped.eq(0), position.eq(0)]
+        with m.Elif(incoming & in_frame & escaped):
+            m.d.sync += escaped.eq(0)
+            unescaped = value ^ 0x20
+            with m.If((unescaped == FLAG) | (unescaped == ESCAPE)):
+                m.d.comb += [byte.eq(unescaped), have.eq(1)]
+            with m.Else():
+                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+                m.d.sync += in_frame.eq(0)
+        with m.Elif(incoming & in_frame & (value == ESCAPE)):
+            m.d.sync += escaped.eq(1)
+        with m.Elif(incoming & in_frame):
+            m.d.comb += [byte.eq(value), have.eq(1)]
+
+        payload_end = 4 + header.length
+        m.d.comb += [
+            checker.data.eq(byte),
+            checker.start.eq(incoming & (value == FLAG)),
+            checker.valid.eq(have & (position < payload_end) | have & (position < 4)),
+            write.addr.eq(bank * depth + position - 4),
+            write.data.eq(byte),
+            write.en.eq(have & bank_free & (position >= 4) & (position < payload_end)),
+        ]
+        with m.If(have):
+            m.d.sync += position.eq(position + 1)
+            with m.Switch(position):
+                with m.Case(0):
+                    m.d.sync += header.type.eq(byte)
+                with m.Case(1):
+                    m.d.sync += header.sequence.eq(byte)
+                with m.Case(2):
+                    m.d.sync += length_low.eq(byte)
+                with m.Case(3):
+                    length = Cat(length_low, byte)
+                    with m.If(length > self.max_payload):
+                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_LENGTH)]
+                        m.d.sync += in_frame.eq(0)
+                    with m.Else():
+                        m.d.sync += [header.length.eq(length), bank.eq(Mux(busy[0], 1, 0)),
+                                     bank_free.eq(~busy.all())]
+            with m.If((position >= payload_end) & (position >= 4)):
+                with m.If(position == payload_end):
+                    m.d.sync += received_crc[:8].eq(byte)
+                with m.Else():
+                    m.d.sync += in_frame.eq(0)
+                    crc_ok = checker.crc == Cat(received_crc[:8], byte)
+                    with m.If(~crc_ok):
+                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_CRC)]
+                    with m.Elif(~bank_free):
+                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BUSY)]
+                    with m.Else():
+                        m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
+                        m.d.sync += busy.bit_select(bank, 1).eq(1)
+        return m
+
+
+class FrameTransmitter(wiring.Component):
+    """Header in (``frames``), then exactly ``length`` bytes on ``payload``; stuffed
+    frame bytes with the CRC out on ``bytes_out``."""
+
+    def __init__(self, max_payload: int):
+        self.max_payload = max_payload
+        super().__init__({
+            "frames": In(stream.Signature(header_layout(max_payload))),
+            "payload": In(stream.Signature(8)),
+            "bytes_out": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc = generator = CRC.create()
+        header = Signal(header_layout(self.max_payload))
+        position = Signal(range(self.max_payload + 7))
+        byte = Signal(8)          # the next frame byte, before stuffing
+        byte_valid = Signal()
+        take_byte = Signal()
+        pending_escape = Signal()  # the escaped byte's second half is due
+        second = Signal(8)
+        crc_value = Signal(16)
+        payload_end = 4 + header.length
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.frames.ready.eq(~self.bytes_out.valid | self.bytes_out.ready)
+                with m.If(self.frames.valid & self.frames.ready):
+                    m.d.sync += [header.eq(self.frames.payload), position.eq(0),
+                                 self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
+                    m.d.comb += generator.start.eq(1)
+                    m.next = "BODY"
+            with m.State("BODY"):
+                with m.Switch(position):
+                    with m.Case(0):
+                        m.d.comb += [byte.eq(header.type), byte_valid.eq(1)]
+                    with m.Case(1):
+                        m.d.comb += [byte.eq(header.sequence), byte_valid.eq(1)]
+                    with m.Case(2):
+                        m.d.comb += [byte.eq(header.length), byte_valid.eq(1)]
+                    with m.Case(3):
+                        m.d.comb += [byte.eq(header.length >> 8), byte_valid.eq(1)]
+                    with m.Default():
+                        with m.If(position < payload_end):
+                            m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid)]
+                        with m.Elif(position == payload_end):
+                            m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1)]
+                        with m.Else():
+                            m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1)]
+                out_free = ~self.bytes_out.valid | self.bytes_out.ready
+                with m.If(out_free & pending_escape):
+                    m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
+                                 pending_escape.eq(0)]
+                    with m.If(position == payload_end + 2):
+                        m.next = "DRAIN"
+                with m.Elif(out_free & byte_valid):
+                    m.d.comb += take_byte.eq(1)
+                    stuff = (byte == FLAG) | (byte == ESCAPE)
+                    m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(Mux(stuff, ESCAPE, byte)),
+                                 pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1)]
+                    with m.If(position == payload_end):
+                        m.d.sync += crc_value.eq(generator.crc)
+                    with m.If((position == payload_end + 1) & ~stuff):
+                        m.next = "DRAIN"
+                with m.Elif(self.bytes_out.ready):
+                    m.d.sync += self.bytes_out.valid.eq(0)
+            with m.State("DRAIN"):
+                with m.If(self.bytes_out.ready):
+                    m.d.sync += self.bytes_out.valid.eq(0)
+                    m.next = "IDLE"
+        m.d.comb += [
+            self.payload.ready.eq(take_byte & (position >= 4) & (position < payload_end)),
+            generator.data.eq(byte),
+            generator.valid.eq(take_byte & (position < payload_end)),
+        ]
+        return m

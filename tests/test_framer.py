@@ -1,0 +1,174 @@
+"""The gateware frame receiver and transmitter against the host's framing (sw/link)."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
+from firstspike.sw.link.framing import FLAG, Frame, encode_frame
+from firstspike.sw.link.messages import Nack
+
+MAX_PAYLOAD = 300
+
+
+def random_frames(seed: int, count: int) -> list[Frame]:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        length = int(rng.choice([0, 1, 2, int(rng.integers(0, MAX_PAYLOAD + 1))]))
+        # Plenty of bytes that need stuffing.
+        payload = bytes(rng.choice([FLAG, 0x7D, 0x5E, 0x5D, int(rng.integers(0, 256))], length).tolist())
+        frames.append(Frame(int(rng.integers(0, 256)), int(rng.integers(0, 256)), payload))
+    return frames
+
+
+def run_receiver(wire: bytes, *, gaps: float = 0.5, spacing: int = 40, seed: int = 0, hold: bool = False,
+                 idle_timeout: int = 1000, pause_at: int | None = None, pause: int = 0):
+    """Feed ``wire`` into a receiver, a byte every ``spacing`` cycles or more (a UART with
+    divisor 4 gives 40); returns the frames (payloads read back from their bank) and the faults.
+    ``hold``: never release banks (to see BUSY); ``pause`` cycles of silence before byte
+    ``pause_at``."""
+    dut = FrameReceiver(MAX_PAYLOAD, idle_timeout)
+    rng = np.random.default_rng(seed)
+    frames, faults = [], []
+
+    async def feed(ctx):
+        ctx.set(dut.faults.ready, 1)
+        for position, byte in enumerate(wire):
+            if position == pause_at:
+                await ctx.tick().repeat(pause)
+            while rng.random() < gaps:
+                await ctx.tick()
+            ctx.set(dut.bytes_in.payload, byte)
+            ctx.set(dut.bytes_in.valid, 1)
+            await ctx.tick()
+            ctx.set(dut.bytes_in.valid, 0)
+            if spacing:
+                await ctx.tick().repeat(spacing)
+        await ctx.tick().repeat(2 * idle_timeout + 20)
+
+    async def watch_faults(ctx):
+        async for _, _, valid, fault in ctx.tick().sample(dut.faults.valid, dut.faults.payload):
+            if valid:
+                faults.append((Nack(fault.code), fault.type, fault.sequence))
+
+    async def collect(ctx):
+        """Takes each frame at once (as the command handler does), then reads its bank and
+        releases it."""
+        while True:
+            ctx.set(dut.frames.ready, 1)
+            valid, got = ctx.get(dut.frames.valid), ctx.get(dut.frames.payload)
+            await ctx.tick()
+            if not valid:
+                continue
+            ctx.set(dut.frames.ready, 0)
+            payload = bytearray()
+            ctx.set(dut.read_bank, got.bank)
+            for address in range(got.header.length):
+                ctx.set(dut.read_address, address)
+                await ctx.tick()
+                payload.append(ctx.get(dut.read_data))
+            frames.append(Frame(got.header.type, got.header.sequence, bytes(payload)))
+            if not hold:
+                ctx.set(dut.release_bank, got.bank)
+                ctx.set(dut.release, 1)
+                await ctx.tick()
+                ctx.set(dut.release, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(feed)
+    sim.add_testbench(collect, background=True)
+    sim.add_process(watch_faults)
+    sim.run()
+    return frames, faults
+
+
+def test_receiver_gives_back_every_frame_the_host_encodes():
+    sent = random_frames(1, 25)
+    frames, faults = run_receiver(b"".join(encode_frame(f) for f in sent))
+    assert frames == sent and faults == []
+
+
+def test_receiver_skips_garbage_before_a_frame_and_takes_bytes_back_to_back():
+    sent = random_frames(2, 2)  # two banks: two frames may arrive faster than they are read
+    frames, faults = run_receiver(b"\x00\x7d\x55" + b"".join(encode_frame(f) for f in sent), gaps=0.0, spacing=0)
+    assert frames == sent and faults == []
+
+
+def test_receiver_nacks_a_bad_crc_an_overlong_frame_and_a_cut_frame_and_recovers():
+    good = Frame(5, 6, b"fine")
+    bad_crc = bytearray(encode_frame(Frame(1, 2, b"abc")))
+    bad_crc[-2] ^= 0x01
+    too_long = encode_frame(Frame(3, 4, bytes(MAX_PAYLOAD + 1)))[:8]
+    cut = encode_frame(Frame(7, 8, b"abcdef"))[:7]
+    frames, faults = run_receiver(bytes(bad_crc) + too_long + cut + encode_frame(good))
+    assert faults == [(Nack.BAD_CRC, 1, 2), (Nack.BAD_LENGTH, 3, 4), (Nack.FRAMING, 7, 8)]
+    assert frames == [good]
+
+
+def test_receiver_drops_a_partial_frame_after_the_idle_timeout():
+    partial = encode_frame(Frame(1, 1, b"partial"))[:6]
+    rest = encode_frame(Frame(2, 2, b"next"))[1:]  # without its start byte: must not count
+    frames, faults = run_receiver(partial + rest, idle_timeout=30, gaps=0.0, spacing=0, pause_at=len(partial),
+                                  pause=31)
+    assert frames == [] and faults == []
+    frames, faults = run_receiver(partial + rest, idle_timeout=30, gaps=0.0, spacing=0, pause_at=len(partial),
+                                  pause=28)  # not silent long enough: the rest is taken as the frame's bytes
+    assert frames == [] and faults and faults[0][0] in (Nack.BAD_CRC, Nack.BAD_LENGTH)
+
+
+def test_a_third_frame_while_two_banks_are_held_gets_busy():
+    sent = [Frame(1, 1, b"a"), Frame(2, 2, b"b"), Frame(3, 3, b"c")]
+    frames, faults = run_receiver(b"".join(encode_frame(f) for f in sent), hold=True)
+    assert frames == sent[:2] and faults == [(Nack.BUSY, 3, 3)]
+
+
+def run_transmitter(frames: list[Frame], *, stall: float = 0.5, slow_payload: float = 0.3, seed: int = 0) -> bytes:
+    dut = FrameTransmitter(MAX_PAYLOAD)
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    expected = sum(len(encode_frame(f)) for f in frames)
+
+    async def send(ctx):
+        for frame in frames:
+            ctx.set(dut.frames.payload, {"type": frame.type, "sequence": frame.sequence, "length": len(frame.payload)})
+            ctx.set(dut.frames.valid, 1)
+            await ctx.tick().until(dut.frames.ready)
+            ctx.set(dut.frames.valid, 0)
+            for byte in frame.payload:
+                while rng.random() < slow_payload:
+                    await ctx.tick()
+                ctx.set(dut.payload.payload, byte)
+                ctx.set(dut.payload.valid, 1)
+                await ctx.tick().until(dut.payload.ready)
+                ctx.set(dut.payload.valid, 0)
+
+    async def receive(ctx):
+        for _ in range(20 * expected + 1000):  # bounded: a stuck transmitter fails, not hangs
+            if len(out) == expected:
+                break
+            ready = int(rng.random() >= stall)
+            ctx.set(dut.bytes_out.ready, ready)
+            valid, byte = ctx.get(dut.bytes_out.valid), ctx.get(dut.bytes_out.payload)
+            await ctx.tick()
+            if ready and valid:
+                out.append(byte)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(send, background=True)
+    sim.add_testbench(receive)
+    sim.run()
+    return bytes(out)
+
+
+def test_transmitter_sends_exactly_the_bytes_the_host_encoding_gives():
+    frames = random_frames(3, 20)
+    assert run_transmitter(frames) == b"".join(encode_frame(f) for f in frames)
+
+
+def test_transmitter_at_full_speed():
+    frames = random_frames(4, 8)
+    assert run_transmitter(frames, stall=0.0, slow_payload=0.0) == b"".join(encode_frame(f) for f in frames)
