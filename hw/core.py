@@ -22,7 +22,7 @@ from .decision import DecisionUnit
 from .lanes import LaneArray, operation_layout, state_layout
 from .queue import SpikeQueue, record_layout
 
-__all__ = ["TTFSCore", "event_layout", "result_layout", "trace_layout", "write_layout"]
+__all__ = ["TTFSCore", "event_layout", "result_layout", "trace_layout", "write_layout", "read_layout"]
 
 COUNTER_BITS = 32
 
@@ -62,6 +62,15 @@ def trace_layout(params: CoreParams) -> data.StructLayout:
     })
 
 
+def read_layout(params: CoreParams) -> data.StructLayout:
+    """A host read of one memory row (to verify a load)."""
+    layout = MemoryLayout(params)
+    return data.StructLayout({
+        "target": unsigned(2),
+        "address": unsigned(_bits(max(layout.weight_rows, layout.neuron_rows))),
+    })
+
+
 def write_layout(params: CoreParams) -> data.StructLayout:
     layout = MemoryLayout(params)
     return data.StructLayout({
@@ -93,6 +102,9 @@ class TTFSCore(wiring.Component):
         Loads weights, thresholds or initial potentials (:class:`~firstspike.sw.layout.Target`)
         row by row in the packing of :class:`~firstspike.sw.layout.MemoryLayout`;
         accepted only between inferences.
+    read, read_data:
+        A row of weights, thresholds or initial potentials back to the host (to verify a
+        load); taken only between inferences, the row follows on ``read_data``.
     busy:
         An inference is in progress.
     """
@@ -113,6 +125,9 @@ class TTFSCore(wiring.Component):
             # Not a stream: nothing may stall the core, so there is no ready.
             "trace": Out(wiring.Signature({"valid": Out(1), "payload": Out(trace_layout(params))})),
             "write": In(stream.Signature(write_layout(params))),
+            "read": In(stream.Signature(read_layout(params))),
+            "read_data": Out(stream.Signature(max(MemoryLayout(params).weight_width,
+                                                  MemoryLayout(params).neuron_width))),
             "busy": Out(1),
         })
 
@@ -267,9 +282,10 @@ class TTFSCore(wiring.Component):
         lanes_valid = Signal(p)
         m.d.comb += lanes_valid.eq(Cat(fold * p + lane < n_out for lane in range(p)))
 
+        idle = Signal()
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
-                m.d.comb += self.write.ready.eq(1)
+                m.d.comb += [self.write.ready.eq(1), idle.eq(1)]
                 with m.If(self.events.valid):
                     m.d.sync += [
                         layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), cycles.eq(0),
@@ -370,6 +386,23 @@ class TTFSCore(wiring.Component):
             result.cycles.eq(cycles), result.input_spikes.eq(input_spikes), result.layer_spikes.eq(layer_spikes),
             result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),
         ]
+
+        # -- host reads of the memories (between inferences) -----------------------------------
+        read = self.read.payload
+        reading = Signal()        # the row's data arrives from the read port this cycle
+        read_target = Signal(2)
+        m.d.comb += self.read.ready.eq(idle & ~reading & ~self.read_data.valid)
+        with m.If(self.read.valid & self.read.ready):
+            m.d.comb += [weights_r.addr.eq(read.address), thresholds_r.addr.eq(read.address),
+                         initial_r.addr.eq(read.address)]
+        m.d.sync += [reading.eq(self.read.valid & self.read.ready), read_target.eq(read.target)]
+        with m.If(self.read_data.ready):
+            m.d.sync += self.read_data.valid.eq(0)
+        with m.If(reading):
+            m.d.sync += [self.read_data.valid.eq(1),
+                         self.read_data.payload.eq(Mux(read_target == Target.WEIGHTS, weights_r.data,
+                                                       Mux(read_target == Target.THRESHOLDS, thresholds_r.data,
+                                                           initial_r.data)))]
 
         # -- run-time loading ----------------------------------------------------------------
         write = self.write.payload

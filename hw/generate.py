@@ -23,7 +23,7 @@ from firstspike.sw.files import write_atomically
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.model import Model
 
-from .core import TTFSCore, event_layout, result_layout, trace_layout, write_layout
+from .core import TTFSCore, event_layout, read_layout, result_layout, trace_layout, write_layout
 from .lanes import state_layout
 
 __all__ = ["generate", "render", "write", "manifest", "field_offsets", "verilog_text", "TOP_NAME"]
@@ -98,6 +98,10 @@ def manifest(model: Model, lanes: int) -> dict:
                       "width": trace_layout(params).size},
             "write": {"direction": "in", "kind": "stream", "fields": field_offsets(write_layout(params)),
                       "width": write_layout(params).size},
+            "read": {"direction": "in", "kind": "stream", "fields": field_offsets(read_layout(params)),
+                     "width": read_layout(params).size},
+            "read_data": {"direction": "out", "kind": "stream", "fields": {},
+                          "width": max(layout.weight_width, layout.neuron_width)},
             "busy": {"direction": "out", "width": 1},
         },
         "memories": {

@@ -131,3 +131,48 @@ def test_a_model_for_other_parameters_is_refused():
     from dataclasses import replace
     with pytest.raises(ValueError, match="the model.s parameters differ from the core.s: time_steps"):
         TTFSCore(replace(other, time_steps=other.time_steps + 1), model)
+
+
+def test_host_reads_return_every_memory_row_before_and_after_a_write():
+    from amaranth.sim import Simulator
+
+    from firstspike.hw.core import TTFSCore
+    model, _ = cases.random_case(6, Kernel.RAMP)
+    params = model.params.with_lanes(4)
+    layout = MemoryLayout(params)
+    dut = TTFSCore(params, model)
+    expected = {target: layout.words(model, target) for target in Target}
+    new_word = (1 << layout.weight_width) - 3
+    got = {}
+
+    async def bench(ctx):
+        async def read_all(target):
+            rows = []
+            ctx.set(dut.read_data.ready, 1)
+            for address in range(len(expected[target])):
+                ctx.set(dut.read.payload, {"target": int(target), "address": address})
+                ctx.set(dut.read.valid, 1)
+                await ctx.tick().until(dut.read.ready)
+                ctx.set(dut.read.valid, 0)
+                *_, value = await ctx.tick().sample(dut.read_data.payload).until(dut.read_data.valid)
+                rows.append(value)
+            return rows
+        for target in Target:
+            got[target] = await read_all(target)
+        ctx.set(dut.write.payload, {"target": int(Target.WEIGHTS), "address": 2, "data": new_word})
+        ctx.set(dut.write.valid, 1)
+        await ctx.tick().until(dut.write.ready)
+        ctx.set(dut.write.valid, 0)
+        got["after"] = await read_all(Target.WEIGHTS)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    mask = (1 << layout.weight_width) - 1
+    for target in Target:
+        width = layout.weight_width if target is Target.WEIGHTS else layout.neuron_width
+        assert [w & ((1 << width) - 1) for w in got[target]] == expected[target], target
+    after = expected[Target.WEIGHTS].copy()
+    after[2] = new_word
+    assert [w & mask for w in got["after"]] == after

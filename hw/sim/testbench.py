@@ -152,6 +152,9 @@ class CoreTB:
         self.writes = WriteDriver(dut, manifest, writes)
         self.results = ResultMonitor(dut, manifest, rng, stall)
         self.trace = TraceMonitor(manifest, self.params["lanes"])
+        dut.read__valid.value = 0  # host reads are not used here
+        dut.read__payload.value = 0
+        dut.read_data__ready.value = 1
         self.cycles = 0
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
 
