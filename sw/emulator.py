@@ -21,7 +21,12 @@ from .link.messages import (COMMITTED, NACK, REGION_BYTES, REPLY, Command, Info,
 from .link.spikecode import SpikeCodeError, decode_spikes, max_encoded_bytes
 from .model import Layer, Model
 
-__all__ = ["DeviceEmulator", "serve", "EmulatorServer"]
+__all__ = ["DeviceEmulator", "serve", "EmulatorServer", "default_max_payload"]
+
+
+def default_max_payload(params) -> int:
+    """Room for any INFER and for loads of a useful size (at least 1 KiB)."""
+    return max(max_encoded_bytes(params), 1024)
 
 _FAULT_CODES = {FaultKind.BAD_CRC: Nack.BAD_CRC, FaultKind.TOO_LONG: Nack.BAD_LENGTH,
                 FaultKind.CUT_SHORT: Nack.FRAMING, FaultKind.BAD_ESCAPE: Nack.FRAMING}
@@ -33,12 +38,13 @@ class DeviceEmulator:
     :meth:`receive` takes bytes from the wire and returns the bytes the device sends back.
     """
 
-    def __init__(self, model: Model, lanes: int, *, clock_hz: int = 100_000_000, baud: int = 3_000_000):
+    def __init__(self, model: Model, lanes: int, *, clock_hz: int = 100_000_000, baud: int = 3_000_000,
+                 max_payload: int | None = None):
         self.params = model.params.with_lanes(lanes)
         self.layout = MemoryLayout(self.params)
         self.encoding = model.encoding
         self.clock_hz, self.baud = clock_hz, baud
-        self.max_payload = max(max_encoded_bytes(self.params), 1024)
+        self.max_payload = max_payload or default_max_payload(self.params)
         self.memories = {target: self.layout.words(model, target) for target in Target}
         self.model_sha256 = bytes.fromhex(model.digest())
         self.flags = COMMITTED

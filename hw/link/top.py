@@ -1,0 +1,83 @@
+"""The accelerator behind its link: the core, the frame receiver and transmitter, the
+command handler, and (for a board) the UART.
+
+:class:`LinkedCore` takes and gives bytes as streams (simulation drives these directly);
+:class:`UARTAccelerator` puts a UART in front of it: the ``rx``/``tx`` pins of a board.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from firstspike.sw.emulator import default_max_payload
+from firstspike.sw.model import Model
+
+from ..core import TTFSCore
+from .commands import CommandHandler
+from .framer import FrameReceiver, FrameTransmitter
+from .uart import UARTRx, UARTTx
+
+__all__ = ["LinkedCore", "UARTAccelerator"]
+
+
+class LinkedCore(wiring.Component):
+    """The core answering the link protocol on byte streams.
+
+    ``idle_timeout`` is in clock cycles; by default the time of 64 bytes on the line.
+    """
+
+    def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int, max_payload: int | None = None,
+                 idle_timeout: int | None = None):
+        self.params = model.params.with_lanes(lanes)
+        self.model = model
+        self.clock_hz, self.baud = clock_hz, baud
+        self.max_payload = max_payload or default_max_payload(self.params)
+        self.idle_timeout = idle_timeout or 64 * 10 * max(1, clock_hz // baud)
+        super().__init__({"bytes_in": In(stream.Signature(8)), "bytes_out": Out(stream.Signature(8)),
+                          "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = TTFSCore(self.params, self.model)
+        m.submodules.receiver = receiver = FrameReceiver(self.max_payload, self.idle_timeout)
+        m.submodules.transmitter = transmitter = FrameTransmitter(self.max_payload)
+        m.submodules.handler = handler = CommandHandler(self.params, max_payload=self.max_payload,
+                                                        clock_hz=self.clock_hz, baud=self.baud, model=self.model)
+        wiring.connect(m, wiring.flipped(self.bytes_in), receiver.bytes_in)
+        wiring.connect(m, transmitter.bytes_out, wiring.flipped(self.bytes_out))
+        connect(m, receiver.frames, handler.frames)
+        connect(m, receiver.faults, handler.faults)
+        connect(m, handler.reply, transmitter.frames)
+        connect(m, handler.reply_payload, transmitter.payload)
+        connect(m, handler.events, core.events)
+        connect(m, core.results, handler.results)
+        connect(m, handler.write, core.write)
+        connect(m, handler.read, core.read)
+        connect(m, core.read_data, handler.read_data)
+        m.d.comb += [
+            receiver.release.eq(handler.release), receiver.release_bank.eq(handler.release_bank),
+            receiver.read_bank.eq(handler.read_bank), receiver.read_address.eq(handler.read_address),
+            handler.read_byte.eq(receiver.read_data), self.busy.eq(core.busy),
+        ]
+        return m
+
+
+class UARTAccelerator(wiring.Component):
+    """:class:`LinkedCore` on a UART: ``rx`` and ``tx`` are the board's serial pins."""
+
+    def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int, **options):
+        self.linked = LinkedCore(model, lanes, clock_hz=clock_hz, baud=baud, **options)
+        self.divisor = round(clock_hz / baud)
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.linked = linked = self.linked
+        m.submodules.uart_rx = rx = UARTRx(self.divisor)
+        m.submodules.uart_tx = tx = UARTTx(self.divisor)
+        connect(m, rx.data, linked.bytes_in)
+        connect(m, linked.bytes_out, tx.data)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(linked.busy)]
+        return m
