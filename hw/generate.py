@@ -26,9 +26,11 @@ from firstspike.sw.model import Model
 from .core import TTFSCore, event_layout, read_layout, result_layout, trace_layout, write_layout
 from .lanes import state_layout
 
-__all__ = ["generate", "render", "write", "manifest", "field_offsets", "verilog_text", "TOP_NAME"]
+__all__ = ["generate", "render", "write", "manifest", "field_offsets", "verilog_text", "TOP_NAME",
+           "LINK_TOP_NAME", "generate_link", "render_link"]
 
 TOP_NAME = "firstspike_core"
+LINK_TOP_NAME = "firstspike_uart"
 
 
 def field_offsets(layout: data.Layout, prefix: str = "") -> dict[str, list[int]]:
@@ -45,7 +47,7 @@ def field_offsets(layout: data.Layout, prefix: str = "") -> dict[str, list[int]]
     return fields
 
 
-def verilog_text(core: TTFSCore) -> str:
+def verilog_text(core, name: str = TOP_NAME) -> str:
     """Verilog for the core in which all combinational logic is continuous assignments.
 
     Amaranth's own conversion keeps combinational processes as ``always @*`` blocks that
@@ -55,7 +57,7 @@ def verilog_text(core: TTFSCore) -> str:
     time zero. Lowering the processes to multiplexers (Yosys ``proc`` with its mux pass)
     gives glitch-free ``assign`` statements that every simulator and synthesis tool reads.
     """
-    rtlil_text = rtlil.convert(core, name=TOP_NAME, emit_src=False)
+    rtlil_text = rtlil.convert(core, name=name, emit_src=False)
     yosys = find_yosys(lambda version: version >= (0, 40))
     script = "\n".join([
         f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil",
@@ -134,10 +136,33 @@ def generate(model: Model, lanes: int, out_dir: str | Path) -> tuple[Path, Path]
     return write(text, info, out_dir)
 
 
-def write(text: str, info: dict, out_dir: str | Path) -> tuple[Path, Path]:
+def write(text: str, info: dict, out_dir: str | Path, top: str = TOP_NAME) -> tuple[Path, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    verilog_path, manifest_path = out / f"{TOP_NAME}.v", out / "manifest.json"
+    verilog_path, manifest_path = out / f"{top}.v", out / "manifest.json"
     write_atomically(verilog_path, lambda handle: handle.write(text.encode()))
     write_atomically(manifest_path, lambda handle: handle.write(json.dumps(info, indent=2).encode()))
     return verilog_path, manifest_path
+
+
+def render_link(model: Model, lanes: int, *, clock_hz: int, baud: int) -> tuple[str, dict]:
+    """The Verilog and manifest of the core behind its UART link (``rx``, ``tx``, ``busy``;
+    docs/protocol.md); the manifest adds the link's settings."""
+    from .link.top import UARTAccelerator
+
+    top = UARTAccelerator(model, lanes, clock_hz=clock_hz, baud=baud)
+    text = verilog_text(top, LINK_TOP_NAME)
+    info = manifest(model, lanes)
+    info.update(top=LINK_TOP_NAME, verilog_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                link={"clock_hz": clock_hz, "baud": baud, "divisor": top.divisor,
+                      "max_payload": top.linked.max_payload, "idle_timeout_cycles": top.linked.idle_timeout},
+                ports={"clk": {"direction": "in", "width": 1}, "rst": {"direction": "in", "width": 1},
+                       "rx": {"direction": "in", "width": 1}, "tx": {"direction": "out", "width": 1},
+                       "busy": {"direction": "out", "width": 1}})
+    return text, info
+
+
+def generate_link(model: Model, lanes: int, out_dir: str | Path, *, clock_hz: int, baud: int) -> tuple[Path, Path]:
+    """Write ``firstspike_uart.v`` and ``manifest.json`` into ``out_dir``."""
+    text, info = render_link(model, lanes, clock_hz=clock_hz, baud=baud)
+    return write(text, info, out_dir, LINK_TOP_NAME)

