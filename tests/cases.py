@@ -53,3 +53,13 @@ def single_neuron_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
     rng = np.random.default_rng(17)
     params = CoreParams((5, 1, 3), time_steps=5, kernel=kernel, weight_bits=4)
     return random_model(params, rng, firing=0.8), random_spike_times(params, rng, 6, density=0.8)
+
+
+def reshuffled(model: Model, seed: int = 99, *, initial: bool = True) -> Model:
+    """The same shapes with the weights permuted and the thresholds (and, if ``initial``,
+    the initial potentials) reversed: a reload that changes decisions."""
+    rng = np.random.default_rng(seed)
+    return Model(model.params, tuple(
+        Layer(rng.permutation(layer.weights.ravel()).reshape(layer.weights.shape), layer.thresholds[::-1].copy(),
+              layer.initial_potentials[::-1].copy() if initial else layer.initial_potentials)
+        for layer in model.layers), model.encoding)

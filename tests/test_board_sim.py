@@ -32,11 +32,7 @@ def test_driver_infers_through_the_simulated_board_as_the_golden_model(tmp_path)
 
 def test_a_model_loaded_through_the_link_changes_decisions_as_golden_predicts(tmp_path):
     model, times = cases.random_case(8, Kernel.RAMP, batch=8)
-    rng = np.random.default_rng(99)
-    other = type(model)(model.params, tuple(
-        type(layer)(rng.permutation(layer.weights.ravel()).reshape(layer.weights.shape),
-                    layer.thresholds[::-1].copy(), layer.initial_potentials[::-1].copy())
-        for layer in model.layers), model.encoding)
+    other = cases.reshuffled(model)
     assert (simulate(model, times).decision != simulate(other, times).decision).any()
     with SimulatedBoard(model, 4, build_root=tmp_path) as board, Accelerator.open(board.url, timeout=10) as device:
         device.attach(model)

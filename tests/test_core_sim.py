@@ -68,10 +68,7 @@ def test_elapsed_cycles_equal_counted_cycles_without_gaps():
 
 def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts():
     model, times = cases.random_case(8, Kernel.STEP, batch=8)
-    rng = np.random.default_rng(99)
-    new_layers = tuple(type(l)(rng.permutation(l.weights.ravel()).reshape(l.weights.shape), l.thresholds[::-1].copy(),
-                               l.initial_potentials) for l in model.layers)
-    reloaded = type(model)(model.params, new_layers, model.encoding)
+    reloaded = cases.reshuffled(model, initial=False)
     layout = MemoryLayout(model.params.with_lanes(4))
     writes = [(target, address, word) for target in Target
               for address, word in enumerate(layout.words(reloaded, target))]
