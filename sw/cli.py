@@ -175,6 +175,79 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- infer (through a device) ----------------------------------------------------------
+
+def _open_device(args: argparse.Namespace, model: Model, stack: "contextlib.ExitStack"):
+    """The device ``--device`` names, opened; simulated boards and emulators are started."""
+    from .driver import Accelerator
+
+    if args.device == "sim":
+        try:
+            from firstspike.hw.sim.board import SimulatedBoard
+        except ImportError as error:
+            raise FirstSpikeError(f"--device sim needs the hardware extra ({error}); "
+                                  "pip install 'firstspike[hw]'") from None
+        print(f"starting the simulated board ({args.simulator or 'icarus'}, P={args.lanes}) ...", file=sys.stderr)
+        board = stack.enter_context(SimulatedBoard(model, args.lanes, simulator=args.simulator or "icarus"))
+        url, built_in = board.url, True
+    elif args.device == "emulator":
+        from .emulator import serve
+        url, built_in = stack.enter_context(serve(model, args.lanes)).url, True
+    else:
+        url, built_in = args.device, False
+    device = stack.enter_context(Accelerator.open(url, baudrate=args.baud, timeout=args.timeout))
+    return device, built_in
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from .datasets import load_dataset
+    from .inference import run_on_device
+
+    model = _resolve_model(args.model)
+    dataset = load_dataset(args.dataset, args.data_dir)
+    x, labels = dataset.split("test")
+    if args.limit is not None:
+        x, labels = x[:args.limit], labels[:args.limit]
+    if x.shape[1] != model.params.n_inputs:
+        raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {dataset.name} images "
+                              f"have {x.shape[1]} pixels")
+    times = model.encoding.encode(x, model.params.time_steps)
+    with contextlib.ExitStack() as stack:
+        device, built_in = _open_device(args, model, stack)
+        if built_in and not args.load:
+            device.attach(model)
+        else:
+            with _progress(device.load_rows(), "load", not args.quiet) as bar:
+                device.load_model(model, progress=bar.update)
+        with _progress(len(times), f"infer {args.device}", not args.quiet) as bar:
+            run, results, golden = run_on_device(device, model, times, labels, progress=bar.update)
+    if args.report:
+        from .report import plot_inference_report
+        plot_inference_report(args.report, results, labels, golden,
+                              title=f"{args.model} on {dataset.name} via {args.device}")
+    if args.json:
+        print(json.dumps(run.as_dict(), indent=2))
+        return 0 if run.agreement == 1.0 else 1
+    bound = "link-bound" if run.link_bound_per_second < run.compute_bound_per_second else "compute-bound"
+    print(f"device     {args.device}  (P={device.params.lanes}, {run.clock_hz / 1e6:g} MHz, {run.baud:,} baud)")
+    print(f"data       {dataset.name} test split, {run.samples} samples")
+    print(f"accuracy   {100 * run.accuracy:.2f} %")
+    print(f"agreement  {100 * run.agreement:.2f} % of samples equal the golden model in class, fired flag, "
+          f"output spike times and cycles" + ("" if run.first_difference is None
+                                              else f"; first difference at sample {run.first_difference}"))
+    print(f"cycles     mean {run.cycles_mean:,.1f} per inference")
+    print(f"speed      {run.inferences_per_second:,.1f} inferences/s measured here; at the device's clock and baud "
+          f"{run.compute_bound_per_second:,.0f}/s compute-bound, {run.link_bound_per_second:,.0f}/s link-bound "
+          f"({bound})")
+    print(f"wire       {run.bytes_per_inference:,.1f} bytes per inference (both directions, framing included); "
+          f"{run.retried} requests retried")
+    if args.report:
+        print(f"report     {args.report}")
+    return 0 if run.agreement == 1.0 else 1
+
+
 # -- generate ----------------------------------------------------------------------
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -392,6 +465,26 @@ def _parser() -> _Parser:
     _rtl_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("infer", help="inference through a device: a board, the simulated board or the "
+                                          "emulator, checked against the golden model")
+    p.add_argument("--device", default="sim",
+                   help="serial port or socket:// URL of a board, 'sim' (the RTL behind its UART in a simulator, "
+                        "through a socket bridge) or 'emulator' (protocol emulator); default sim")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N test samples")
+    p.add_argument("--lanes", type=lanes, default=16, help="lanes P of the simulated board or emulator")
+    p.add_argument("--simulator", choices=["icarus", "verilator"], help="for --device sim (default icarus)")
+    p.add_argument("--load", action="store_true",
+                   help="load the model through the link even if the device was built with it")
+    p.add_argument("--baud", type=_int_in("--baud", 300), default=3_000_000, help="serial baud rate (boards)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply")
+    p.add_argument("--report", help="write a PNG report here (confusion matrix, a spike raster, cycles)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_infer)
 
     p = commands.add_parser("generate", help="Verilog and a JSON manifest of the core for a model")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")

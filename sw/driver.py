@@ -248,8 +248,9 @@ class Accelerator:
             self._check_model()
         return result
 
-    def infer_batch(self, spike_times: np.ndarray, *, window: int = 4, progress=None) -> list[Result]:
-        """Inferences for ``[batch, n_in]`` with up to ``window`` requests in flight."""
+    def infer_batch(self, spike_times: np.ndarray, *, window: int = 2, progress=None) -> list[Result]:
+        """Inferences for ``[batch, n_in]`` with up to ``window`` requests in flight (the
+        gateware holds two received frames: more in flight only earns BUSY and a resend)."""
         batch = check_spike_times(np.asarray(spike_times), self.params, "spike_times")
         self._ready_to_infer()
         payloads = [encode_spikes(row) for row in batch]

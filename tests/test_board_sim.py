@@ -48,3 +48,12 @@ def test_the_link_verilog_lints_clean(tmp_path):
     model = load_model(shipped_model_path("digits"))
     verilog, _ = generate_link(model, 8, tmp_path, clock_hz=12_000_000, baud=115_200)
     lint(verilog)
+
+
+def test_infer_command_through_the_simulated_board_agrees_with_golden(capsys):
+    import json
+
+    from firstspike.sw.cli import main
+    status = main(["infer", "--device", "sim", "--limit", "8", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0 and out["agreement"] == 1.0 and out["samples"] == 8

@@ -188,3 +188,22 @@ def test_read_result_repeats_the_last_result_with_the_sequence_it_answers(digits
     assert reply.payload[0] == 41 and reply.payload[1:] == infer_reply.payload
     assert Result.unpack(reply.payload[1:], model.params).decision == simulate(model, times[5:6]).decision[0]
     assert result.decision == simulate(model, times[3:4]).decision[0]
+
+
+def test_infer_command_on_the_emulator_reports_agreement_bytes_and_a_png(tmp_path, capsys):
+    import json
+
+    from firstspike.sw.cli import main
+    report = tmp_path / "report.png"
+    status = main(["infer", "--device", "emulator", "--limit", "25", "--load", "--json", "--quiet",
+                   "--report", str(report)])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0 and out["agreement"] == 1.0 and out["samples"] == 25
+    assert 40 < out["bytes_per_inference"] < 200 and out["accuracy"] > 0.8
+    assert report.read_bytes().startswith(b"\x89PNG")
+
+
+def test_infer_command_names_an_unreachable_device(capsys):
+    from firstspike.sw.cli import main
+    assert main(["infer", "--device", "socket://127.0.0.1:1", "--limit", "2", "--quiet"]) == 2
+    assert "cannot open socket://127.0.0.1:1" in capsys.readouterr().err
