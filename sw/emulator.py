@@ -169,10 +169,9 @@ class EmulatorServer:
     """The emulator behind a TCP socket, one connection at a time, in a background thread."""
 
     def __init__(self, device: DeviceEmulator, host: str = "127.0.0.1", port: int = 0,
-                 idle_timeout: float = 0.5, wire=None):
+                 idle_timeout: float = 0.5):
         self.device = device
         self.idle_timeout = idle_timeout
-        self.wire = wire  # optional callable(bytes) -> bytes that damages traffic to the device
         self._listener = socket.create_server((host, port))
         self.port = self._listener.getsockname()[1]
         self.url = f"socket://{host}:{self.port}"
@@ -201,8 +200,6 @@ class EmulatorServer:
                         break
                     if not data:
                         break
-                    if self.wire is not None:
-                        data = self.wire(data)
                     reply = self.device.receive(data)
                     if reply:
                         try:

@@ -57,3 +57,19 @@ def test_infer_command_through_the_simulated_board_agrees_with_golden(capsys):
     status = main(["infer", "--device", "sim", "--limit", "8", "--json", "--quiet"])
     out = json.loads(capsys.readouterr().out)
     assert status == 0 and out["agreement"] == 1.0 and out["samples"] == 8
+
+
+def test_a_noisy_wire_to_the_simulated_board_is_survived_with_correct_results(tmp_path):
+    from wire import DamagingProxy
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    times = model.encoding.encode(x[:25], model.params.time_steps)
+    with SimulatedBoard(model, 16, build_root=tmp_path) as board, \
+            DamagingProxy(board.url, seed=5, rate=0.15) as wire, \
+            Accelerator.open(wire.url, timeout=1.0, retries=8) as device:
+        device.attach(model)
+        results = [device.infer(t) for t in times[:10]] + device.infer_batch(times[10:])
+    golden = simulate(model, times)
+    assert wire.damaged > 2 and device.retried > 0
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert [r.cycles for r in results] == golden.cycles(16).tolist()

@@ -20,6 +20,7 @@ from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.models import shipped_model_path
 
 import cases
+from wire import DamagingProxy
 
 
 @pytest.fixture(scope="module")
@@ -121,32 +122,12 @@ def test_each_malformed_frame_gets_its_nack_and_the_link_recovers(wire, code, di
         assert echo == Frame(Command.ECHO | 0x80, 8, b"ok")
 
 
-class DamagedWire:
-    """Flips a bit or drops a byte in some of the chunks that reach the device."""
-
-    def __init__(self, seed: int, rate: float):
-        self.rng, self.rate, self.damaged = np.random.default_rng(seed), rate, 0
-
-    def __call__(self, data: bytes) -> bytes:
-        if len(data) < 2 or self.rng.random() >= self.rate:
-            return data
-        self.damaged += 1
-        data = bytearray(data)
-        position = int(self.rng.integers(0, len(data)))
-        if self.rng.random() < 0.5:
-            data[position] ^= 1 << int(self.rng.integers(0, 8))
-        else:
-            del data[position]
-        return bytes(data)
-
-
 def test_bit_flips_and_dropped_bytes_are_survived_with_correct_results(digits):
     model, times = digits
-    wire = DamagedWire(seed=3, rate=0.2)
-    with serve(model, 16, wire=wire, idle_timeout=0.05) as server, \
-            Accelerator.open(server.url, timeout=0.3, retries=8) as accelerator:
+    with serve(model, 16, idle_timeout=0.05) as server, DamagingProxy(server.url, seed=3, rate=0.2) as wire, \
+            Accelerator.open(wire.url, timeout=0.3, retries=8) as accelerator:
         accelerator.attach(model)
-        results = [accelerator.infer(t) for t in times[:30]] + accelerator.infer_batch(times[30:], window=2)
+        results = [accelerator.infer(t) for t in times[:30]] + accelerator.infer_batch(times[30:])
     assert wire.damaged > 3 and accelerator.retried > 0
     assert_results_equal_golden(results, simulate(model, times), 16)
 

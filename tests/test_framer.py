@@ -172,3 +172,21 @@ def test_transmitter_sends_exactly_the_bytes_the_host_encoding_gives():
 def test_transmitter_at_full_speed():
     frames = random_frames(4, 8)
     assert run_transmitter(frames, stall=0.0, slow_payload=0.0) == b"".join(encode_frame(f) for f in frames)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 2**32 - 1))
+def test_receiver_survives_any_bytes_and_then_takes_a_good_frame(garbage, seed):
+    """Fuzz: whatever arrives, the receiver neither hangs nor keeps a bank, and the next
+    good frame (after a pause longer than the idle timeout) comes through intact."""
+    good = Frame(0x42, 0x17, b"after the noise \x7e\x7d")
+    frames, faults = run_receiver(garbage, idle_timeout=60, gaps=0.3, spacing=1, seed=seed,
+                                  pause_at=None)
+    frames_after, _ = run_receiver(garbage + encode_frame(good), idle_timeout=60, gaps=0.3, spacing=1, seed=seed,
+                                   pause_at=len(garbage), pause=61)
+    assert frames_after[len(frames):] == [good]
+    assert all(isinstance(code, Nack) for code, _, _ in faults)

@@ -1,0 +1,47 @@
+"""The accelerator on a board: the core behind its UART on the board's serial pins, run
+from the board's default clock, with the busy flag on an LED where there is one.
+
+Works with any ``amaranth-boards`` platform that has a ``uart`` resource.
+"""
+
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module
+from amaranth.build import ResourceError
+from amaranth.lib import io
+
+from firstspike.sw.errors import FirstSpikeError
+from firstspike.sw.model import Model
+
+from .link.top import UARTAccelerator
+
+__all__ = ["BoardTop", "DEFAULT_BAUD"]
+
+DEFAULT_BAUD = 115_200
+
+
+class BoardTop(Elaboratable):
+    def __init__(self, model: Model, lanes: int, *, baud: int = DEFAULT_BAUD):
+        self.model, self.lanes, self.baud = model, lanes, baud
+
+    def elaborate(self, platform):
+        if platform is None:
+            raise FirstSpikeError("BoardTop needs a platform (an amaranth-boards board)")
+        clock_hz = int(platform.default_clk_frequency)
+        if clock_hz < 4 * self.baud:
+            raise FirstSpikeError(f"the board's clock ({clock_hz:,} Hz) is too slow for {self.baud:,} baud: "
+                                  f"it needs at least 4 clock cycles per bit")
+        m = Module()
+        m.submodules.accelerator = accelerator = UARTAccelerator(self.model, self.lanes, clock_hz=clock_hz,
+                                                                 baud=self.baud)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [accelerator.rx.eq(rx.i), tx.o.eq(accelerator.tx)]
+        try:
+            led = platform.request("led", 0, dir="-")
+        except ResourceError:  # a board without LEDs: nothing to show busy on
+            return m
+        m.submodules.led = led_buffer = io.Buffer("o", led)
+        m.d.comb += led_buffer.o.eq(accelerator.busy)
+        return m
