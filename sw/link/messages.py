@@ -32,7 +32,7 @@ class Command(IntEnum):
     COMMIT = 0x04       # model sha256 (32 bytes) -> empty; INFO reports it until the next LOAD
     INFER = 0x05        # spike tokens (spikecode) -> Result, when the inference is done
     READ_RESULT = 0x06  # empty -> the last Result again
-    RESET = 0x07        # empty -> empty; drops queued inferences, keeps the memories
+    RESET = 0x07        # empty -> empty; the receiver back to hunting; memories, hash, last result kept
     ECHO = 0x08         # anything -> the same bytes
 
 
