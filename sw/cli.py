@@ -52,6 +52,15 @@ def _int_in(name: str, low: int, high: int | None = None):
     return parse
 
 
+def _hw(module: str, purpose: str):
+    """``firstspike.hw.<module>``, or a clear error if the hardware extra is missing."""
+    import importlib
+    try:
+        return importlib.import_module(f"firstspike.hw.{module}")
+    except ImportError as error:
+        raise FirstSpikeError(f"{purpose} needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
+
+
 def _resolve_model(text: str) -> Model:
     """A model by path, or by the name of a shipped model (``digits``)."""
     if text in SHIPPED and not Path(text).exists():
@@ -182,11 +191,7 @@ def _open_device(args: argparse.Namespace, model: Model, stack: "contextlib.Exit
     from .driver import Accelerator
 
     if args.device == "sim":
-        try:
-            from firstspike.hw.sim.board import SimulatedBoard
-        except ImportError as error:
-            raise FirstSpikeError(f"--device sim needs the hardware extra ({error}); "
-                                  "pip install 'firstspike[hw]'") from None
+        SimulatedBoard = _hw("sim.board", "--device sim").SimulatedBoard
         print(f"starting the simulated board ({args.simulator or 'icarus'}, P={args.lanes}) ...", file=sys.stderr)
         board = stack.enter_context(SimulatedBoard(model, args.lanes, simulator=args.simulator or "icarus"))
         url, built_in = board.url, True
@@ -248,13 +253,51 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0 if run.agreement == 1.0 else 1
 
 
+# -- build -------------------------------------------------------------------------
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    build_board = _hw("build", "build").build_board
+    from .datasets import load_dataset
+    from .golden import simulate
+
+    model = _resolve_model(args.model)
+    model.params.with_lanes(args.lanes)
+    x, _ = load_dataset(args.dataset, args.data_dir).split("test")
+    if x.shape[1] != model.params.n_inputs:
+        raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {args.dataset} images have "
+                              f"{x.shape[1]} pixels: choose the model's --dataset")
+    times = model.encoding.encode(x[:args.samples], model.params.time_steps)
+    report = build_board(args.board, model, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
+                         spike_times=times, progress=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    s, t, pnr = report["synthesis"], report["throughput"], report["place_and_route"]
+    print(f"board      {args.board} ({report['family']}, {report['clock_hz'] / 1e6:g} MHz), "
+          f"{'-'.join(map(str, report['layer_sizes']))}, P={args.lanes}, model sha256 {report['model_sha256'][:12]}")
+    print(f"synthesis  {s['luts']:,} LUTs, {s['flip_flops']:,} flip-flops, {s['block_rams']} block RAMs, "
+          f"{s['dsps']} DSPs")
+    if pnr:
+        use = ", ".join(f"{kind} {u['used']}/{u['available']}" for kind, u in pnr["utilisation"].items())
+        print(f"placed     {use}")
+        print(f"Fmax       {pnr['fmax_mhz']:.1f} MHz ({'meets' if pnr['meets_clock'] else 'MISSES'} the board's "
+              f"{report['clock_hz'] / 1e6:g} MHz)")
+        print(f"bitstream  {report['bitstream']}")
+    else:
+        print(f"Vivado     {report['vivado_script']} (no open place-and-route for this family)")
+    at_fmax = t["inferences_per_second_at_fmax"]
+    print(f"speed      {t['cycles_per_inference']:,.1f} cycles/inference: {t['inferences_per_second_at_board_clock']:,.0f}"
+          f" inferences/s at the board clock" + (f", {at_fmax:,.0f} at Fmax" if at_fmax else "")
+          + f"; the link at {args.baud:,} baud carries {t['link_bound_inferences_per_second']:,.0f}/s "
+          f"({t['bytes_per_inference']:.1f} bytes each)")
+    print(f"report     {Path(args.out) / 'report.json'}")
+    return 0
+
+
 # -- generate ----------------------------------------------------------------------
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    try:
-        from firstspike.hw.generate import generate
-    except ImportError as error:
-        raise FirstSpikeError(f"generate needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
+    generate = _hw("generate", "generate").generate
     model = _resolve_model(args.model)
     model.params.with_lanes(args.lanes)
     verilog, manifest = generate(model, args.lanes, args.out)
@@ -391,10 +434,7 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_rtl(args: argparse.Namespace) -> int:
-    try:
-        from firstspike.hw.sim.speed import rtl_speed
-    except ImportError as error:
-        raise FirstSpikeError(f"bench-rtl needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
+    rtl_speed = _hw("sim.speed", "bench-rtl").rtl_speed
     from .datasets import load_dataset
     from .bench import machine_description
 
@@ -485,6 +525,19 @@ def _parser() -> _Parser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_infer)
+
+    p = commands.add_parser("build", help="board build: Verilog, synthesis, place-and-route, bitstream, report")
+    p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "arty"])
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--lanes", type=lanes, default=1, help="parallel neuron lanes P")
+    p.add_argument("--out", required=True, help="build folder")
+    p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"],
+                   help="inputs for the cycles and bytes per inference in the report")
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_build)
 
     p = commands.add_parser("generate", help="Verilog and a JSON manifest of the core for a model")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")

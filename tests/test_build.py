@@ -1,0 +1,86 @@
+"""Board builds with the open toolchain: a small network to bitstreams for iCE40 and ECP5,
+the Arty's Vivado hand-off, and the constraint files against amaranth-boards' pins."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from amaranth_boards.arty_a7 import ArtyA7_35Platform
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from firstspike.hw.board import PinTop
+from firstspike.sw import Kernel, save_model
+from firstspike.sw.cli import main
+
+import cases
+
+ROOT_PINS = {  # board: (platform, constraint file, pattern that finds a port's pin)
+    "icebreaker": (ICEBreakerPlatform, "icebreaker.pcf", r"set_io {port} (\S+)"),
+    "ulx3s": (ULX3S_85F_Platform, "ulx3s.lpf", r'LOCATE COMP "{port}" SITE "(\S+)"'),
+    "arty": (ArtyA7_35Platform, "arty.xdc", r"PACKAGE_PIN (\S+)\s+IOSTANDARD \S+ \}} \[get_ports {port}\]"),
+}
+
+
+@pytest.mark.parametrize("board", sorted(ROOT_PINS))
+def test_constraint_files_place_the_board_tops_ports_on_amaranth_boards_pins(board):
+    from importlib import resources
+    platform_class, name, pattern = ROOT_PINS[board]
+    platform = platform_class()
+    text = (resources.files("firstspike.constraints") / name).read_text()
+    pins = {"clk": platform.resources[(platform.default_clk, 0)],
+            "rx": platform.resources[("uart", 0)], "tx": platform.resources[("uart", 0)],
+            "led": platform.resources[("led", 0)]}
+    model, _ = cases.random_case(0, Kernel.STEP)
+    ports = set(PinTop(model, 2, clock_hz=int(platform.default_clk_frequency)).signature.members)
+    assert ports == {"clk", "rx", "tx", "led"}
+    for port, resource in pins.items():
+        found = re.search(pattern.format(port=port), text)
+        assert found, f"{name} does not place {port}"
+        if port in ("rx", "tx"):
+            subsignal = next(s for s in resource.ios if s.name == port)
+            expected = subsignal.ios[0].names[0]
+        else:
+            expected = resource.ios[0].names[0]
+        assert found.group(1) == expected, f"{name}: {port} on {found.group(1)}, amaranth-boards says {expected}"
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A small network for the digits' 64 inputs (the report runs the digits through it)."""
+    import numpy as np
+
+    from firstspike.sw import CoreParams, LatencyEncoding, Model
+    from firstspike.sw.synthetic import random_model
+    network = random_model(CoreParams((64, 9, 4), time_steps=16), np.random.default_rng(2))
+    model = Model(network.params, network.layers, LatencyEncoding(16.0))  # digits pixels are 0 ... 16
+    path = tmp_path_factory.mktemp("model") / "small.npz"
+    save_model(model, path)
+    return path
+
+
+@pytest.mark.parametrize("board, bitstream", [("icebreaker", "firstspike_board.bin"),
+                                              ("ulx3s", "firstspike_board.bit")])
+def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, small_model, tmp_path, capsys):
+    out = tmp_path / board
+    status = main(["build", "--board", board, "--model", str(small_model), "--lanes", "2", "--out", str(out),
+                   "--samples", "20", "--json"])
+    assert status == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert (out / bitstream).stat().st_size > 10_000
+    assert report["place_and_route"]["fmax_mhz"] > 0 and report["place_and_route"]["meets_clock"]
+    assert report["synthesis"]["luts"] > 100 and report["synthesis"]["block_rams"] >= 1
+    assert report["throughput"]["cycles_per_inference"] > 0
+    assert json.loads((out / "report.json").read_text())["model_sha256"] == report["model_sha256"]
+
+
+def test_arty_stops_at_verilog_xdc_and_a_vivado_script_with_an_estimate(small_model, tmp_path, capsys):
+    out = tmp_path / "arty"
+    assert main(["build", "--board", "arty", "--model", str(small_model), "--lanes", "2", "--out", str(out),
+                 "--samples", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "vivado.tcl" in printed and "LUTs" in printed
+    assert "read_xdc arty.xdc" in (out / "vivado.tcl").read_text()
+    assert (out / "firstspike_board.v").exists() and (out / "arty.xdc").exists()
