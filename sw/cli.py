@@ -294,6 +294,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_program(args: argparse.Namespace) -> int:
+    ran = _hw("program", "program").program(args.board, args.bitstream)
+    print(f"programmed {args.board}: {ran}")
+    return 0
+
+
 # -- generate ----------------------------------------------------------------------
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -538,6 +544,11 @@ def _parser() -> _Parser:
     p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_build)
+
+    p = commands.add_parser("program", help="write a built bitstream into a board (openFPGALoader or iceprog)")
+    p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "arty"])
+    p.add_argument("--bitstream", required=True, help="from firstspike build (firstspike_board.bin / .bit)")
+    p.set_defaults(handler=_cmd_program)
 
     p = commands.add_parser("generate", help="Verilog and a JSON manifest of the core for a model")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")

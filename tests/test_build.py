@@ -84,3 +84,18 @@ def test_arty_stops_at_verilog_xdc_and_a_vivado_script_with_an_estimate(small_mo
     assert "vivado.tcl" in printed and "LUTs" in printed
     assert "read_xdc arty.xdc" in (out / "vivado.tcl").read_text()
     assert (out / "firstspike_board.v").exists() and (out / "arty.xdc").exists()
+
+
+def test_program_without_a_tool_says_what_to_install_and_the_exact_command(tmp_path, capsys, monkeypatch):
+    bitstream = tmp_path / "firstspike_board.bin"
+    bitstream.write_bytes(b"\x00" * 16)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no openFPGALoader, no iceprog
+    assert main(["program", "--board", "icebreaker", "--bitstream", str(bitstream)]) == 2
+    err = capsys.readouterr().err
+    assert "install openFPGALoader" in err and f"iceprog {bitstream}" in err
+    assert f"openFPGALoader -b ice40_generic {bitstream}" in err
+
+
+def test_program_names_a_missing_bitstream(tmp_path, capsys):
+    assert main(["program", "--board", "ulx3s", "--bitstream", str(tmp_path / "none.bit")]) == 2
+    assert "no such bitstream" in capsys.readouterr().err
