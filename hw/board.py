@@ -16,7 +16,10 @@ from firstspike.sw.model import Model
 
 from .link.top import UARTAccelerator
 
-__all__ = ["BoardTop", "PinTop", "DEFAULT_BAUD"]
+__all__ = ["BoardTop", "PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
+
+#: The ports of :class:`PinTop`, which every file in constraints/ places.
+PIN_PORTS = ("clk", "rx", "tx", "led")
 
 DEFAULT_BAUD = 115_200
 
@@ -63,6 +66,7 @@ class PinTop(wiring.Component):
                                   f"it needs at least 4 clock cycles per bit")
         self.accelerator = UARTAccelerator(model, lanes, clock_hz=clock_hz, baud=baud)
         super().__init__({"clk": In(1), "rx": In(1), "tx": Out(1), "led": Out(1)})
+        assert tuple(self.signature.members) == PIN_PORTS
 
     def elaborate(self, platform):
         m = Module()
