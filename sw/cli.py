@@ -294,6 +294,28 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    sweep_module = _hw("sweep", "sweep")
+    from .datasets import load_dataset
+    from .golden import simulate
+
+    model = _resolve_model(args.model)
+    x, _ = load_dataset(args.dataset, args.data_dir).split("test")
+    times = model.encoding.encode(x[:args.samples], model.params.time_steps)
+    rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
+                              spike_times=times, progress=lambda line: print(line, file=sys.stderr))
+    plot = Path(args.out) / "sweep.png"
+    sweep_module.plot_sweep(rows, plot)
+    print(f"{'board':<11} {'P':>3} {'LUTs':>8} {'BRAM':>5} {'Fmax MHz':>9} {'cycles/inf':>11} {'inf/s @ Fmax':>13}")
+    for r in rows:
+        fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-"
+        rate = f"{r['inferences_per_second_at_fmax']:,.0f}" if r["inferences_per_second_at_fmax"] else "-"
+        print(f"{r['board']:<11} {r['lanes']:>3} {r['luts']:>8,} {r['block_rams']:>5} {fmax:>9} "
+              f"{r['cycles_per_inference']:>11,.1f} {rate:>13}")
+    print(f"wrote {Path(args.out) / 'sweep.csv'} and {plot}")
+    return 0
+
+
 def _cmd_program(args: argparse.Namespace) -> int:
     ran = _hw("program", "program").program(args.board, args.bitstream)
     print(f"programmed {args.board}: {ran}")
@@ -544,6 +566,18 @@ def _parser() -> _Parser:
     p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_build)
+
+    p = commands.add_parser("sweep", help="board builds over lanes x boards: CSV and a PNG of LUTs, block RAM, "
+                                          "Fmax and inferences/s against P")
+    p.add_argument("--boards", nargs="+", choices=["icebreaker", "ulx3s", "arty"], default=["icebreaker", "ulx3s"])
+    p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--out", required=True, help="folder for the builds, sweep.csv and sweep.png")
+    p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
+    p.set_defaults(handler=_cmd_sweep)
 
     p = commands.add_parser("program", help="write a built bitstream into a board (openFPGALoader or iceprog)")
     p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "arty"])

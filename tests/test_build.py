@@ -96,3 +96,15 @@ def test_program_without_a_tool_says_what_to_install_and_the_exact_command(tmp_p
 def test_program_names_a_missing_bitstream(tmp_path, capsys):
     assert main(["program", "--board", "ulx3s", "--bitstream", str(tmp_path / "none.bit")]) == 2
     assert "no such bitstream" in capsys.readouterr().err
+
+
+def test_sweep_writes_a_csv_row_per_build_and_a_png(small_model, tmp_path, capsys):
+    import csv
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--boards", "arty", "--lanes", "1", "4", "--model", str(small_model), "--out", str(out),
+                 "--samples", "20"]) == 0
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [(r["board"], r["lanes"]) for r in rows] == [("arty", "1"), ("arty", "4")]
+    assert all(int(r["luts"]) > 100 for r in rows)
+    assert float(rows[0]["cycles_per_inference"]) > float(rows[1]["cycles_per_inference"])
+    assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
