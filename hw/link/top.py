@@ -8,7 +8,7 @@ command handler, and (for a board) the UART.
 from __future__ import annotations
 
 from amaranth import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from firstspike.sw.emulator import default_max_payload
@@ -50,7 +50,15 @@ class LinkedCore(wiring.Component):
         connect(m, receiver.frames, handler.frames)
         connect(m, receiver.faults, handler.faults)
         connect(m, handler.reply, transmitter.frames)
-        connect(m, handler.reply_payload, transmitter.payload)
+        # A register stage between the handler's reply multiplexers and the transmitter's
+        # CRC: without it the two make the longest combinational path of the design.
+        m.submodules.reply_buffer = reply_buffer = fifo.SyncFIFOBuffered(width=8, depth=2)
+        m.d.comb += [
+            reply_buffer.w_data.eq(handler.reply_payload.payload), reply_buffer.w_en.eq(handler.reply_payload.valid),
+            handler.reply_payload.ready.eq(reply_buffer.w_rdy),
+            transmitter.payload.payload.eq(reply_buffer.r_data), transmitter.payload.valid.eq(reply_buffer.r_rdy),
+            reply_buffer.r_en.eq(transmitter.payload.ready),
+        ]
         connect(m, handler.events, core.events)
         connect(m, core.results, handler.results)
         connect(m, handler.write, core.write)
