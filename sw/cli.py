@@ -504,6 +504,15 @@ def _rtl_options(p: argparse.ArgumentParser) -> None:
                    help="the sample --waves records (default 0)")
 
 
+def _model_and_data(p: argparse.ArgumentParser, shipped: str, dataset_help: str | None = None,
+                    *, model: bool = True) -> None:
+    """``--model`` (unless the command places it itself), ``--dataset`` and ``--data-dir``."""
+    if model:
+        p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"], help=dataset_help)
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="firstspike", description="FPGA accelerator for time-to-first-spike SNNs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -539,9 +548,7 @@ def _parser() -> _Parser:
     p.add_argument("--device", default="sim",
                    help="serial port or socket:// URL of a board, 'sim' (the RTL behind its UART in a simulator, "
                         "through a socket bridge) or 'emulator' (protocol emulator); default sim")
-    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    _model_and_data(p, shipped)
     p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N test samples")
     p.add_argument("--lanes", type=lanes, default=16, help="lanes P of the simulated board or emulator")
     p.add_argument("--simulator", choices=["icarus", "verilator"], help="for --device sim (default icarus)")
@@ -560,9 +567,7 @@ def _parser() -> _Parser:
     p.add_argument("--lanes", type=lanes, default=1, help="parallel neuron lanes P")
     p.add_argument("--out", required=True, help="build folder")
     p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"],
-                   help="inputs for the cycles and bytes per inference in the report")
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    _model_and_data(p, shipped, "inputs for the cycles and bytes per inference in the report", model=False)
     p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_build)
@@ -574,8 +579,7 @@ def _parser() -> _Parser:
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--out", required=True, help="folder for the builds, sweep.csv and sweep.png")
     p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    _model_and_data(p, shipped, model=False)
     p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
     p.set_defaults(handler=_cmd_sweep)
 
@@ -623,10 +627,7 @@ def _parser() -> _Parser:
 
     p = commands.add_parser("cycles", help="cycles per inference vs lanes P for a model and 784-400-10, "
                                            "with a PNG plot")
-    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"],
-                   help="the model's data set (test split)")
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    _model_and_data(p, shipped, "the model's data set (test split)")
     p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 4, 8, 16, 32, 64])
     p.add_argument("--samples", type=_int_in("--samples", 1), default=1000, help="test images per network")
     p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the inferences/s column")
@@ -637,9 +638,7 @@ def _parser() -> _Parser:
 
     p = commands.add_parser("bench-rtl", help="RTL simulation speed (inferences/s, cycles/s) on Icarus "
                                               "and Verilator")
-    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    _model_and_data(p, shipped)
     p.add_argument("--samples", type=_int_in("--samples", 1), default=200)
     p.add_argument("--lanes", type=lanes, default=16)
     p.add_argument("--simulators", nargs="+", choices=["icarus", "verilator"], default=["icarus", "verilator"])

@@ -271,8 +271,7 @@ class Accelerator:
             item = self._next(min(deadline for _, deadline in in_flight.values()))
             if item is None or isinstance(item, FrameFault):
                 # A timeout or a garbled reply: send everything in flight again.
-                if item is None or isinstance(item, FrameFault):
-                    self._resync()
+                self._resync()
                 queue = sorted(sample for sample, _ in in_flight.values()) + queue
                 in_flight.clear()
                 continue
