@@ -9,7 +9,7 @@ cycle, in a two-stage pipeline: cycle 1 reads memory, cycle 2 computes and write
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import FirstSpikeError
-from .golden import GoldenResult, simulate_batches
+from .golden import GoldenResult
 from .model import Model
 
 __all__ = ["BACKENDS", "run_backend"]

@@ -7,8 +7,8 @@ one line on stderr and exit status 2; nothing here calls ``sys.exit``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from .backends import BACKENDS, run_backend
 from .errors import FirstSpikeError, SpikeInputError
 from .files import write_atomically
 from .golden import GoldenResult
-from .model import Model, load_model, save_model
+from .model import Model, load_model
 from .models import SHIPPED, shipped_model_path
 from .params import LIMITS
 from .spikes import check_spike_times
@@ -338,40 +338,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- train -------------------------------------------------------------------------
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from .datasets import load_dataset
-    from .golden import simulate
-    from .train.baseline import BaselineConfig, train_baseline
-
-    dataset = load_dataset(args.dataset, args.data_dir)
-    config = BaselineConfig(hidden=tuple(args.hidden), time_steps=args.time_steps,
-                            weight_bits=args.weight_bits, potential_bits=args.potential_bits,
-                            epochs=args.epochs, seed=args.seed)
-    x, y = dataset.train_x, dataset.train_y
-    if args.limit is not None:
-        x, y = x[:args.limit], y[:args.limit]
-    command = "firstspike " + " ".join(shlex.quote(a) for a in args.argv)
-    from tqdm import tqdm
-    with tqdm(total=config.epochs, desc="train", unit="epoch", disable=True if args.quiet else None,
-              file=sys.stderr) as bar:
-        def progress(epoch: int, loss: float) -> None:
-            bar.set_postfix(loss=f"{loss:.4f}")
-            bar.update(1)
-        model = train_baseline(x, y, x_max=dataset.x_max, config=config, progress=progress,
-                               provenance={"dataset": dataset.name, "command": command,
-                                           "method": "numpy-baseline", "seed": args.seed})
-    test = simulate(model, model.encoding.encode(dataset.test_x, model.params.time_steps))
-    accuracy = float(np.mean(test.decision == dataset.test_y))
-    model = Model(model.params, model.layers, model.encoding,
-                  {**model.provenance, "accuracy": accuracy, "accuracy_split": "test"})
-    save_model(model, args.out)
-    print(f"wrote {args.out}: golden accuracy {100 * accuracy:.2f} % on the {dataset.name} test split "
-          f"({len(dataset.test_y)} samples), outputs fired in {100 * test.fired.mean():.1f} %")
-    return 0
-
-
 # -- info, bench -------------------------------------------------------------------
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -595,20 +561,8 @@ def _parser() -> _Parser:
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
     p.set_defaults(handler=_cmd_generate)
 
-    p = commands.add_parser("train", help="train a step-kernel model with the NumPy baseline trainer")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
-    p.add_argument("--hidden", type=_int_in("--hidden", 1, 65535), nargs="+", default=[128],
-                   help="hidden layer sizes")
-    p.add_argument("--time-steps", type=_int_in("--time-steps", *LIMITS["time_steps"]), default=16)
-    p.add_argument("--weight-bits", type=_int_in("--weight-bits", *LIMITS["weight_bits"]), default=8)
-    p.add_argument("--potential-bits", type=_int_in("--potential-bits", *LIMITS["potential_bits"]), default=16)
-    p.add_argument("--epochs", type=_int_in("--epochs", 1), default=40)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=_int_in("--limit", 1), help="train on the first N training samples only")
-    p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_cmd_train)
+    from .cli_train import add_commands
+    add_commands(commands, _int_in, shipped)
 
     p = commands.add_parser("info", help="a model file's parameters and provenance")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")

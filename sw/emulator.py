@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import threading
 
-import numpy as np
 
 from .golden import simulate
 from .layout import MemoryLayout, Target

@@ -10,7 +10,6 @@ import numpy as np
 from .backends import run_backend
 from .datasets import Dataset
 from .errors import FirstSpikeError
-from .golden import GoldenResult
 from .model import Model
 
 __all__ = ["EvalReport", "evaluate"]

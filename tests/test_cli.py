@@ -78,6 +78,30 @@ def test_train_writes_a_model_with_its_command(capsys, tmp_path):
     assert model.params.layer_sizes == (64, 16, 10)
     assert model.provenance["command"].startswith("firstspike train --hidden 16")
     assert 0.0 <= model.provenance["accuracy"] <= 1.0
+    assert "agrees with the golden model on 450/450 test images" in out
+    assert model.provenance["exact_forward_agreement"] == 1.0
+    assert (tmp_path / "m.npz.checkpoint.pt").exists()
+
+
+def test_train_with_the_numpy_baseline_needs_no_torch(capsys, tmp_path):
+    status, out, _ = run(capsys, "train", "--trainer", "numpy", "--hidden", "16", "--epochs", "2",
+                         "--limit", "200", "--out", str(tmp_path / "m.npz"), "--quiet")
+    assert status == 0 and "golden accuracy" in out
+    assert load_model(tmp_path / "m.npz").provenance["method"] == "numpy-baseline"
+
+
+def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
+    status, out, _ = run(capsys, "ablation", "--hidden", "16", "--epochs", "1", "--limit", "300",
+                         "--out", str(tmp_path), "--quiet")
+    assert status == 0
+    rows = json.loads((tmp_path / "ablation.json").read_text())
+    assert [r["variant"] for r in rows] == ["recipe", "without spike penalty", "with ETTFS init",
+                                            "without temporal-weighted decoding",
+                                            "with float-to-spiking interpolation", "with temporal reversal"]
+    assert all(0 <= r["accuracy"] <= 1 and r["cycles"] > 0 for r in rows)
+    table = (tmp_path / "ablation.md").read_text().splitlines()
+    assert sum(line.startswith("| ") for line in table) == len(rows) + 1
+    assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -90,6 +114,9 @@ def test_train_writes_a_model_with_its_command(capsys, tmp_path):
     (["eval", "--backend", "fpga"], "invalid choice: 'fpga'"),
     (["run", "--input", "/nonexistent.npy", "--output", "x.npz"], "/nonexistent.npy: no such file"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["train", "--trainer", "numpy", "--kernel", "ramp", "--out", "x.npz"], "trains the step kernel only"),
+    (["train", "--init", "xavier", "--out", "x.npz"], "invalid choice: 'xavier'"),
+    (["import", "/nonexistent.nir", "--out", "x.npz", "--x-max", "1"], "/nonexistent.nir: no such file"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(capsys, argv, message):
     status, out, err = run(capsys, *argv)

@@ -3,8 +3,6 @@ for every request (good ones and each malformed kind), the same reply bytes."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from amaranth.sim import Simulator
 
 from firstspike.hw.link.top import LinkedCore

@@ -1,0 +1,248 @@
+"""The ``train``, ``ablation``, ``import`` and ``export`` commands: where models come from.
+
+Registered by :mod:`.cli`; PyTorch and ``nir`` are imported only when a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FirstSpikeError
+from .model import Model, save_model
+from .params import LIMITS
+
+__all__ = ["add_commands"]
+
+
+def _torch_train():
+    try:
+        from .train import loop
+    except ImportError as error:
+        raise FirstSpikeError(
+            f"training needs PyTorch ({error}); pip install 'firstspike[train]' (on these machines "
+            "`pip install torch==2.13.0` takes the CPU build from disk), or use --trainer numpy") from None
+    return loop
+
+
+def _config(args: argparse.Namespace):
+    from .params import Kernel
+    from .train.config import TrainConfig
+    return TrainConfig(
+        hidden=tuple(args.hidden), kernel=Kernel(args.kernel), time_steps=args.time_steps,
+        weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+        spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
+        interpolate=args.interpolate, reversal=args.reversal)
+
+
+def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
+    """Mean spikes per hidden neuron per image."""
+    hidden = model.params.layer_sizes[1:-1]
+    return float(spike_counts[:, 1:-1].sum(axis=1).mean() / max(1, sum(hidden)))
+
+
+def _train_numpy(args, x, y, dataset, command, bar) -> Model:
+    from .train.baseline import BaselineConfig, train_baseline
+    if args.kernel != "step":
+        raise FirstSpikeError("--trainer numpy trains the step kernel only; use --trainer torch for ramp")
+    config = BaselineConfig(hidden=tuple(args.hidden), time_steps=args.time_steps,
+                            weight_bits=args.weight_bits, potential_bits=args.potential_bits,
+                            epochs=args.epochs, seed=args.seed)
+    bar.reset(total=config.epochs)
+
+    def progress(epoch: int, loss: float) -> None:
+        bar.set_postfix(loss=f"{loss:.4f}")
+        bar.update(1)
+    return train_baseline(x, y, x_max=dataset.x_max, config=config, progress=progress,
+                          provenance={"dataset": dataset.name, "command": command,
+                                      "method": "numpy-baseline", "seed": args.seed})
+
+
+def _train_torch(args, x, y, dataset, command, bar) -> Model:
+    loop = _torch_train()
+    config = _config(args)
+    batches = -(-len(x) // config.batch_size)
+    bar.reset(total=config.epochs * batches)
+
+    def progress(epoch: int, batch: int, per_epoch: int, stats: dict) -> None:
+        bar.set_description(f"train epoch {epoch + 1}/{config.epochs}")
+        bar.set_postfix(ce=f"{stats['ce']:.3f}", fired=f"{stats['fired']:.3f}")
+        bar.update(1)
+    checkpoint = args.checkpoint or f"{args.out}.checkpoint.pt"
+    trained = loop.train(x, y, x_max=dataset.x_max, config=config, checkpoint=checkpoint,
+                         resume=args.resume, progress=progress,
+                         provenance={"dataset": dataset.name, "command": command, "method": "surrogate-torch",
+                                     "seed": args.seed})
+    return trained.model
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .datasets import load_dataset
+    from .golden import simulate
+
+    dataset = load_dataset(args.dataset, args.data_dir)
+    x, y = dataset.train_x, dataset.train_y
+    if args.limit is not None:
+        x, y = x[:args.limit], y[:args.limit]
+    command = "firstspike " + " ".join(shlex.quote(a) for a in args.argv)
+    with tqdm(desc="train", disable=True if args.quiet else None, file=sys.stderr) as bar:
+        trainer = _train_numpy if args.trainer == "numpy" else _train_torch
+        model = trainer(args, x, y, dataset, command, bar)
+    spike_times = model.encoding.encode(dataset.test_x, model.params.time_steps)
+    test = simulate(model, spike_times)
+    accuracy = float(np.mean(test.decision == dataset.test_y))
+    figures = {"accuracy": accuracy, "accuracy_split": "test",
+               "hidden_spikes_per_neuron": _hidden_spikes(model, test.spike_counts)}
+    agreement = ""
+    if args.trainer == "torch":
+        from .train.exact import exact_forward
+        exact = exact_forward(model, spike_times)
+        same = (exact.decision == test.decision) & (exact.fired == test.fired)
+        for mine, golden in zip(exact.spike_times, test.spike_times):
+            same &= (mine == golden).all(axis=1)
+        figures["exact_forward_agreement"] = float(same.mean())
+        agreement = (f"; the training's integer forward pass agrees with the golden model on "
+                     f"{int(same.sum())}/{len(same)} test images")
+    model = Model(model.params, model.layers, model.encoding, {**model.provenance, **figures})
+    save_model(model, args.out)
+    print(f"wrote {args.out}: golden accuracy {100 * accuracy:.2f} % on the {dataset.name} test split "
+          f"({len(dataset.test_y)} samples), {figures['hidden_spikes_per_neuron']:.3f} spikes per hidden "
+          f"neuron, outputs fired in {100 * test.fired.mean():.1f} %{agreement}")
+    return 0
+
+
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .datasets import load_dataset
+    _torch_train()
+    from .train import ablation
+
+    dataset = load_dataset(args.dataset, args.data_dir)
+    base = _config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(ablation.variants(base)), desc="ablation", unit="run", file=sys.stderr,
+              disable=True if args.quiet else None) as bar:
+        started = []
+
+        def progress(name: str) -> None:
+            bar.update(1 if started else 0)
+            started.append(name)
+            bar.set_postfix_str(name)
+        rows = ablation.run_ablation(dataset, base, lanes=args.lanes, out=out / "ablation.json",
+                                     limit=args.limit, progress=progress)
+        bar.update(1)
+    table = ablation.markdown(rows)
+    (out / "ablation.md").write_text(table)
+    ablation.plot(rows, out / "ablation.png")
+    print(table, end="")
+    print(f"wrote {out / 'ablation.json'}, {out / 'ablation.md'} and {out / 'ablation.png'}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .nirgraph import import_nir
+    x_max = args.x_max
+    if x_max is None:
+        from .datasets import load_dataset
+        x_max = load_dataset(args.dataset, args.data_dir).x_max if args.dataset else None
+    if x_max is None:
+        raise FirstSpikeError("the input encoding's brightest value is not in a NIR graph: pass --x-max "
+                              "or --dataset")
+    model, report = import_nir(args.graph, time_steps=args.time_steps, x_max=x_max, weight_bits=args.weight_bits,
+                               potential_bits=args.potential_bits, clip_percentile=args.clip_percentile,
+                               provenance={"source": str(args.graph)})
+    save_model(model, args.out)
+    for line in report.lines():
+        print(line)
+    print(f"wrote {args.out} ({'-'.join(map(str, model.params.layer_sizes))}, {model.params.kernel.value} kernel, "
+          f"T={model.params.time_steps}, model sha256 {model.digest()[:12]})")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .cli import _resolve_model
+    from .nirgraph import write_nir
+    model = _resolve_model(args.model)
+    write_nir(model, args.out)
+    print(f"wrote {args.out} ({'-'.join(map(str, model.params.layer_sizes))}, {model.params.kernel.value} kernel)")
+    return 0
+
+
+def _training_options(p: argparse.ArgumentParser, int_in) -> None:
+    from .train.config import DECODINGS, INITS, TrainConfig
+    d = TrainConfig()
+    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--hidden", type=int_in("--hidden", *LIMITS["layer size"]), nargs="+", default=list(d.hidden),
+                   help="hidden layer sizes")
+    p.add_argument("--kernel", choices=["step", "ramp"], default="step")
+    p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=d.time_steps)
+    p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]), default=d.weight_bits)
+    p.add_argument("--potential-bits", type=int_in("--potential-bits", *LIMITS["potential_bits"]),
+                   default=d.potential_bits)
+    p.add_argument("--epochs", type=int_in("--epochs", 1), default=d.epochs)
+    p.add_argument("--batch-size", type=int_in("--batch-size", 1), default=d.batch_size)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int_in("--limit", 1), help="train on the first N training samples only")
+    methods = p.add_argument_group("the seed papers' methods (torch trainer)")
+    methods.add_argument("--spike-penalty", type=float, default=d.spike_penalty,
+                         help="weight of the hidden spike count in the loss (Park & Yoon); 0 = off")
+    methods.add_argument("--init", choices=INITS, default=d.init, help="ETTFS initialisation or default")
+    methods.add_argument("--decoding", choices=DECODINGS, default=d.decoding,
+                         help="per-step loss weights: ETTFS temporal weighting (trained) or uniform")
+    methods.add_argument("--interpolate", type=float, default=d.interpolate,
+                         help="fraction of training that moves from float/non-spiking to integer/spiking "
+                              "(Voelker et al.); 0 = off")
+    methods.add_argument("--reversal", type=float, default=d.reversal,
+                         help="weight of the temporal-reversal consistency and star losses (Zuo et al.); 0 = off")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_commands(commands, int_in, shipped: str) -> None:
+    """Register the commands on ``commands`` (an argparse sub-parser action)."""
+    p = commands.add_parser("train", help="train a TTFS network and export it to the hardware's integers")
+    _training_options(p, int_in)
+    p.add_argument("--trainer", choices=["torch", "numpy"], default="torch",
+                   help="torch: surrogate training with the seed papers' methods ([train] extra); "
+                        "numpy: the dependency-free baseline (step kernel)")
+    p.add_argument("--checkpoint", help="checkpoint written after every epoch (default OUT.checkpoint.pt)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.set_defaults(handler=_cmd_train)
+
+    p = commands.add_parser("ablation", help="train the recipe with each method off in turn: table and PNG")
+    _training_options(p, int_in)
+    p.add_argument("--lanes", type=int_in("--lanes", *LIMITS["lanes"]), default=16,
+                   help="lanes P for the cycle column")
+    p.add_argument("--out", required=True, help="folder for ablation.json, ablation.md and ablation.png")
+    p.set_defaults(handler=_cmd_ablation)
+
+    p = commands.add_parser("import", help="a NIR graph (Input -> Affine/Linear -> [I] -> IF ... -> Output) "
+                                           "to a FirstSpike model file")
+    p.add_argument("graph", help="NIR file (.nir)")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=16)
+    p.add_argument("--x-max", type=float, help="brightest input intensity for the latency encoding")
+    p.add_argument("--dataset", choices=["digits", "fashion-mnist", "mnist"],
+                   help="take --x-max from this data set")
+    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]), default=8)
+    p.add_argument("--potential-bits", type=int_in("--potential-bits", *LIMITS["potential_bits"]), default=16)
+    p.add_argument("--clip-percentile", type=float, default=100.0,
+                   help="scale each layer so this percentile of |weight| is the largest integer weight")
+    p.set_defaults(handler=_cmd_import)
+
+    p = commands.add_parser("export", help="a model file to a NIR graph")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--out", required=True, help="NIR file to write (.nir)")
+    p.set_defaults(handler=_cmd_export)

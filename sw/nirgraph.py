@@ -1,0 +1,295 @@
+"""NIR (the Neuromorphic Intermediate Representation) in and out of FirstSpike's model file.
+
+Import takes a chain ``Input -> (Affine | Linear) -> [I] -> IF -> ... -> Output`` as
+snnTorch and Norse export it and reads it the TTFS way (docs/nir.md):
+
+* ``IF`` neurons are integrate-and-fire and fire **once**: the first crossing of
+  ``v_threshold`` is the spike, later ones are ignored (``v_reset`` does not matter);
+* a spike through ``Affine``/``Linear`` adds ``r * weight`` to the potential once
+  (the ``step`` kernel); with an ``I`` node between them it adds to a current that the
+  ``IF`` integrates every step (the ``ramp`` kernel). Time is discrete, ``dt = 1``;
+* an ``Affine`` bias is a charge at ``t = 0``: the neuron's initial potential.
+
+Each layer is quantized to ``weight_bits`` with its own scale; what rounding and
+clipping did is in the :class:`ImportReport`. Export writes the same chain, plus the
+model's parameters in the graph's metadata so that a round trip is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .encoding import LatencyEncoding
+from .errors import FirstSpikeError
+from .model import Layer, Model
+from .params import CoreParams, Kernel
+
+__all__ = ["NIRImportError", "ImportReport", "LayerReport", "import_nir", "export_nir", "read_nir",
+           "write_nir"]
+
+_METADATA_KEY = "firstspike"
+
+
+class NIRImportError(FirstSpikeError, ValueError):
+    """A NIR graph FirstSpike cannot run, with the node and the reason."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:
+        raise FirstSpikeError("NIR support needs the package 'nir': pip install 'firstspike[nir]'") from None
+    return nir
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What quantizing one layer did."""
+
+    nodes: tuple[str, ...]
+    scale: float                 # integer units per NIR unit
+    weights_clipped: int
+    thresholds_clipped: int
+    biases_clipped: int
+    weight_rms_error: float      # RMS rounding error relative to the largest weight
+
+    def line(self) -> str:
+        return (f"{' -> '.join(self.nodes)}: scale {self.scale:.4g}, rounding error "
+                f"{100 * self.weight_rms_error:.2f} % RMS of the largest weight, clipped: "
+                f"{self.weights_clipped} weights, {self.thresholds_clipped} thresholds, "
+                f"{self.biases_clipped} biases")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    kernel: Kernel
+    layers: tuple[LayerReport, ...]
+    exact: bool  # the graph was written by FirstSpike: integers restored, nothing rounded
+
+    def lines(self) -> list[str]:
+        if self.exact:
+            return ["FirstSpike graph: integers restored exactly"]
+        return [f"kernel {self.kernel.value}", *(layer.line() for layer in self.layers)]
+
+
+# -- import --------------------------------------------------------------------------
+
+def _chain(graph) -> list[tuple[str, object]]:
+    """The nodes from the one Input to the one Output, checking that it is a chain."""
+    nir = _nir()
+    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise NIRImportError(f"the graph must have exactly one Input node, it has {len(inputs)}")
+    successors: dict[str, list[str]] = {name: [] for name in graph.nodes}
+    for source, target in graph.edges:
+        if source not in graph.nodes or target not in graph.nodes:
+            raise NIRImportError(f"edge {source!r} -> {target!r} names a node the graph does not have")
+        successors[source].append(target)
+    chain, name = [], inputs[0]
+    while True:
+        node = graph.nodes[name]
+        chain.append((name, node))
+        if isinstance(node, nir.Output):
+            break
+        after = successors[name]
+        if len(after) != 1:
+            raise NIRImportError(f"node {name!r} ({type(node).__name__}) has {len(after)} successors; "
+                                 "FirstSpike runs feed-forward chains only")
+        name = after[0]
+        if any(name == seen for seen, _ in chain):
+            raise NIRImportError(f"the graph has a cycle through node {name!r}; recurrent graphs are not supported")
+    if len(chain) != len(graph.nodes):
+        stray = sorted(set(graph.nodes) - {n for n, _ in chain})
+        raise NIRImportError(f"nodes {stray} are not on the path from Input to Output")
+    return chain
+
+
+def _vector(node_name: str, field: str, value, size: int) -> np.ndarray:
+    array = np.asarray(value, np.float64)
+    if array.size == 1:
+        array = np.full(size, float(array.reshape(-1)[0]))
+    array = array.reshape(-1)
+    if array.size != size:
+        raise NIRImportError(f"node {node_name!r}: {field} has {array.size} values for {size} neurons")
+    if not np.all(np.isfinite(array)):
+        raise NIRImportError(f"node {node_name!r}: {field} has values that are not finite")
+    return array
+
+
+def _layers(chain) -> tuple[int, list[dict], Kernel]:
+    """Float layers ``{weights [n_in, n_out], thresholds, biases, nodes}`` from the chain."""
+    nir = _nir()
+    name, node = chain[0]
+    shape = np.asarray(node.input_type.get("input", next(iter(node.input_type.values()))), np.int64)
+    n_in = int(np.prod(shape)) if shape.size else 1
+    width, layers, kernels = n_in, [], set()
+    position = 1
+    while position < len(chain) - 1:
+        name, node = chain[position]
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            weight = np.asarray(node.weight, np.float64)
+            if weight.ndim != 2 or weight.shape[1] != width:
+                raise NIRImportError(f"node {name!r}: weight shape {weight.shape} does not take "
+                                     f"{width} inputs (expected [n_out, {width}])")
+            if not np.all(np.isfinite(weight)):
+                raise NIRImportError(f"node {name!r}: weight has values that are not finite")
+            n_out = weight.shape[0]
+            bias = (_vector(name, "bias", node.bias, n_out) if isinstance(node, nir.Affine)
+                    else np.zeros(n_out))
+            nodes, gain = [name], np.ones(n_out)
+            position += 1
+            name, node = chain[position]
+            kernel = Kernel.STEP
+            if isinstance(node, nir.I):
+                kernel = Kernel.RAMP
+                gain = gain * _vector(name, "r", node.r, n_out)
+                nodes.append(name)
+                position += 1
+                name, node = chain[position]
+            if not isinstance(node, nir.IF):
+                raise NIRImportError(
+                    f"node {name!r} ({type(node).__name__}) is not supported after {nodes[-1]!r}: FirstSpike "
+                    "runs Input -> (Affine|Linear) -> [I] -> IF -> ... -> Output chains of non-leaky "
+                    "integrate-and-fire neurons")
+            gain = gain * _vector(name, "r", node.r, n_out)
+            nodes.append(name)
+            kernels.add(kernel)
+            layers.append({"weights": (weight * gain[:, None]).T, "biases": bias,
+                           "thresholds": _vector(name, "v_threshold", node.v_threshold, n_out),
+                           "nodes": tuple(nodes)})
+            width = n_out
+            position += 1
+            continue
+        raise NIRImportError(
+            f"node {name!r} ({type(node).__name__}) is not supported: FirstSpike runs Input -> "
+            "(Affine|Linear) -> [I] -> IF -> ... -> Output chains of non-leaky integrate-and-fire neurons")
+    if not layers:
+        raise NIRImportError("the graph has no Affine/Linear -> IF layer")
+    if len(kernels) > 1:
+        raise NIRImportError("every layer must use the same synapse: either all with an I node (ramp) "
+                             "or none (step)")
+    return n_in, layers, kernels.pop()
+
+
+def _quantize(layer: dict, params: CoreParams, clip_percentile: float) -> tuple[Layer, LayerReport]:
+    w_low, w_high = params.weight_range
+    p_low, p_high = params.potential_range
+    weights = layer["weights"]
+    magnitude = np.abs(weights)
+    top = float(np.percentile(magnitude, clip_percentile)) if magnitude.size else 0.0
+    if top <= 0:
+        top = float(magnitude.max(initial=0.0)) or 1.0
+    scale = w_high / top
+    w_real = weights * scale
+    w = np.round(w_real)
+    weights_clipped = int(np.sum((w < w_low) | (w > w_high)))
+    w = np.clip(w, w_low, w_high)
+    rms = float(np.sqrt(np.mean((w - w_real) ** 2)) / w_high) if w.size else 0.0
+
+    def clip(values: np.ndarray) -> tuple[np.ndarray, int]:
+        rounded = np.round(values * scale)
+        return np.clip(rounded, p_low, p_high).astype(np.int64), int(np.sum((rounded < p_low) | (rounded > p_high)))
+
+    thresholds, thresholds_clipped = clip(layer["thresholds"])
+    biases, biases_clipped = clip(layer["biases"])
+    return (Layer(w.astype(np.int64), thresholds, biases),
+            LayerReport(layer["nodes"], scale, weights_clipped, thresholds_clipped, biases_clipped, rms))
+
+
+def _restore(graph, n_in: int, layers: list[dict], kernel: Kernel) -> Model | None:
+    """A FirstSpike-written graph: its integers and parameters back, or None."""
+    raw = (graph.metadata or {}).get(_METADATA_KEY)
+    if raw is None:
+        return None
+    try:
+        saved = json.loads(raw)
+        params = CoreParams(tuple(saved["layer_sizes"]), int(saved["time_steps"]), Kernel(saved["kernel"]),
+                            int(saved["weight_bits"]), int(saved["potential_bits"]))
+        encoding = LatencyEncoding(float(saved["encoding_x_max"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise NIRImportError(f"the graph's FirstSpike metadata is damaged ({error})") from None
+    if params.layer_sizes != (n_in, *(len(layer["thresholds"]) for layer in layers)) or params.kernel is not kernel:
+        raise NIRImportError("the graph's FirstSpike metadata does not match its nodes")
+    restored = []
+    for layer in layers:
+        parts = [layer["weights"], layer["thresholds"], layer["biases"]]
+        if any(not np.array_equal(p, np.round(p)) for p in parts):
+            return None
+        restored.append(Layer(*(np.round(p).astype(np.int64) for p in parts)))
+    return Model(params, tuple(restored), encoding, saved.get("provenance", {}))
+
+
+def import_nir(graph, *, time_steps: int, x_max: float, weight_bits: int = 8, potential_bits: int = 16,
+               clip_percentile: float = 100.0, provenance: dict | None = None) -> tuple[Model, ImportReport]:
+    """A FirstSpike model from a NIR graph (an object, or a path to read).
+
+    ``time_steps``, ``x_max`` (the encoding) and the bit widths are not in a NIR graph;
+    a graph FirstSpike wrote carries them and comes back exactly, these ignored.
+    ``clip_percentile`` below 100 clips each layer's largest weights to spend the integer
+    range on the rest.
+    """
+    if isinstance(graph, (str, os.PathLike)):
+        graph = read_nir(graph)
+    if not 0 < clip_percentile <= 100:
+        raise NIRImportError(f"clip_percentile must be in (0, 100], not {clip_percentile!r}")
+    n_in, layers, kernel = _layers(_chain(graph))
+    restored = _restore(graph, n_in, layers, kernel)
+    if restored is not None:
+        return restored, ImportReport(kernel, (), exact=True)
+    params = CoreParams((n_in, *(len(layer["thresholds"]) for layer in layers)), time_steps, kernel,
+                        weight_bits, potential_bits)
+    quantized = [_quantize(layer, params, clip_percentile) for layer in layers]
+    model = Model(params, tuple(q[0] for q in quantized), LatencyEncoding(x_max),
+                  {"imported_from": "nir", **(provenance or {})})
+    return model, ImportReport(kernel, tuple(q[1] for q in quantized), exact=False)
+
+
+def read_nir(path: str | os.PathLike):
+    nir = _nir()
+    try:
+        return nir.read(path, type_check=False)
+    except FileNotFoundError:
+        raise FirstSpikeError(f"{path}: no such file") from None
+    except Exception as error:  # h5py and NIR raise many kinds for a file that is not NIR
+        raise NIRImportError(f"{path}: not a NIR graph ({type(error).__name__}: {error})") from None
+
+
+# -- export --------------------------------------------------------------------------
+
+def export_nir(model: Model):
+    """The model as a NIR graph (``float`` copies of its integers, units of one weight step)."""
+    nir = _nir()
+    p = model.params
+    nodes = {"input": nir.Input(input_type={"input": np.array([p.n_inputs])})}
+    edges, previous = [], "input"
+    for k, layer in enumerate(model.layers):
+        n_out = layer.weights.shape[1]
+        chain = [(f"affine{k}", nir.Affine(weight=layer.weights.T.astype(np.float64),
+                                           bias=layer.initial_potentials.astype(np.float64)))]
+        if p.kernel is Kernel.RAMP:
+            chain.append((f"current{k}", nir.I(r=np.ones(n_out))))
+        chain.append((f"if{k}", nir.IF(r=np.ones(n_out), v_threshold=layer.thresholds.astype(np.float64),
+                                       v_reset=np.zeros(n_out))))
+        for name, node in chain:
+            nodes[name] = node
+            edges.append((previous, name))
+            previous = name
+    nodes["output"] = nir.Output(output_type={"output": np.array([p.n_outputs])})
+    edges.append((previous, "output"))
+    metadata = {_METADATA_KEY: json.dumps({
+        "layer_sizes": list(p.layer_sizes), "time_steps": p.time_steps, "kernel": p.kernel.value,
+        "weight_bits": p.weight_bits, "potential_bits": p.potential_bits, "decision": p.decision.value,
+        "encoding_x_max": model.encoding.x_max, "provenance": model.provenance})}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def write_nir(model: Model, path: str | os.PathLike) -> None:
+    """Write :func:`export_nir`'s graph to ``path`` (HDF5), atomically."""
+    nir = _nir()
+    partial = f"{os.fspath(path)}.partial"
+    nir.write(partial, export_nir(model))
+    os.replace(partial, path)

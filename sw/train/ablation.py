@@ -1,0 +1,106 @@
+"""The ablation: the training recipe with each seed paper's method switched off in turn.
+
+Each row is a full training run and a golden-model evaluation of the exported integers
+on the test split: accuracy, spikes per hidden neuron, synaptic operations and cycles at
+``P`` lanes. Rows are written (JSON) as they finish, so an interrupted ablation keeps
+what it measured; :func:`markdown` and :func:`plot` turn them into the docs' table and
+a PNG of accuracy against spikes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from ..datasets import Dataset
+from ..evaluate import evaluate
+from ..files import write_atomically
+from .config import TrainConfig
+from .loop import train
+
+__all__ = ["METHODS", "variants", "run_ablation", "markdown", "plot"]
+
+#: Method, the field that switches it, its "on" and "off" values, and its paper.
+METHODS: tuple[tuple[str, str, object, object, str], ...] = (
+    ("spike penalty", "spike_penalty", 0.5, 0.0, "Park & Yoon 2021"),
+    ("ETTFS init", "init", "ettfs", "default", "ETTFS 2024"),
+    ("temporal-weighted decoding", "decoding", "temporal", "uniform", "ETTFS 2024"),
+    ("float-to-spiking interpolation", "interpolate", 0.3, 0.0, "Voelker et al. 2020"),
+    ("temporal reversal", "reversal", 0.1, 0.0, "Zuo et al. 2024"),
+)
+
+
+def variants(base: TrainConfig) -> list[tuple[str, dict, str]]:
+    """The recipe, then each method flipped: removed where the recipe uses it, added where not."""
+    rows = [("recipe", {}, "")]
+    for name, field, on, off, paper in METHODS:
+        if getattr(base, field) != off:
+            rows.append((f"without {name}", {field: off}, paper))
+        else:
+            rows.append((f"with {name}", {field: on}, paper))
+    return rows
+
+
+def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | os.PathLike,
+                 limit: int | None = None,
+                 progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Train and evaluate every variant; rows go to ``out`` (JSON) after each one."""
+    x, y = dataset.train_x, dataset.train_y
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    rows: list[dict] = []
+    for name, change, source in variants(base):
+        if progress is not None:
+            progress(name)
+        config = replace(base, **change)
+        trained = train(x, y, x_max=dataset.x_max, config=config, provenance={"dataset": dataset.name})
+        report = evaluate(trained.model, dataset, lanes=lanes)
+        hidden_sizes = trained.model.params.layer_sizes[1:-1]
+        hidden_spikes = sum(report.spikes_per_layer[1:-1]) / sum(hidden_sizes)
+        rows.append({"variant": name, "source": source, "change": change, "dataset": dataset.name,
+                     "architecture": "-".join(map(str, trained.model.params.layer_sizes)),
+                     "kernel": config.kernel.value, "epochs": config.epochs,
+                     "train_samples": len(y), "accuracy": report.accuracy,
+                     "hidden_spikes_per_neuron": hidden_spikes, "synaptic_ops": report.synaptic_ops,
+                     "cycles": report.cycles_mean, "lanes": lanes, "outputs_fired": report.outputs_fired})
+        text = (json.dumps(rows, indent=1) + "\n").encode()
+        write_atomically(out, lambda f: f.write(text))
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table for docs/training.md."""
+    lines = ["| variant | paper | accuracy | spikes / hidden neuron | synaptic ops | "
+             f"cycles at P={rows[0]['lanes'] if rows else '?'} |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['source'] or '—'} | {100 * r['accuracy']:.2f} % | "
+                     f"{r['hidden_spikes_per_neuron']:.3f} | {r['synaptic_ops']:,.0f} | {r['cycles']:,.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: str | os.PathLike) -> None:
+    """Accuracy against hidden spikes per neuron, one labelled point per variant."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for r in rows:
+        ax.scatter(r["hidden_spikes_per_neuron"], 100 * r["accuracy"], s=30)
+        ax.annotate(r["variant"], (r["hidden_spikes_per_neuron"], 100 * r["accuracy"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    first = rows[0] if rows else {}
+    ax.set_xlabel("spikes per hidden neuron per image")
+    ax.set_ylabel("test accuracy (%), golden model on the integers")
+    ax.set_title(f"Ablation: {first.get('dataset', '')} {first.get('architecture', '')}, "
+                 f"{first.get('kernel', '')} kernel")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    partial = Path(f"{os.fspath(path)}.partial.png")
+    fig.savefig(partial, dpi=120)
+    plt.close(fig)
+    os.replace(partial, path)

@@ -1,0 +1,100 @@
+"""What a training run does: one frozen dataclass, every seed paper's method behind a field.
+
+The defaults are the recipe; the ablation (:mod:`.ablation`) flips one method at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..params import LIMITS, Kernel
+
+__all__ = ["TrainConfig", "INITS", "DECODINGS"]
+
+INITS = ("default", "ettfs")
+DECODINGS = ("uniform", "temporal")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Architecture, number formats, optimiser, and the methods.
+
+    The defaults are the recipe that measured best (docs/training.md's ablation); methods
+    that did not help there are off by default and one option away. Methods:
+
+    spike_penalty:
+        Park & Yoon's spike reduction: ``spike_penalty * (fraction of hidden neurons
+        that fire)`` is added to the loss (0 = off).
+    init:
+        ``ettfs``: the ETTFS-style data-driven initialisation that centres each hidden
+        neuron's final potential on its threshold, layer by layer, so deep layers do
+        not go silent ("information diminishing"); ``default``: scaled normal weights.
+    decoding:
+        ``temporal``: ETTFS temporal-weighted decoding in the loss, a trainable
+        weight per step over the per-step output losses; ``uniform``: equal weights.
+        Inference always decides by first spike (see docs/training.md for why).
+    interpolate:
+        Voelker et al.'s smooth passage from the non-spiking to the spiking regime:
+        over the first ``interpolate`` fraction of epochs, activations blend from a
+        sigmoid to the hard first-spike latch and weights from float to the integer
+        grid (0 = hard and integer from the start).
+    reversal:
+        Zuo et al.'s temporal-reversal regulariser: weight of the consistency loss
+        between the network's outputs on the input and on its time-reversed copy,
+        plus the "star" (element-wise product) mixed hidden feature's loss (0 = off).
+    """
+
+    hidden: tuple[int, ...] = (128,)
+    kernel: Kernel = Kernel.STEP
+    time_steps: int = 16
+    weight_bits: int = 8
+    potential_bits: int = 16
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    seed: int = 0
+    logit_scale: float = 4.0
+    surrogate_slope: float = 5.0
+    input_dropout: float = 0.2
+    spike_penalty: float = 0.25
+    init: str = "default"
+    decoding: str = "temporal"
+    interpolate: float = 0.0
+    reversal: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kernel, Kernel):
+            raise ValueError(f"kernel must be one of {[k.value for k in Kernel]}, not {self.kernel!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {self.decoding!r}")
+        if not self.hidden:
+            raise ValueError("hidden must name at least one hidden layer size")
+        low, high = LIMITS["layer size"]
+        for size in self.hidden:
+            if not low <= size <= high:
+                raise ValueError(f"hidden layer size must be between {low} and {high}, not {size}")
+        for name in ("spike_penalty", "reversal", "input_dropout", "interpolate"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, not {value!r}")
+        if self.interpolate > 1 or self.input_dropout >= 1:
+            raise ValueError("interpolate must be at most 1 and input_dropout below 1")
+        if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+    def as_dict(self) -> dict:
+        """JSON-ready (for provenance and checkpoints)."""
+        out = asdict(self)
+        out["kernel"] = self.kernel.value
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        values["kernel"] = Kernel(values.get("kernel", "step"))
+        values["hidden"] = tuple(values.get("hidden", (128,)))
+        return cls(**values)

@@ -1,0 +1,65 @@
+"""From the surrogate network's float weights to the hardware's integers (a :class:`Model`).
+
+Each layer's integer scale ``s`` maps its largest weight to the largest integer weight;
+weights and biases become ``round(x * s)`` (biases are initial potentials), hidden
+thresholds ``round(s)``. The output threshold is not trained: it is chosen on training
+images with the golden model itself, as the lowest threshold whose accuracy is within a
+tolerance of the best (a lower threshold decides earlier, with fewer cycles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..encoding import LatencyEncoding
+from ..golden import simulate
+from ..model import Layer, Model
+from ..params import CoreParams
+from .exact import exact_forward
+from .network import SurrogateNet
+
+__all__ = ["integer_layers", "to_model", "choose_output_threshold"]
+
+
+@torch.no_grad()
+def integer_layers(net: SurrogateNet, params: CoreParams) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """``(weights, initial potentials, hidden threshold)`` per layer, in integers."""
+    w_low, w_high = params.weight_range
+    p_low, p_high = params.potential_range
+    out = []
+    for k in range(len(net.weights)):
+        s = float(net.scale(k))
+        w = np.clip(np.round(net.weights[k].numpy().astype(np.float64) * s), w_low, w_high)
+        b = np.clip(np.round(net.biases[k].numpy().astype(np.float64) * s), p_low, p_high)
+        out.append((w.astype(np.int64), b.astype(np.int64), int(np.clip(round(s), p_low, p_high))))
+    return out
+
+
+def to_model(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding, output_threshold: int,
+             provenance: dict) -> Model:
+    layers = []
+    integer = integer_layers(net, params)
+    for k, (w, b, theta) in enumerate(integer):
+        threshold = theta if k < len(integer) - 1 else output_threshold
+        layers.append(Layer(w, np.full(len(b), threshold, np.int64), b))
+    return Model(params, tuple(layers), encoding, provenance)
+
+
+def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding,
+                            spike_times: np.ndarray, labels: np.ndarray,
+                            tolerance: float = 0.002) -> tuple[int, float]:
+    """``(threshold, golden accuracy)`` on the given training samples."""
+    probe = to_model(net, params, encoding, params.potential_range[1], {})
+    # Candidates: quantiles of each sample's highest output potential over all steps.
+    peaks = exact_forward(probe, spike_times).output_potentials.max(axis=(0, 2))
+    low, high = params.potential_range
+    candidates = np.unique(np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high))
+    scored = []
+    for theta in candidates.astype(np.int64):
+        model = to_model(net, params, encoding, int(theta), {})
+        scored.append((int(theta), float(np.mean(simulate(model, spike_times).decision == labels))))
+    # Never firing falls back to the highest final potential: the threshold above every peak.
+    scored.append((high, float(np.mean(simulate(probe, spike_times).decision == labels))))
+    best = max(accuracy for _, accuracy in scored)
+    return next((theta, accuracy) for theta, accuracy in sorted(scored) if accuracy >= best - tolerance)

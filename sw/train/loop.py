@@ -1,0 +1,188 @@
+"""The training run: data to spike times, initialisation, epochs, checkpoints, export.
+
+The loss at every step ``t`` is the cross-entropy of the output potentials ``V(t)``
+(scaled), so the right output leads from the start and crosses a common threshold
+first; the per-step losses are weighted uniformly or by ETTFS's trainable temporal
+weights. The methods of :class:`~.config.TrainConfig` add their terms here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..encoding import LatencyEncoding
+from ..errors import FirstSpikeError
+from ..model import Model
+from ..params import CoreParams
+from .config import TrainConfig
+from .export import choose_output_threshold, to_model
+from .network import SurrogateNet, reverse_times
+
+__all__ = ["TrainedModel", "train", "Progress"]
+
+#: Called after every batch: ``progress(epoch, batch_in_epoch, batches_per_epoch, stats)``.
+Progress = Callable[[int, int, int, dict], None]
+
+# Training images the output threshold is chosen on (the golden model runs them ~50 times).
+_THRESHOLD_SAMPLES = 5000
+_INIT_SAMPLES = 1024
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: Model
+    net: SurrogateNet
+    history: list[dict]
+
+
+def _alpha(config: TrainConfig, progress: float) -> float:
+    """Voelker et al.'s interpolation: 0 (float, non-spiking) to 1 (integer, spiking)."""
+    if config.interpolate <= 0:
+        return 1.0
+    return min(1.0, progress / config.interpolate)
+
+
+@torch.no_grad()
+def _ettfs_init(net: SurrogateNet, times: torch.Tensor, firing: float = 0.25) -> None:
+    """Layer by layer: scale weights so the hidden potentials at ``T-1`` spread by one
+    threshold, and shift each neuron's bias so that it fires for a ``firing`` fraction of
+    the samples: every neuron carries information, none is always on."""
+    for k in range(len(net.weights) - 1):
+        _, _, potentials = net(times, alpha=0.0)
+        final = potentials[k][:, -1, :]
+        spread = final.std().clamp(min=1e-6)
+        net.weights[k].mul_(1.0 / spread)
+        net.biases[k].mul_(1.0 / spread)
+        _, _, potentials = net(times, alpha=0.0)
+        net.biases[k].add_(1.0 - potentials[k][:, -1, :].flatten().quantile(1.0 - firing))
+
+
+def _loss(net: SurrogateNet, config: TrainConfig, times: torch.Tensor, labels: torch.Tensor,
+          alpha: float) -> tuple[torch.Tensor, dict]:
+    v_out, spikes, _ = net(times, alpha)
+    steps = config.time_steps
+    step_weights = net.step_weights()
+    logits = config.logit_scale * v_out
+    per_step = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.repeat_interleave(steps),
+                               reduction="none").reshape(-1, steps)
+    loss = (per_step.mean(dim=0) * step_weights).sum()
+    fired = torch.cat([z[:, -1, :] for z in spikes], dim=1).mean()
+    stats = {"ce": float(loss.detach()), "fired": float(fired.detach())}
+    if config.spike_penalty > 0:
+        loss = loss + config.spike_penalty * fired
+    if config.reversal > 0:
+        v_rev, spikes_rev, _ = net(reverse_times(times, steps), alpha)
+        p = (torch.softmax(logits, dim=-1) * step_weights[None, :, None]).sum(dim=1).clamp(min=1e-8)
+        q = (torch.softmax(config.logit_scale * v_rev, dim=-1)
+             * step_weights[None, :, None]).sum(dim=1).clamp(min=1e-8)
+        consistency = 0.5 * ((p * (p / q).log()).sum(dim=1) + (q * (q / p).log()).sum(dim=1)).mean()
+        star = spikes[-1][:, -1, :] * spikes_rev[-1][:, -1, :]
+        star_loss = F.cross_entropy(config.logit_scale * net.readout(star, alpha), labels)
+        loss = loss + config.reversal * (consistency + star_loss)
+        stats["reversal"] = float((consistency + star_loss).detach())
+    return loss, stats
+
+
+@dataclass
+class _State:
+    """Everything a resumed run needs to continue exactly as if never stopped."""
+
+    net: SurrogateNet
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    epoch: int
+    history: list[dict]
+
+
+def _save_checkpoint(path: Path, config: TrainConfig, state: _State) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"config": config.as_dict(), "sizes": list(state.net.sizes), "epoch": state.epoch,
+                "net": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
+                "generator": state.generator.get_state(), "history": state.history}, partial)
+    os.replace(partial, path)
+
+
+def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...]) -> _State:
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if TrainConfig.from_dict(saved["config"]) != config or tuple(saved["sizes"]) != sizes:
+            raise FirstSpikeError(f"{path} was made with other settings or data; remove it or drop --resume")
+        state = _new_state(config, sizes)
+        state.net.load_state_dict(saved["net"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.generator.set_state(saved["generator"])
+        state.epoch, state.history = int(saved["epoch"]), list(saved["history"])
+    except FirstSpikeError:
+        raise
+    except Exception as error:  # torch.load raises pickle, zip and runtime errors for a bad file
+        raise FirstSpikeError(f"{path}: not a FirstSpike training checkpoint ({error})") from None
+    return state
+
+
+def _new_state(config: TrainConfig, sizes: tuple[int, ...]) -> _State:
+    generator = torch.Generator().manual_seed(config.seed)
+    net = SurrogateNet(sizes, config, generator)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    return _State(net, optimizer, generator, 0, [])
+
+
+def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: TrainConfig,
+          provenance: dict, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+          progress: Progress | None = None) -> TrainedModel:
+    """Train ``n_in - hidden... - n_classes`` and export it to an integer :class:`Model`.
+
+    ``checkpoint``: written after every epoch; with ``resume``, training continues from it.
+    """
+    n_classes = int(train_y.max()) + 1
+    sizes = (train_x.shape[1], *config.hidden, n_classes)
+    params = CoreParams(sizes, config.time_steps, config.kernel, config.weight_bits, config.potential_bits)
+    encoding = LatencyEncoding(x_max)
+    spike_times = encoding.encode(train_x, config.time_steps)
+    times = torch.as_tensor(spike_times.astype(np.int64))
+    labels = torch.as_tensor(np.asarray(train_y, np.int64))
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        state = _load_checkpoint(Path(checkpoint), config, sizes)
+    else:
+        state = _new_state(config, sizes)
+        if config.init == "ettfs":
+            _ettfs_init(state.net, times[torch.randperm(len(times), generator=state.generator)[:_INIT_SAMPLES]])
+    net, optimizer, generator, history = state.net, state.optimizer, state.generator, state.history
+    batches = math.ceil(len(times) / config.batch_size)
+    total = config.epochs * batches
+    for epoch in range(state.epoch, config.epochs):
+        order = torch.randperm(len(times), generator=generator)
+        sums: dict[str, float] = {}
+        for b in range(batches):
+            done = epoch * batches + b
+            for group in optimizer.param_groups:
+                group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * done / total))
+            index = order[b * config.batch_size:(b + 1) * config.batch_size]
+            batch_times = times[index]
+            if config.input_dropout > 0:
+                drop = torch.rand(batch_times.shape, generator=generator) < config.input_dropout
+                batch_times = torch.where(drop, torch.full_like(batch_times, -1), batch_times)
+            loss, stats = _loss(net, config, batch_times, labels[index], _alpha(config, done / total))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if progress is not None:
+                progress(epoch, b, batches, stats)
+        history.append({"epoch": epoch + 1, **{k: v / batches for k, v in sums.items()}})
+        state.epoch = epoch + 1
+        if checkpoint is not None:
+            _save_checkpoint(Path(checkpoint), config, state)
+    pick = np.random.default_rng(config.seed).permutation(len(spike_times))[:_THRESHOLD_SAMPLES]
+    threshold, accuracy = choose_output_threshold(net, params, encoding, spike_times[pick], train_y[pick])
+    model = to_model(net, params, encoding, threshold,
+                     {**provenance, "train_accuracy": accuracy, "config": config.as_dict()})
+    return TrainedModel(model, net, history)

@@ -1,0 +1,128 @@
+"""Training: it learns, its methods do what they claim, and what it measured on its own
+integer forward pass is what the golden model (and so the hardware) computes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the [train] extra")
+
+from firstspike.sw.datasets import load_dataset  # noqa: E402
+from firstspike.sw.errors import FirstSpikeError  # noqa: E402
+from firstspike.sw.golden import simulate  # noqa: E402
+from firstspike.sw.params import CoreParams, Kernel  # noqa: E402
+from firstspike.sw.synthetic import random_model, random_spike_times  # noqa: E402
+from firstspike.sw.train.config import TrainConfig  # noqa: E402
+from firstspike.sw.train.exact import exact_forward  # noqa: E402
+from firstspike.sw.train.loop import train  # noqa: E402
+
+from cases import saturating_case, tie_case  # noqa: E402
+
+SHORT = TrainConfig(hidden=(48,), epochs=6, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module", params=[Kernel.STEP, Kernel.RAMP], ids=["step", "ramp"])
+def trained(request, digits):
+    config = replace(SHORT, kernel=request.param)
+    return config, train(digits.train_x, digits.train_y, x_max=digits.x_max, config=config, provenance={})
+
+
+def assert_same_as_golden(model, spike_times):
+    golden = simulate(model, spike_times)
+    exact = exact_forward(model, spike_times)
+    for layer, (mine, theirs) in enumerate(zip(exact.spike_times, golden.spike_times)):
+        differ = np.argwhere(mine != theirs)
+        assert len(differ) == 0, f"layer {layer}: first difference at (sample, neuron) {tuple(differ[0])}"
+    np.testing.assert_array_equal(exact.output_potentials[-1], golden.potentials[-1])
+    np.testing.assert_array_equal(exact.decision, golden.decision)
+    np.testing.assert_array_equal(exact.fired, golden.fired)
+
+
+def test_training_learns_digits_well_above_chance(trained, digits):
+    config, result = trained
+    golden = simulate(result.model, result.model.encoding.encode(digits.test_x, config.time_steps))
+    accuracy = np.mean(golden.decision == digits.test_y)
+    assert accuracy > 0.80, f"{config.kernel.value}: {accuracy:.3f}"
+    assert result.history[-1]["ce"] < result.history[0]["ce"]
+
+
+def test_training_forward_pass_agrees_with_golden_on_the_whole_test_split(trained, digits):
+    config, result = trained
+    assert_same_as_golden(result.model, result.model.encoding.encode(digits.test_x, config.time_steps))
+
+
+@pytest.mark.parametrize("kernel", [Kernel.STEP, Kernel.RAMP], ids=["step", "ramp"])
+@pytest.mark.parametrize("seed", range(4))
+def test_integer_forward_pass_agrees_with_golden_on_random_networks(kernel, seed):
+    rng = np.random.default_rng(seed)
+    params = CoreParams((23, 17, 9, 5), time_steps=int(rng.integers(2, 20)), kernel=kernel,
+                        weight_bits=int(rng.integers(3, 9)), potential_bits=int(rng.integers(9, 14)))
+    model = random_model(params, rng, firing=float(rng.uniform(0.2, 0.8)))
+    assert_same_as_golden(model, random_spike_times(params, rng, 64, density=float(rng.uniform(0.2, 0.9))))
+
+
+@pytest.mark.parametrize("case", [saturating_case, tie_case], ids=["saturation", "ties"])
+@pytest.mark.parametrize("kernel", [Kernel.STEP, Kernel.RAMP], ids=["step", "ramp"])
+def test_integer_forward_pass_agrees_with_golden_on_edge_cases(case, kernel):
+    assert_same_as_golden(*case(kernel))
+
+
+def test_spike_penalty_reduces_hidden_spikes(digits):
+    def hidden_spikes(penalty):
+        config = replace(SHORT, spike_penalty=penalty, reversal=0.0)
+        model = train(digits.train_x, digits.train_y, x_max=digits.x_max, config=config, provenance={}).model
+        golden = simulate(model, model.encoding.encode(digits.test_x, config.time_steps))
+        return golden.spike_counts[:, 1].mean() / config.hidden[0]
+    assert hidden_spikes(3.0) < 0.7 * hidden_spikes(0.0)
+
+
+def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(digits, tmp_path):
+    config = replace(SHORT, epochs=3)
+    x, y = digits.train_x[:400], digits.train_y[:400]
+    whole = train(x, y, x_max=digits.x_max, config=config, provenance={})
+    checkpoint = tmp_path / "run.pt"
+
+    def stop_in_epoch_two(epoch, batch, batches, stats):
+        if epoch == 1 and batch == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(x, y, x_max=digits.x_max, config=config, provenance={}, checkpoint=checkpoint,
+              progress=stop_in_epoch_two)
+    resumed = train(x, y, x_max=digits.x_max, config=config, provenance={}, checkpoint=checkpoint, resume=True)
+    assert resumed.model.digest() == whole.model.digest()
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(digits, tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    x, y = digits.train_x[:100], digits.train_y[:100]
+    train(x, y, x_max=digits.x_max, config=replace(SHORT, epochs=1), provenance={}, checkpoint=checkpoint)
+    with pytest.raises(FirstSpikeError, match="other settings"):
+        train(x, y, x_max=digits.x_max, config=replace(SHORT, epochs=1, hidden=(20,)), provenance={},
+              checkpoint=checkpoint, resume=True)
+
+
+def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
+    checkpoint = tmp_path / "run.pt"
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(FirstSpikeError, match="not a FirstSpike training checkpoint"):
+        train(digits.train_x[:50], digits.train_y[:50], x_max=digits.x_max, config=SHORT, provenance={},
+              checkpoint=checkpoint, resume=True)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"init": "xavier"}, "init must be one of"),
+    ({"decoding": "max"}, "decoding must be one of"),
+    ({"spike_penalty": -1.0}, "spike_penalty must be >= 0"),
+    ({"hidden": ()}, "at least one hidden layer"),
+])
+def test_bad_settings_are_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        replace(SHORT, **change)
