@@ -36,7 +36,7 @@ def _config(args: argparse.Namespace):
         hidden=tuple(args.hidden), kernel=Kernel(args.kernel), time_steps=args.time_steps,
         weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-        spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
+        input_dropout=args.input_dropout, spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
         interpolate=args.interpolate, reversal=args.reversal)
 
 
@@ -46,7 +46,7 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
     return float(spike_counts[:, 1:-1].sum(axis=1).mean() / max(1, sum(hidden)))
 
 
-def _train_numpy(args, x, y, dataset, command, bar) -> Model:
+def _train_numpy(args, x, y, dataset, command, bar) -> tuple[Model, None]:
     from .train.baseline import BaselineConfig, train_baseline
     if args.kernel != "step":
         raise FirstSpikeError("--trainer numpy trains the step kernel only; use --trainer torch for ramp")
@@ -60,10 +60,10 @@ def _train_numpy(args, x, y, dataset, command, bar) -> Model:
         bar.update(1)
     return train_baseline(x, y, x_max=dataset.x_max, config=config, progress=progress,
                           provenance={"dataset": dataset.name, "command": command,
-                                      "method": "numpy-baseline", "seed": args.seed})
+                                      "method": "numpy-baseline", "seed": args.seed}), None
 
 
-def _train_torch(args, x, y, dataset, command, bar) -> Model:
+def _train_torch(args, x, y, dataset, command, bar):
     loop = _torch_train()
     config = _config(args)
     batches = -(-len(x) // config.batch_size)
@@ -78,7 +78,7 @@ def _train_torch(args, x, y, dataset, command, bar) -> Model:
                          resume=args.resume, progress=progress,
                          provenance={"dataset": dataset.name, "command": command, "method": "surrogate-torch",
                                      "seed": args.seed})
-    return trained.model
+    return trained.model, trained.net
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -94,7 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     command = "firstspike " + " ".join(shlex.quote(a) for a in args.argv)
     with tqdm(desc="train", disable=True if args.quiet else None, file=sys.stderr) as bar:
         trainer = _train_numpy if args.trainer == "numpy" else _train_torch
-        model = trainer(args, x, y, dataset, command, bar)
+        model, net = trainer(args, x, y, dataset, command, bar)
     spike_times = model.encoding.encode(dataset.test_x, model.params.time_steps)
     test = simulate(model, spike_times)
     accuracy = float(np.mean(test.decision == dataset.test_y))
@@ -110,6 +110,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         figures["exact_forward_agreement"] = float(same.mean())
         agreement = (f"; the training's integer forward pass agrees with the golden model on "
                      f"{int(same.sum())}/{len(same)} test images")
+        from .train.decoding import compare_readouts
+        readouts = compare_readouts(model, net, spike_times, dataset.test_y)
+        figures["readouts"] = readouts
+        agreement += (f"\nreadouts: first spike {100 * readouts['first_spike']:.2f} % (decided at step "
+                      f"{readouts['first_spike_mean_decision_step']:.2f} on average), temporal-weighted "
+                      f"{100 * readouts['temporal_weighted']:.2f} %, final potential "
+                      f"{100 * readouts['final_potential']:.2f} % (all over {model.params.time_steps} steps)")
     model = Model(model.params, model.layers, model.encoding, {**model.provenance, **figures})
     save_model(model, args.out)
     print(f"wrote {args.out}: golden accuracy {100 * accuracy:.2f} % on the {dataset.name} test split "
@@ -192,6 +199,8 @@ def _training_options(p: argparse.ArgumentParser, int_in) -> None:
     p.add_argument("--epochs", type=int_in("--epochs", 1), default=d.epochs)
     p.add_argument("--batch-size", type=int_in("--batch-size", 1), default=d.batch_size)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--input-dropout", type=float, default=d.input_dropout,
+                   help="probability of dropping each input spike while training (a regulariser)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int_in("--limit", 1), help="train on the first N training samples only")
     methods = p.add_argument_group("the seed papers' methods (torch trainer)")

@@ -88,11 +88,13 @@ def plot(rows: list[dict], path: str | os.PathLike) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for r in rows:
-        ax.scatter(r["hidden_spikes_per_neuron"], 100 * r["accuracy"], s=30)
-        ax.annotate(r["variant"], (r["hidden_spikes_per_neuron"], 100 * r["accuracy"]),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    markers = "o^svDP*Xh"
+    for i, r in enumerate(rows):
+        # Points often coincide: distinct markers and a legend instead of labels on the plot.
+        ax.scatter(r["hidden_spikes_per_neuron"], 100 * r["accuracy"], s=60 if i == 0 else 40,
+                   marker=markers[i % len(markers)], alpha=0.8, label=r["variant"])
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     first = rows[0] if rows else {}
     ax.set_xlabel("spikes per hidden neuron per image")
     ax.set_ylabel("test accuracy (%), golden model on the integers")
