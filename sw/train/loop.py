@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..encoding import LatencyEncoding
 from ..errors import FirstSpikeError
 from ..model import Model
-from ..params import CoreParams
+from ..params import CoreParams, Kernel
 from .config import TrainConfig
 from .export import choose_output_threshold, to_model
 from .network import SurrogateNet, reverse_times
@@ -65,12 +65,22 @@ def _ettfs_init(net: SurrogateNet, times: torch.Tensor, firing: float = 0.25) ->
         net.biases[k].add_(1.0 - potentials[k][:, -1, :].flatten().quantile(1.0 - firing))
 
 
+def _logits(config: TrainConfig, potentials: torch.Tensor) -> torch.Tensor:
+    """``[batch, T, n_out]`` logits from output potentials."""
+    logits = config.logit_scale * potentials
+    if config.kernel is Kernel.RAMP:
+        # Ramp potentials grow with t: compare steps on the scale of one step's current.
+        steps = potentials.shape[1]
+        logits = logits / torch.arange(1, steps + 1, dtype=logits.dtype)[None, :, None]
+    return logits
+
+
 def _loss(net: SurrogateNet, config: TrainConfig, times: torch.Tensor, labels: torch.Tensor,
           alpha: float) -> tuple[torch.Tensor, dict]:
     v_out, spikes, _ = net(times, alpha)
     steps = config.time_steps
     step_weights = net.step_weights()
-    logits = config.logit_scale * v_out
+    logits = _logits(config, v_out)
     per_step = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.repeat_interleave(steps),
                                reduction="none").reshape(-1, steps)
     loss = (per_step.mean(dim=0) * step_weights).sum()
@@ -81,7 +91,7 @@ def _loss(net: SurrogateNet, config: TrainConfig, times: torch.Tensor, labels: t
     if config.reversal > 0:
         v_rev, spikes_rev, _ = net(reverse_times(times, steps), alpha)
         p = (torch.softmax(logits, dim=-1) * step_weights[None, :, None]).sum(dim=1).clamp(min=1e-8)
-        q = (torch.softmax(config.logit_scale * v_rev, dim=-1)
+        q = (torch.softmax(_logits(config, v_rev), dim=-1)
              * step_weights[None, :, None]).sum(dim=1).clamp(min=1e-8)
         consistency = 0.5 * ((p * (p / q).log()).sum(dim=1) + (q * (q / p).log()).sum(dim=1)).mean()
         star = spikes[-1][:, -1, :] * spikes_rev[-1][:, -1, :]
