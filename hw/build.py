@@ -29,6 +29,7 @@ from firstspike.sw.model import Model
 from .board import PinTop
 from .generate import verilog_text
 from .synth import FAMILIES, SynthesisError, netlist_name, synthesize
+from .timing import critical_path_summary
 
 __all__ = ["BOARDS", "Board", "build_board", "BuildError", "BOARD_TOP"]
 
@@ -41,13 +42,30 @@ class Board:
     clock_hz: int
     constraints: str             # file in constraints/
     nextpnr: tuple[str, ...] = ()  # device and package arguments
+    #: What the project aims for on this board (docs/boards.md): (report figure, value).
+    aims: tuple[tuple[str, float], ...] = ()
 
 
 BOARDS = {
-    "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48")),
-    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381")),
+    "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48"),
+                        aims=(("fmax_mhz", 40.0),)),
+    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381"),
+                   aims=(("fmax_mhz", 100.0), ("inferences_per_second_at_fmax", 20_000.0))),
     "arty": Board("xilinx", 100_000_000, "arty.xdc"),
 }
+
+
+def _targets(spec: Board, report: dict) -> list[dict]:
+    """Each aim of the board against what the build reached."""
+    reached = {**(report.get("place_and_route") or {}), **(report.get("throughput") or {})}
+    rows = []
+    for figure, aim in spec.aims:
+        value = reached.get(figure)
+        if value is None:
+            continue
+        rows.append({"figure": figure, "aim": aim, "reached": value, "met": value >= aim,
+                     "fraction_of_aim": value / aim})
+    return rows
 
 class BuildError(FirstSpikeError):
     """A tool of the build failed or is missing."""
@@ -132,6 +150,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         fmax = min((clock["achieved"] for clock in pnr.get("fmax", {}).values()), default=0.0)
         report["place_and_route"] = {
             "fmax_mhz": fmax, "meets_clock": fmax * 1e6 >= spec.clock_hz,
+            "critical_path": critical_path_summary(pnr),
             "utilisation": {kind: {"used": use["used"], "available": use["available"]}
                             for kind, use in pnr.get("utilization", {}).items() if use["used"]},
         }
@@ -162,6 +181,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
             "bytes_per_inference": wire,
             "link_bound_inferences_per_second": baud / (10 * wire),
         }
+    report["targets"] = _targets(spec, report)
     report["seconds"] = time.monotonic() - started
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report

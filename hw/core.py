@@ -4,7 +4,8 @@ sequencer that runs the schedule of docs/cycles.md.
 One inference: input spike events stream in, in time order, ending with an ``end``
 marker; layers run one after another on the one lane array; the result streams out.
 Every pass over a layer is ``F = ceil(n_out / P)`` cycles, one fold of ``P`` neurons a
-cycle, in a two-stage pipeline: cycle 1 reads memory, cycle 2 computes and writes back.
+cycle, in a pipeline: cycle 1 reads memory, cycle 2 computes and writes back, cycle 3
+updates the decision (output layer only).
 """
 
 from __future__ import annotations
@@ -369,7 +370,9 @@ class TTFSCore(wiring.Component):
                 with m.Case(k):
                     with m.If(s2_valid):
                         m.d.sync += layer_spikes[k].eq(layer_spikes[k] + popcount)
-        m.d.comb += [
+        # Stage 3, the decision unit, a cycle behind: the lane arithmetic and the decision's
+        # comparison tree would otherwise be one long path. LAYER_END's wait covers the cycle.
+        m.d.sync += [
             decision.valid.eq(s2_valid & s2_last),
             decision.final.eq(s2_final),
             decision.fold.eq(s2_fold),

@@ -282,6 +282,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
         print(f"placed     {use}")
         print(f"Fmax       {pnr['fmax_mhz']:.1f} MHz ({'meets' if pnr['meets_clock'] else 'MISSES'} the board's "
               f"{report['clock_hz'] / 1e6:g} MHz)")
+        path = pnr.get("critical_path")
+        if path:
+            print(f"critical   {path['total_ns']:.1f} ns through {' -> '.join(path['modules'])}: "
+                  f"{path['logic_levels']} logic levels, {path['logic_ns']:.1f} ns logic + "
+                  f"{path['routing_ns']:.1f} ns routing")
         print(f"bitstream  {report['bitstream']}")
     else:
         print(f"Vivado     {report['vivado_script']} (no open place-and-route for this family)")
@@ -290,6 +295,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
           f" inferences/s at the board clock" + (f", {at_fmax:,.0f} at Fmax" if at_fmax else "")
           + f"; the link at {args.baud:,} baud carries {t['link_bound_inferences_per_second']:,.0f}/s "
           f"({t['bytes_per_inference']:.1f} bytes each)")
+    for target in report.get("targets", []):
+        print(f"aim        {target['figure']}: {target['reached']:,.1f} vs {target['aim']:,.0f}: "
+              + ("met" if target["met"] else f"MISSED, {100 * target['fraction_of_aim']:.0f} % of the aim"))
     print(f"report     {Path(args.out) / 'report.json'}")
     return 0
 

@@ -71,6 +71,12 @@ def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, s
     assert report["synthesis"]["luts"] > 100 and report["synthesis"]["block_rams"] >= 1
     assert report["throughput"]["cycles_per_inference"] > 0
     assert json.loads((out / "report.json").read_text())["model_sha256"] == report["model_sha256"]
+    path = report["place_and_route"]["critical_path"]
+    assert path["logic_levels"] >= 1 and path["modules"]
+    assert abs(path["logic_ns"] + path["routing_ns"] - path["total_ns"]) < 1e-6
+    assert 1e3 / path["total_ns"] == pytest.approx(report["place_and_route"]["fmax_mhz"], rel=0.05)
+    fmax_aim = next(t for t in report["targets"] if t["figure"] == "fmax_mhz")
+    assert fmax_aim["met"] == (report["place_and_route"]["fmax_mhz"] >= fmax_aim["aim"])
 
 
 def test_arty_stops_at_verilog_xdc_and_a_vivado_script_with_an_estimate(small_model, tmp_path, capsys):

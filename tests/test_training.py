@@ -126,3 +126,18 @@ def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
 def test_bad_settings_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         replace(SHORT, **change)
+
+
+@pytest.mark.parametrize("name", ["digits", "fashion-mnist"])
+def test_shipped_models_reach_their_recorded_accuracy_with_the_training_forward_pass_agreeing(name):
+    from firstspike.sw.model import load_model
+    from firstspike.sw.models import SHIPPED, shipped_model_path
+    assert name in SHIPPED
+    model = load_model(shipped_model_path(name))
+    dataset = load_dataset(name)
+    spike_times = model.encoding.encode(dataset.test_x, model.params.time_steps)
+    golden = simulate(model, spike_times)
+    assert np.mean(golden.decision == dataset.test_y) == model.provenance["accuracy"]
+    assert golden.spike_counts[:, 1:-1].mean() / sum(model.params.layer_sizes[1:-1]) <= 0.3
+    assert model.provenance["command"].startswith(f"firstspike train --dataset {name}")
+    assert_same_as_golden(model, spike_times)
