@@ -1,7 +1,8 @@
 """NIR (the Neuromorphic Intermediate Representation) in and out of FirstSpike's model file.
 
 Import takes a chain ``Input -> (Affine | Linear) -> [I] -> IF -> ... -> Output`` as
-snnTorch and Norse export it and reads it the TTFS way (docs/nir.md):
+snnTorch and Norse export it (a non-leaky ``LIF``, snnTorch's ``Leaky(beta=1)``, counts
+as an ``IF``) and reads it the TTFS way (docs/nir.md):
 
 * ``IF`` neurons are integrate-and-fire and fire **once**: the first crossing of
   ``v_threshold`` is the spike, later ones are ignored (``v_reset`` does not matter);
@@ -120,6 +121,22 @@ def _vector(node_name: str, field: str, value, size: int) -> np.ndarray:
     return array
 
 
+def _non_leaky_gain(name: str, node, size: int) -> np.ndarray:
+    """A ``LIF`` that does not leak is an ``IF``: snnTorch writes ``Leaky(beta=1)`` as
+    ``LIF(tau=inf, r=inf, v_leak=0)``, whose input gain ``r / tau * dt`` is 1."""
+    with np.errstate(all="ignore"):
+        tau = np.broadcast_to(np.asarray(node.tau, np.float64).reshape(-1), (size,))
+        leak = np.broadcast_to(np.asarray(node.v_leak, np.float64).reshape(-1), (size,))
+        r = np.broadcast_to(np.asarray(node.r, np.float64).reshape(-1), (size,))
+    if not np.all(np.isinf(tau)) or np.any(leak != 0):
+        finite = tau[np.isfinite(tau)]
+        raise NIRImportError(
+            f"node {name!r} (LIF) leaks (tau = {float(finite.min()) if finite.size else 'inf':g}, "
+            "v_leak must be 0): FirstSpike's neurons are non-leaky integrate-and-fire; export with "
+            "beta = 1 (snnTorch) or as IF")
+    return np.where(np.isinf(r), 1.0, r)
+
+
 def _layers(chain) -> tuple[int, list[dict], Kernel]:
     """Float layers ``{weights [n_in, n_out], thresholds, biases, nodes}`` from the chain."""
     nir = _nir()
@@ -150,12 +167,15 @@ def _layers(chain) -> tuple[int, list[dict], Kernel]:
                 nodes.append(name)
                 position += 1
                 name, node = chain[position]
-            if not isinstance(node, nir.IF):
+            if isinstance(node, nir.LIF):
+                gain = gain * _non_leaky_gain(name, node, n_out)
+            elif isinstance(node, nir.IF):
+                gain = gain * _vector(name, "r", node.r, n_out)
+            else:
                 raise NIRImportError(
                     f"node {name!r} ({type(node).__name__}) is not supported after {nodes[-1]!r}: FirstSpike "
                     "runs Input -> (Affine|Linear) -> [I] -> IF -> ... -> Output chains of non-leaky "
                     "integrate-and-fire neurons")
-            gain = gain * _vector(name, "r", node.r, n_out)
             nodes.append(name)
             kernels.add(kernel)
             layers.append({"weights": (weight * gain[:, None]).T, "biases": bias,

@@ -126,7 +126,9 @@ def graph_with(extra_node):
 
 @pytest.mark.parametrize("graph, message", [
     (graph_with(nir.LIF(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2))),
-     r"node 'lif' \(LIF\) is not supported"),
+     r"node 'lif' \(LIF\) leaks \(tau = 1"),
+    (graph_with(nir.CubaLIF(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2), v_leak=np.zeros(2),
+                            v_threshold=np.ones(2))), r"node 'cubalif' \(CubaLIF\) is not supported"),
     (graph_with(nir.IF(r=np.ones(3), v_threshold=np.ones(3))), "r has 3 values for 2 neurons"),
     (graph_with(nir.IF(r=np.ones(2), v_threshold=np.array([1.0, np.nan]))), "not finite"),
     (nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([4])}),
@@ -141,6 +143,21 @@ def graph_with(extra_node):
 def test_unsupported_graphs_are_refused_naming_the_node(graph, message):
     with pytest.raises(NIRImportError, match=message):
         import_nir(graph, time_steps=4, x_max=1.0)
+
+
+def test_a_non_leaky_lif_as_snntorch_writes_leaky_beta_1_reads_as_if():
+    """snnTorch exports Leaky(beta=1) as LIF(tau=dt/(1-beta)=inf, r=tau/dt=inf, v_leak=0)."""
+    rng = np.random.default_rng(8)
+    layers = integer_layers(rng, (6, 4, 3))
+    graph = chain(layers, r=1.0)
+    for k, (w, theta, _) in enumerate(layers):
+        n = w.shape[1]
+        with np.errstate(divide="ignore"):
+            tau = np.full(n, 1e-4) / (1 - np.ones(n))
+        graph.nodes[f"lif{k}"] = nir.LIF(tau=tau, r=tau / 1e-4, v_leak=np.zeros(n), v_threshold=theta * UNIT)
+    model, _ = import_nir(graph, time_steps=6, x_max=1.0)
+    expected, _ = import_nir(chain(layers, r=1.0), time_steps=6, x_max=1.0)
+    assert model.digest() == expected.digest()
 
 
 def test_branching_graphs_are_refused():
