@@ -19,8 +19,8 @@ DECODINGS = ("uniform", "temporal")
 class TrainConfig:
     """Architecture, number formats, optimiser, and the methods.
 
-    The defaults are the recipe that measured best (docs/training.md's ablation); methods
-    that did not help there are off by default and one option away. Methods:
+    The defaults are the recipe that measured best on digits (docs/training.md's
+    ablation); every method is one option away. Methods:
 
     spike_penalty:
         Park & Yoon's spike reduction: ``spike_penalty * (fraction of hidden neurons
