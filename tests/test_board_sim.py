@@ -65,7 +65,7 @@ def test_a_noisy_wire_to_the_simulated_board_is_survived_with_correct_results(tm
     x, _ = load_dataset("digits").split("test")
     times = model.encoding.encode(x[:25], model.params.time_steps)
     with SimulatedBoard(model, 16, build_root=tmp_path) as board, \
-            DamagingProxy(board.url, seed=5, rate=0.15) as wire, \
+            DamagingProxy(board.url, seed=5, mean_gap=300) as wire, \
             Accelerator.open(wire.url, timeout=1.0, retries=8) as device:
         device.attach(model)
         results = [device.infer(t) for t in times[:10]] + device.infer_batch(times[10:])

@@ -124,7 +124,7 @@ def test_each_malformed_frame_gets_its_nack_and_the_link_recovers(wire, code, di
 
 def test_bit_flips_and_dropped_bytes_are_survived_with_correct_results(digits):
     model, times = digits
-    with serve(model, 16, idle_timeout=0.05) as server, DamagingProxy(server.url, seed=3, rate=0.2) as wire, \
+    with serve(model, 16, idle_timeout=0.05) as server, DamagingProxy(server.url, seed=3, mean_gap=400) as wire, \
             Accelerator.open(wire.url, timeout=0.3, retries=8) as accelerator:
         accelerator.attach(model)
         results = [accelerator.infer(t) for t in times[:30]] + accelerator.infer_batch(times[30:])

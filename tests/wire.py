@@ -12,28 +12,36 @@ import numpy as np
 
 class DamagingProxy:
     """Listens on a free port (``url``) and relays one client to ``target`` (a socket://
-    URL), damaging a chunk with probability ``rate``."""
+    URL), damaging one byte every ``mean_gap`` bytes on average (gaps drawn at random).
 
-    def __init__(self, target: str, *, seed: int = 0, rate: float = 0.1):
+    Counting bytes rather than TCP chunks keeps the damage rate the same however the
+    stream happens to be chunked (a loaded machine sends many small chunks)."""
+
+    def __init__(self, target: str, *, seed: int = 0, mean_gap: int = 200):
         host, port = target.removeprefix("socket://").split(":")
         self.target = (host, int(port))
-        self.rng, self.rate = np.random.default_rng(seed), rate
+        self.rng, self.mean_gap = np.random.default_rng(seed), mean_gap
+        self._until_damage = self._gap()
         self.damaged = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    def _gap(self) -> int:
+        return int(self.rng.geometric(1.0 / self.mean_gap))
+
     def damage(self, data: bytes) -> bytes:
-        if len(data) < 2 or self.rng.random() >= self.rate:
-            return data
-        self.damaged += 1
         data = bytearray(data)
-        position = int(self.rng.integers(0, len(data)))
-        if self.rng.random() < 0.5:
-            data[position] ^= 1 << int(self.rng.integers(0, 8))
-        else:
-            del data[position]
+        position = self._until_damage - 1
+        while position < len(data):
+            self.damaged += 1
+            if self.rng.random() < 0.5:
+                data[position] ^= 1 << int(self.rng.integers(0, 8))
+            else:
+                del data[position]
+            position += self._gap()
+        self._until_damage = position - len(data) + 1
         return bytes(data)
 
     def _run(self) -> None:
