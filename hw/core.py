@@ -4,8 +4,8 @@ sequencer that runs the schedule of docs/cycles.md.
 One inference: input spike events stream in, in time order, ending with an ``end``
 marker; layers run one after another on the one lane array; the result streams out.
 Every pass over a layer is ``F = ceil(n_out / P)`` cycles, one fold of ``P`` neurons a
-cycle, in a pipeline: cycle 1 reads memory, cycle 2 computes and writes back, cycle 3
-updates the decision (output layer only).
+cycle, in a pipeline: cycle 1 reads memory, cycle 2 computes and writes back, cycles 3
+and 4 update the decision (output layer only).
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ class TTFSCore(wiring.Component):
         m.submodules.lanes = lanes = LaneArray(params)
         m.submodules.queue = queue = SpikeQueue(params)
         m.submodules.decision = decision = DecisionUnit(params)
+        # The result is read in DONE, after LAYER_END's LAYER_OVERHEAD cycles.
+        assert 1 + DecisionUnit.LATENCY <= LAYER_OVERHEAD
 
         # -- per-layer constants -------------------------------------------------------
         layer = Signal(range(max(2, n_layers)))
@@ -370,8 +372,9 @@ class TTFSCore(wiring.Component):
                 with m.Case(k):
                     with m.If(s2_valid):
                         m.d.sync += layer_spikes[k].eq(layer_spikes[k] + popcount)
-        # Stage 3, the decision unit, a cycle behind: the lane arithmetic and the decision's
-        # comparison tree would otherwise be one long path. LAYER_END's wait covers the cycle.
+        # Stages 3 and 4, the decision unit, behind a register: the lane arithmetic and the
+        # decision's comparison trees would otherwise be one long path. The last fold's
+        # outcome settles 1 + DecisionUnit.LATENCY cycles after stage 2, within LAYER_END.
         m.d.sync += [
             decision.valid.eq(s2_valid & s2_last),
             decision.final.eq(s2_final),

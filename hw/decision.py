@@ -11,11 +11,12 @@ from firstspike.sw.params import CoreParams
 __all__ = ["DecisionUnit", "best_lane"]
 
 
-def best_lane(m: Module, candidates: list[tuple]) -> tuple:
-    """Reduce ``(valid, value, index)`` triples to the valid one with the highest value,
-    the lowest index on ties: the left (lower) one wins unless the right one is strictly
-    higher. Candidates must be in increasing index order."""
-    while len(candidates) > 1:
+def best_lane(m: Module, candidates: list[tuple], keep: int = 1) -> list[tuple]:
+    """Reduce ``(valid, value, index)`` triples towards the valid one with the highest
+    value, the lowest index on ties: the left (lower) one wins unless the right one is
+    strictly higher. Candidates must be in increasing index order. Stops at ``keep``
+    candidates (still in index order), so a pipeline register can split the tree."""
+    while len(candidates) > keep:
         merged = []
         for left, right in zip(candidates[::2], candidates[1::2]):
             take_right = right[0] & (~left[0] | (right[1] > left[1]))
@@ -29,7 +30,7 @@ def best_lane(m: Module, candidates: list[tuple]) -> tuple:
         if len(candidates) % 2:
             merged.append(candidates[-1])
         candidates = merged
-    return candidates[0]
+    return candidates
 
 
 class DecisionUnit(wiring.Component):
@@ -39,7 +40,12 @@ class DecisionUnit(wiring.Component):
     lane's potential at that step. ``final`` marks the folds of the last pass, whose
     potentials are ``V(T-1)``. ``clear`` starts a new inference. Passes come in step
     order and folds in index order, so "earlier" always means "lower index" on ties.
+
+    The comparison trees over the lanes are cut in half by a register: a fold's outcome
+    reaches ``decision`` two cycles after it arrives (:data:`LATENCY`).
     """
+
+    LATENCY = 2
 
     def __init__(self, params: CoreParams):
         self.params = params
@@ -67,10 +73,26 @@ class DecisionUnit(wiring.Component):
         index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
         m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
 
-        spike_valid, spike_value, spike_index = best_lane(
-            m, [(self.fire[lane], self.potential[lane], index[lane]) for lane in range(p)])
-        any_valid, any_value, any_index = best_lane(
-            m, [(self.lanes_valid[lane], self.potential[lane], index[lane]) for lane in range(p)])
+        # The larger half of each tree's levels before the register (the state update
+        # after it adds one more comparison).
+        levels = max(0, (p - 1).bit_length())
+        keep = 1 << (levels // 2)
+        spike_half = best_lane(m, [(self.fire[lane], self.potential[lane], index[lane]) for lane in range(p)], keep)
+        any_half = best_lane(m, [(self.lanes_valid[lane], self.potential[lane], index[lane]) for lane in range(p)],
+                             keep)
+
+        def register(candidates: list[tuple]) -> list[tuple]:
+            out = []
+            for valid, value, idx in candidates:
+                triple = (Signal(), Signal.like(value), Signal.like(idx))
+                m.d.sync += [triple[0].eq(valid & self.valid), triple[1].eq(value), triple[2].eq(idx)]
+                out.append(triple)
+            return out
+        later_valid, later_final, later_step = Signal(), Signal(), Signal.like(self.step)
+        m.d.sync += [later_valid.eq(self.valid & ~self.clear), later_final.eq(self.final),
+                     later_step.eq(self.step)]
+        spike_valid, spike_value, spike_index = best_lane(m, register(spike_half))[0]
+        any_valid, any_value, any_index = best_lane(m, register(any_half))[0]
 
         best_step = Signal(params.time_bits)
         best_value = Signal(signed(params.potential_bits))
@@ -81,13 +103,14 @@ class DecisionUnit(wiring.Component):
 
         with m.If(self.clear):
             m.d.sync += [self.fired.eq(0), max_seen.eq(0), self.output_fired.eq(0)]
-        with m.Elif(self.valid):
-            earliest = ~self.fired | ((self.step == best_step) & (spike_value > best_value))
+        with m.Elif(later_valid):
+            earliest = ~self.fired | ((later_step == best_step) & (spike_value > best_value))
             with m.If(spike_valid & earliest):
-                m.d.sync += [self.fired.eq(1), best_step.eq(self.step), best_value.eq(spike_value),
+                m.d.sync += [self.fired.eq(1), best_step.eq(later_step), best_value.eq(spike_value),
                              best_index.eq(spike_index)]
-            with m.If(self.final & any_valid & (~max_seen | (any_value > max_value))):
+            with m.If(later_final & any_valid & (~max_seen | (any_value > max_value))):
                 m.d.sync += [max_seen.eq(1), max_value.eq(any_value), max_index.eq(any_index)]
+        with m.If(~self.clear & self.valid):
             for neuron in range(n_out):
                 fold, lane = divmod(neuron, p)
                 with m.If(self.fire[lane] & (self.fold == fold)):
