@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable
 
 from ..datasets import Dataset
@@ -102,7 +101,5 @@ def plot(rows: list[dict], path: str | os.PathLike) -> None:
                  f"{first.get('kernel', '')} kernel")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    partial = Path(f"{os.fspath(path)}.partial.png")
-    fig.savefig(partial, dpi=120)
+    write_atomically(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
     plt.close(fig)
-    os.replace(partial, path)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..encoding import LatencyEncoding
 from ..errors import FirstSpikeError
+from ..files import write_atomically
 from ..model import Model
 from ..params import CoreParams, Kernel
 from .config import TrainConfig
@@ -113,11 +114,10 @@ class _State:
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, state: _State) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save({"config": config.as_dict(), "sizes": list(state.net.sizes), "epoch": state.epoch,
-                "net": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
-                "generator": state.generator.get_state(), "history": state.history}, partial)
-    os.replace(partial, path)
+    saved = {"config": config.as_dict(), "sizes": list(state.net.sizes), "epoch": state.epoch,
+             "net": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
+             "generator": state.generator.get_state(), "history": state.history}
+    write_atomically(path, lambda handle: torch.save(saved, handle))
 
 
 def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...]) -> _State:
