@@ -23,6 +23,7 @@ from ..encoding import LatencyEncoding
 from ..golden import simulate
 from ..model import Layer, Model
 from ..params import CoreParams, Kernel
+from .threshold import lowest_good_threshold
 
 __all__ = ["BaselineConfig", "train_baseline"]
 
@@ -133,14 +134,13 @@ def _choose_output_threshold(net: _Net, params: CoreParams, encoding: LatencyEnc
     within ``tolerance`` of the best: a lower threshold lets more outputs fire early."""
     v_out, _ = net.forward(_thermometer(spike_times, params.time_steps))
     peak = (v_out * net.scales()[-1]).max(axis=2)  # integer units, [batch, T]
-    candidates = np.unique(np.round(np.quantile(peak, np.linspace(0.02, 0.98, 49))).astype(np.int64))
     low, high = params.potential_range
-    scored = []
-    for theta in np.unique(np.clip(candidates, low, high)):
-        model = _to_model(net, params, encoding, int(theta), {})
-        scored.append((int(theta), float(np.mean(simulate(model, spike_times).decision == labels))))
-    best = max(accuracy for _, accuracy in scored)
-    return next((theta, accuracy) for theta, accuracy in scored if accuracy >= best - tolerance)
+    candidates = np.clip(np.round(np.quantile(peak, np.linspace(0.02, 0.98, 49))), low, high)
+
+    def accuracy_of(theta: int) -> float:
+        model = _to_model(net, params, encoding, theta, {})
+        return float(np.mean(simulate(model, spike_times).decision == labels))
+    return lowest_good_threshold(candidates, accuracy_of, tolerance)
 
 
 def train_baseline(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: BaselineConfig,

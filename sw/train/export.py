@@ -18,6 +18,7 @@ from ..model import Layer, Model
 from ..params import CoreParams
 from .exact import exact_forward
 from .network import SurrogateNet
+from .threshold import lowest_good_threshold
 
 __all__ = ["integer_layers", "to_model", "choose_output_threshold"]
 
@@ -54,12 +55,10 @@ def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: Lat
     # Candidates: quantiles of each sample's highest output potential over all steps.
     peaks = exact_forward(probe, spike_times).output_potentials.max(axis=(0, 2))
     low, high = params.potential_range
-    candidates = np.unique(np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high))
-    scored = []
-    for theta in candidates.astype(np.int64):
-        model = to_model(net, params, encoding, int(theta), {})
-        scored.append((int(theta), float(np.mean(simulate(model, spike_times).decision == labels))))
-    # Never firing falls back to the highest final potential: the threshold above every peak.
-    scored.append((high, float(np.mean(simulate(probe, spike_times).decision == labels))))
-    best = max(accuracy for _, accuracy in scored)
-    return next((theta, accuracy) for theta, accuracy in sorted(scored) if accuracy >= best - tolerance)
+    candidates = np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high)
+
+    def accuracy_of(theta: int) -> float:
+        model = to_model(net, params, encoding, theta, {})
+        return float(np.mean(simulate(model, spike_times).decision == labels))
+    # The highest threshold never fires: the class falls back to the highest final potential.
+    return lowest_good_threshold([*candidates, high], accuracy_of, tolerance)

@@ -1,0 +1,19 @@
+"""Choosing the output threshold after training, shared by both trainers (NumPy only).
+
+A lower threshold lets outputs fire earlier (fewer cycles, earlier decisions); the
+choice is the lowest candidate whose golden accuracy is within a tolerance of the best.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+__all__ = ["lowest_good_threshold"]
+
+
+def lowest_good_threshold(candidates: Iterable[int], accuracy_of: Callable[[int], float],
+                          tolerance: float) -> tuple[int, float]:
+    """``(threshold, accuracy)``: the lowest candidate within ``tolerance`` of the best."""
+    scored = [(theta, accuracy_of(theta)) for theta in sorted({int(c) for c in candidates})]
+    best = max(accuracy for _, accuracy in scored)
+    return next((theta, accuracy) for theta, accuracy in scored if accuracy >= best - tolerance)
