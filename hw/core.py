@@ -14,14 +14,15 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import LAYER_OVERHEAD
+from firstspike.sw.cycles import layer_overhead, ramp_skips_empty_steps, uses_spike_table
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams, Kernel
 
 from .decision import DecisionUnit
 from .lanes import LaneArray, operation_layout, state_layout
-from .queue import SpikeQueue, record_layout
+from .queue import SpikeQueue
+from .table import SpikeTable
 
 __all__ = ["TTFSCore", "event_layout", "result_layout", "trace_layout", "write_layout", "read_layout"]
 
@@ -56,10 +57,12 @@ def result_layout(params: CoreParams) -> data.StructLayout:
 
 
 def trace_layout(params: CoreParams) -> data.StructLayout:
-    """Spikes as they happen: layer, fold, step and which of the fold's lanes fired."""
+    """Spikes as they happen: layer, fold, which of the fold's lanes fired and when."""
     return data.StructLayout({
         "layer": unsigned(_bits(params.n_layers)),
-        "record": record_layout(params),
+        "fold": unsigned(_bits(max(params.folds(k) for k in range(params.n_layers)))),
+        "fire": unsigned(params.lanes),
+        "times": data.ArrayLayout(unsigned(params.time_bits), params.lanes),
     })
 
 
@@ -154,6 +157,9 @@ class TTFSCore(wiring.Component):
         params, layout = self.params, self.layout
         p, n_layers = params.lanes, params.n_layers
         ramp = params.kernel is Kernel.RAMP
+        skips = ramp and ramp_skips_empty_steps(params)  # a pass spans the empty steps
+        tabled = uses_spike_table(params)
+        overhead = layer_overhead(params)
         last_step = params.time_steps - 1
         state = state_layout(params)
 
@@ -170,10 +176,10 @@ class TTFSCore(wiring.Component):
         states_r = states.read_port(transparent_for=(states_w,))
 
         m.submodules.lanes = lanes = LaneArray(params)
-        m.submodules.queue = queue = SpikeQueue(params)
+        m.submodules.queue = queue = SpikeTable(params) if tabled else SpikeQueue(params)
         m.submodules.decision = decision = DecisionUnit(params)
-        # The result is read in DONE, after LAYER_END's LAYER_OVERHEAD cycles.
-        assert 1 + DecisionUnit.LATENCY <= LAYER_OVERHEAD
+        # The result is read in DONE, after LAYER_END's `overhead` cycles.
+        assert 1 + DecisionUnit.LATENCY <= overhead
 
         # -- per-layer constants -------------------------------------------------------
         layer = Signal(range(max(2, n_layers)))
@@ -225,18 +231,22 @@ class TTFSCore(wiring.Component):
         input_spikes = Signal(16)
         layer_spikes = Signal(data.ArrayLayout(unsigned(16), n_layers))
         error = Signal()
-        wait = Signal(range(LAYER_OVERHEAD + 1))
+        wait = Signal(range(overhead + 1))
 
         # The op a new pass would do now, decided from the source and the pending step.
         new_op = Signal(operation_layout(params))
         new_final, new_takes, new_ready, new_advance = Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [new_op.fresh.eq(fresh), new_op.step.eq(step)]
+        m.d.comb += [new_op.fresh.eq(fresh), new_op.step.eq(step), new_op.span.eq(1)]
         with m.If(src_valid & (layer == 0) & src_bad):
             pass  # handled in the RUN state: dropped with the error flag
         with m.Elif(src_valid):
             with m.If(src_step == step):
                 m.d.comb += [new_op.add.eq(1), new_takes.eq(1), new_ready.eq(1)]
-            if ramp:
+            if skips:
+                with m.Else():  # the ends of steps `step` ... src_step - 1, then the event
+                    m.d.comb += [new_op.end_of_step.eq(1), new_op.span.eq(src_step - step), new_op.add.eq(1),
+                                 new_takes.eq(1), new_ready.eq(1), new_advance.eq(1)]
+            elif ramp:
                 with m.Elif(src_step == step + 1):
                     m.d.comb += [new_op.end_of_step.eq(1), new_op.add.eq(1), new_takes.eq(1),
                                  new_ready.eq(1), new_advance.eq(1)]
@@ -248,7 +258,9 @@ class TTFSCore(wiring.Component):
                                  new_ready.eq(1), new_advance.eq(1)]
         with m.Elif(src_end):
             m.d.comb += [new_op.end_of_step.eq(1), new_ready.eq(1)]
-            if ramp:
+            if skips:
+                m.d.comb += [new_op.span.eq(params.time_steps - step), new_final.eq(1)]
+            elif ramp:
                 m.d.comb += [new_final.eq(step == last_step), new_advance.eq(step != last_step)]
             else:
                 m.d.comb += new_final.eq(1)
@@ -329,7 +341,7 @@ class TTFSCore(wiring.Component):
                 m.d.sync += [cycles.eq(cycles + 1), wait.eq(wait + 1)]
                 with m.If(wait == 0):
                     m.d.comb += queue.switch.eq(1)  # after stage 2 pushed the last record
-                with m.If(wait == LAYER_OVERHEAD - 1):
+                with m.If(wait == overhead - 1):
                     with m.If(is_last):
                         m.next = "DONE"
                     with m.Else():
@@ -357,15 +369,24 @@ class TTFSCore(wiring.Component):
             states_w.en.eq(s2_valid),
         ]
         spiked = s2_valid & (lanes.fire != 0)
-        record = Signal(record_layout(params))
-        m.d.comb += [record.fold.eq(s2_fold), record.step.eq(s2_op.step), record.fire.eq(lanes.fire)]
         m.d.comb += [
             queue.push.eq(spiked & ~s2_last),
-            queue.record.eq(record),
             self.trace.valid.eq(spiked),
             self.trace.payload.layer.eq(s2_layer),
-            self.trace.payload.record.eq(record),
+            self.trace.payload.fold.eq(s2_fold),
+            self.trace.payload.fire.eq(lanes.fire),
+            *(self.trace.payload.times[lane].eq(lanes.time[lane]) for lane in range(p)),
         ]
+        if tabled:
+            m.d.comb += [
+                queue.fold.eq(s2_fold), queue.fire.eq(lanes.fire),
+                *(queue.fired[lane].eq(lanes.state_out[lane].fired) for lane in range(p)),
+                *(queue.times[lane].eq(lanes.state_out[lane].time) for lane in range(p)),
+                queue.reading.eq(~is_last),
+            ]
+        else:
+            m.d.comb += [queue.record.fold.eq(s2_fold), queue.record.step.eq(s2_op.step),
+                         queue.record.fire.eq(lanes.fire)]
         popcount = sum(lanes.fire[lane] for lane in range(p))
         with m.Switch(s2_layer):
             for k in range(n_layers):
@@ -379,7 +400,7 @@ class TTFSCore(wiring.Component):
             decision.valid.eq(s2_valid & s2_last),
             decision.final.eq(s2_final),
             decision.fold.eq(s2_fold),
-            decision.step.eq(s2_op.step),
+            *(decision.times[lane].eq(lanes.time[lane]) for lane in range(p)),
             decision.fire.eq(lanes.fire),
             decision.lanes_valid.eq(s2_lanes),
             *(decision.potential[lane].eq(lanes.potential[lane]) for lane in range(p)),

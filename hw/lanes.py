@@ -6,10 +6,11 @@ initial potentials from memory, this array computes the new row, the core writes
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Shape, signed, unsigned
+from amaranth import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from firstspike.sw.cycles import ramp_skips_empty_steps
 from firstspike.sw.params import CoreParams, Kernel
 
 __all__ = ["LaneArray", "operation_layout", "state_layout", "wide_shape"]
@@ -40,14 +41,23 @@ def state_layout(params: CoreParams) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
+def max_span(params: CoreParams) -> int:
+    """Steps one pass integrates at most: all ``T`` of them where the ramp kernel skips
+    empty steps (the end marker's pass from step 0), else one."""
+    if params.kernel is Kernel.RAMP and ramp_skips_empty_steps(params):
+        return params.time_steps
+    return 1
+
+
 def operation_layout(params: CoreParams) -> data.StructLayout:
     return data.StructLayout({
         "end_of_step": unsigned(1),  # saturate, integrate (ramp), check the threshold at `step`
         "add": unsigned(1),          # then add this row of weights
         "fresh": unsigned(1),        # start from V = b, I = 0, nothing fired
         "step": unsigned(params.time_bits),
+        # ramp: the ends of steps `step`, `step + 1`, ..., `step + span - 1`, no events between
+        "span": range(max_span(params) + 1),
     })
-
 
 
 class LaneArray(wiring.Component):
@@ -65,9 +75,12 @@ class LaneArray(wiring.Component):
     state_out:
         The row to write back.
     fire:
-        One bit per lane: the neuron fires at ``op.step``.
+        One bit per lane: the neuron fires during this operation.
+    time:
+        Per lane, the step it fires at: ``op.step``, or later in a ramp span.
     potential:
-        ``V`` after the end of step (saturated), per lane, for the decision unit.
+        ``V`` after the end of step (saturated), per lane, for the decision unit: at the
+        spike for a lane that fires in a span.
     """
 
     def __init__(self, params: CoreParams):
@@ -86,6 +99,7 @@ class LaneArray(wiring.Component):
             "state_in": In(state).array(p),
             "state_out": Out(state).array(p),
             "fire": Out(p),
+            "time": Out(params.time_bits).array(p),
             "potential": Out(signed(pb)).array(p),
         })
 
@@ -105,15 +119,17 @@ class LaneArray(wiring.Component):
             if ramp:
                 current = Mux(self.op.fresh, 0, old.current)
                 current_sat = saturate(current)
-                settled = saturate(potential + current_sat)
+                settled, crosses, later = self._span(m, lane, potential, current_sat)
             else:
-                settled = saturate(potential)
-            fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & (settled >= self.thresholds[lane])
+                settled, later = saturate(potential), 0
+                crosses = settled >= self.thresholds[lane]
+            fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & crosses
             m.d.comb += [
                 self.fire[lane].eq(fires),
+                self.time[lane].eq(self.op.step + later),
                 self.potential[lane].eq(settled),
                 new.fired.eq(fired | fires),
-                new.time.eq(Mux(fires, self.op.step, Mux(self.op.fresh, 0, old.time))),
+                new.time.eq(Mux(fires, self.time[lane], Mux(self.op.fresh, 0, old.time))),
             ]
             add = Mux(self.op.add, self.weights[lane], 0)
             if ramp:
@@ -124,3 +140,45 @@ class LaneArray(wiring.Component):
             else:
                 m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, potential) + add)
         return m
+
+    def _span(self, m: Module, lane: int, potential, current):
+        """The ends of ``op.span`` steps with a constant (saturated) current ``I``, in closed
+        form: ``V`` moves monotonically, so after ``k`` steps it is ``sat(V + k * I)``.
+
+        Returns ``(V after the span, or at the spike; crosses the threshold; steps after
+        op.step at which it does)``. Where it crosses, the potential past the spike is not
+        needed: a neuron fires once, and the decision only reads potentials at spikes or,
+        if nothing fired, at ``T - 1``.
+        """
+        params = self.params
+        low, high = params.potential_range
+        threshold = self.thresholds[lane]
+
+        def saturate(value):
+            return Mux(value > high, high, Mux(value < low, low, value))
+
+        first = Signal(signed(params.potential_bits), name=f"first_{lane}")
+        m.d.comb += first.eq(saturate(potential + current))
+        # The longest run of steps after which V stays in [low, threshold): found bit by
+        # bit, largest first; V + j * I is monotonic in j, so the greedy choice is exact.
+        span = max_span(params)
+        reach = Shape.cast(range((low - 1) * (span + 1), (high + 1) * (span + 1) + 1))
+        steps, value = 0, potential
+        for bit in reversed(range(span.bit_length())):
+            more = Signal(range(2 * span + 1), name=f"more_{lane}_{bit}")
+            moved = Signal(reach, name=f"moved_{lane}_{bit}")
+            m.d.comb += [more.eq(steps + (1 << bit)), moved.eq(value + (current << bit))]
+            ok = (more <= self.op.span) & (moved >= low) & (moved < threshold)
+            steps_next = Signal(range(span + 1), name=f"steps_{lane}_{bit}")
+            value_next = Signal(reach, name=f"value_{lane}_{bit}")
+            m.d.comb += [steps_next.eq(Mux(ok, more, steps)), value_next.eq(Mux(ok, moved, value))]
+            steps, value = steps_next, value_next
+        short = steps < self.op.span  # left [low, threshold) within the span
+        rising = current > 0
+        crosses_first = first >= threshold
+        settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
+        m.d.comb += settled.eq(Mux(crosses_first, first,
+                                   Mux(short, Mux(rising, saturate(value + current), low), value)))
+        crosses = crosses_first | (rising & short)
+        later = Mux(crosses_first, 0, steps)
+        return settled, crosses, later

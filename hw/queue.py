@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.params import CoreParams
 
-__all__ = ["SpikeQueue", "record_layout", "queue_depth"]
+__all__ = ["SpikeQueue", "record_layout", "queue_depth", "event_source_members", "records_to_events"]
 
 
 def record_layout(params: CoreParams) -> data.StructLayout:
@@ -36,6 +36,47 @@ def queue_depth(params: CoreParams) -> int:
     return max(2, max(pairs))
 
 
+def event_source_members(params: CoreParams) -> dict:
+    """The members through which the next layer takes events: ``valid``, ``index``,
+    ``step``, ``take``, ``exhausted``."""
+    widest = max(params.folds(k) for k in range(params.n_layers))
+    return {
+        "valid": Out(1),
+        "index": Out(range(max(2, widest * params.lanes))),
+        "step": Out(params.time_bits),
+        "take": In(1),
+        "exhausted": Out(1),
+    }
+
+
+def records_to_events(m: Module, port, params: CoreParams, available, record) -> Signal:
+    """One event per ``take`` from records: the set bits of the current record, lowest lane
+    first, the next record loaded as the last bit is taken, so no cycle is lost between
+    records. ``port`` has ``valid``, ``index``, ``step``, ``take``; the record source
+    offers ``record`` when ``available``. Returns the source's read enable."""
+    current = Signal(record_layout(params))
+    lane = Signal(range(max(2, params.lanes)))
+    for bit in reversed(range(params.lanes)):
+        with m.If(current.fire[bit]):
+            m.d.comb += lane.eq(bit)
+    rest = Signal(params.lanes)
+    m.d.comb += [
+        rest.eq(current.fire & (current.fire - 1)),
+        port.index.eq(current.fold * params.lanes + lane),
+        port.step.eq(current.step),
+    ]
+    with m.If(port.take):
+        m.d.sync += current.fire.eq(rest)
+        with m.If(rest == 0):
+            m.d.sync += port.valid.eq(0)
+    need = ~port.valid | (port.take & (rest == 0))
+    load = Signal()
+    m.d.comb += load.eq(need & available)
+    with m.If(load):
+        m.d.sync += [current.eq(record), port.valid.eq(1)]
+    return load
+
+
 class SpikeQueue(wiring.Component):
     """Ports
     -----
@@ -52,16 +93,11 @@ class SpikeQueue(wiring.Component):
     def __init__(self, params: CoreParams):
         self.params = params
         layout = record_layout(params)
-        widest = max(params.folds(k) for k in range(params.n_layers))
         super().__init__({
             "push": In(1),
             "record": In(layout),
             "switch": In(1),
-            "valid": Out(1),
-            "index": Out(range(max(2, widest * params.lanes))),
-            "step": Out(params.time_bits),
-            "take": In(1),
-            "exhausted": Out(1),
+            **event_source_members(params),
         })
 
     def elaborate(self, platform):
@@ -74,28 +110,8 @@ class SpikeQueue(wiring.Component):
 
         pushed = Signal(range(depth + 1))
         remaining = Signal(range(depth + 1))
-        current = Signal(layout)
-        lane = Signal(range(max(2, params.lanes)))
-        for bit in reversed(range(params.lanes)):
-            with m.If(current.fire[bit]):
-                m.d.comb += lane.eq(bit)
-        rest = Signal(params.lanes)
-        m.d.comb += [
-            rest.eq(current.fire & (current.fire - 1)),
-            self.index.eq(current.fold * params.lanes + lane),
-            self.step.eq(current.step),
-            self.exhausted.eq(~self.valid & (remaining == 0)),
-        ]
-
-        with m.If(self.take):
-            m.d.sync += current.fire.eq(rest)
-            with m.If(rest == 0):
-                m.d.sync += self.valid.eq(0)
-        need = ~self.valid | (self.take & (rest == 0))
-        load = need & buffer.r_rdy & (remaining != 0)
-        m.d.comb += buffer.r_en.eq(load)
-        with m.If(load):
-            m.d.sync += [current.eq(buffer.r_data), self.valid.eq(1)]
+        load = records_to_events(m, self, params, buffer.r_rdy & (remaining != 0), buffer.r_data)
+        m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & (remaining == 0))]
 
         with m.If(self.switch):
             m.d.sync += [remaining.eq(pushed + self.push), pushed.eq(0)]

@@ -10,11 +10,14 @@ The gateware is held to :func:`cycles_per_inference` exactly (docs/cycles.md):
   the first event of the next busy step;
 * ``step`` kernel: potentials only change at events, so empty steps cost nothing and
   each layer ends with one check pass: ``events + 1`` passes;
-* ``ramp`` kernel: every step integrates the current, so each step whose end cannot
-  ride on an event of the next step gets a pass of its own:
-  ``events + T - busy`` passes, ``busy`` being the number of distinct steps ``>= 1``
+* ``ramp`` kernel: every step integrates the current, but a pass integrates all the
+  steps since the previous one in closed form, so empty steps cost nothing either:
+  ``events + 1`` passes. That needs the table that puts the spikes found inside a run of
+  empty steps back in time order (:func:`ramp_skips_empty_steps`); where it would be too
+  large, each step whose end cannot ride on an event of the next step gets a pass of its
+  own: ``events + T - busy`` passes, ``busy`` being the number of distinct steps ``>= 1``
   at which the layer receives events;
-* each layer adds :data:`LAYER_OVERHEAD` cycles (pipeline drain, queue hand-over).
+* each layer adds :func:`layer_overhead` cycles (pipeline drain, queue hand-over).
 """
 
 from __future__ import annotations
@@ -23,21 +26,50 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["LAYER_OVERHEAD", "INFERENCE_OVERHEAD", "passes_per_layer", "cycles_per_inference",
+__all__ = ["LAYER_OVERHEAD", "INFERENCE_OVERHEAD", "TABLE_PRIMING", "SPIKE_TABLE_LIMITS",
+           "ramp_skips_empty_steps", "uses_spike_table", "layer_overhead", "passes_per_layer", "cycles_per_inference",
            "ideal_cycles"]
 
 LAYER_OVERHEAD = 3
 INFERENCE_OVERHEAD = 0
+# Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
+# before the next layer starts.
+TABLE_PRIMING = 2
+# The ramp kernel's spike table holds a bit per (step, fold) of a hidden layer, and each
+# lane decodes its spike time into one of T lines: both are bounded.
+SPIKE_TABLE_LIMITS = {"time_steps": 64, "bits": 2048}
+
+
+def ramp_skips_empty_steps(params: CoreParams, lanes: int | None = None) -> bool:
+    """Whether a ``ramp`` core skips empty steps (it always does for ``step``): true where
+    ``T <= 64`` and ``T * ceil(n / P) <= 2048`` for every layer whose spikes feed another."""
+    if params.kernel is Kernel.STEP:
+        return True
+    if params.time_steps > SPIKE_TABLE_LIMITS["time_steps"]:
+        return False
+    return all(params.time_steps * params.folds(k, lanes) <= SPIKE_TABLE_LIMITS["bits"]
+               for k in range(params.n_layers - 1))
+
+
+def uses_spike_table(params: CoreParams, lanes: int | None = None) -> bool:
+    """The ramp kernel with skipped empty steps and a hidden layer to hand spikes on."""
+    return params.kernel is Kernel.RAMP and params.n_layers > 1 and ramp_skips_empty_steps(params, lanes)
+
+
+def layer_overhead(params: CoreParams, lanes: int | None = None) -> int:
+    """Cycles each layer adds to its passes."""
+    return LAYER_OVERHEAD + (TABLE_PRIMING if uses_spike_table(params, lanes) else 0)
 
 
 def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
     return np.array([params.folds(k, lanes) for k in range(params.n_layers)], np.int64)
 
 
-def passes_per_layer(params: CoreParams, events: np.ndarray, busy_steps: np.ndarray) -> np.ndarray:
+def passes_per_layer(params: CoreParams, events: np.ndarray, busy_steps: np.ndarray,
+                     lanes: int | None = None) -> np.ndarray:
     """``int64 [batch, n_layers]``: passes over each layer (see the module docstring)."""
     events = np.asarray(events, np.int64)
-    if params.kernel is Kernel.STEP:
+    if ramp_skips_empty_steps(params, lanes):
         return events + 1
     return events + params.time_steps - np.asarray(busy_steps, np.int64)
 
@@ -63,8 +95,9 @@ def cycles_per_inference(params: CoreParams, events: np.ndarray, busy_steps: np.
     -------
     ``int64 [batch]``.
     """
-    passes = passes_per_layer(params, events, busy_steps)
-    return passes @ _folds(params, lanes) + params.n_layers * LAYER_OVERHEAD + INFERENCE_OVERHEAD
+    passes = passes_per_layer(params, events, busy_steps, lanes)
+    return (passes @ _folds(params, lanes) + params.n_layers * layer_overhead(params, lanes)
+            + INFERENCE_OVERHEAD)
 
 
 def ideal_cycles(params: CoreParams, events: np.ndarray, lanes: int | None = None) -> np.ndarray:

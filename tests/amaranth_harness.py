@@ -71,10 +71,9 @@ def run_core(model: Model, lanes: int, spike_times: np.ndarray, *, writes=(), ga
     async def monitor(ctx):
         async for _, _, valid, trace in ctx.tick().sample(dut.trace.valid, dut.trace.payload):
             if valid:
-                record = trace.record
                 for lane in range(lanes):
-                    if (record.fire >> lane) & 1:
-                        out["trace"].append((done["count"], trace.layer, record.fold * lanes + lane, record.step))
+                    if (trace.fire >> lane) & 1:
+                        out["trace"].append((done["count"], trace.layer, trace.fold * lanes + lane, trace.times[lane]))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

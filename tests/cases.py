@@ -18,6 +18,15 @@ def random_case(seed: int, kernel: Kernel, batch: int = 6) -> tuple[Model, np.nd
     return model, random_spike_times(params, rng, batch, density=0.6)
 
 
+def sparse_deep_case(time_steps: int, seed: int = 21) -> tuple[Model, np.ndarray]:
+    """Ramp, two hidden layers, few input spikes over many steps: most spikes happen inside
+    runs of empty steps, in a different order from the folds that find them."""
+    rng = np.random.default_rng(seed)
+    params = CoreParams((12, 19, 13, 5), time_steps=time_steps, kernel=Kernel.RAMP, weight_bits=6,
+                        potential_bits=14)
+    return random_model(params, rng, firing=0.7), random_spike_times(params, rng, 8, density=0.15)
+
+
 def saturating_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
     rng = np.random.default_rng(7)
     params = CoreParams((10, 7, 4), time_steps=9, kernel=kernel, weight_bits=5, potential_bits=6)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firstspike.sw import Kernel, simulate
+from firstspike.sw import NO_SPIKE, Kernel, simulate
+from firstspike.sw.cycles import SPIKE_TABLE_LIMITS, layer_overhead, ramp_skips_empty_steps
 from firstspike.sw.layout import MemoryLayout, Target
 
 import cases
@@ -51,6 +52,33 @@ def test_special_cases_match_golden(case, kernel):
         "first": lambda k: cases.edge_case(k, "first"), "last": lambda k: cases.edge_case(k, "last"),
         "single": cases.single_neuron_case,
     }[case](kernel)
+    assert_core_matches_golden(model, times, lanes=4)
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 16])
+def test_ramp_spikes_found_inside_runs_of_empty_steps_reach_the_next_layer_in_time_order(lanes):
+    model, times = cases.sparse_deep_case(time_steps=40)
+    golden = simulate(model, times)
+    hidden = golden.spike_times[0]
+    assert ((hidden > times.max(axis=1, keepdims=True)) & (hidden != NO_SPIKE)).any(), \
+        "some hidden spikes must fall after the last input spike"
+    assert_core_matches_golden(model, times, lanes)
+
+
+def test_ramp_empty_steps_cost_no_cycles():
+    model, times = cases.sparse_deep_case(time_steps=40)
+    golden = simulate(model, times)
+    passes = golden.events + 1
+    folds = [model.params.folds(k, 4) for k in range(model.params.n_layers)]
+    assert ramp_skips_empty_steps(model.params, 4)
+    assert golden.cycles(4).tolist() == (passes @ folds + model.params.n_layers * layer_overhead(model.params, 4)).tolist()
+    core = run_core(model, 4, times)
+    assert (core["elapsed"] == core["cycles"] + 1).all()
+
+
+def test_ramp_beyond_the_spike_table_limits_falls_back_to_a_pass_per_empty_step():
+    model, times = cases.sparse_deep_case(time_steps=SPIKE_TABLE_LIMITS["time_steps"] + 6)
+    assert not ramp_skips_empty_steps(model.params, 4)
     assert_core_matches_golden(model, times, lanes=4)
 
 

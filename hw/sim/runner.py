@@ -7,6 +7,7 @@ run writes a stimulus file, runs :mod:`firstspike.hw.sim.testbench` and reads it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -66,6 +67,15 @@ def _prepare_tool(simulator: str) -> None:
         raise RTLSimulationError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
 
 
+def _toolchain_key(simulator: str) -> str:
+    """A short hash of where cocotb and the simulator live: a build made by another
+    installation (another venv sharing the build root) refers to its files and is not reused."""
+    import cocotb
+    binary = find_verilator() if simulator == "verilator" else shutil.which("iverilog")
+    text = f"{cocotb.__file__}|{cocotb.__version__}|{binary}"
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def _failure_message(results_xml: Path) -> str:
     messages = []
     for failure in ElementTree.parse(results_xml).getroot().iter("failure"):
@@ -76,13 +86,14 @@ def _failure_message(results_xml: Path) -> str:
 def build_rtl(simulator: str, text: str, info: dict, top: str, build_root: str | Path | None = None,
               *, waves: bool = False):
     """Write the Verilog (once) and build it for ``simulator``; returns the cocotb runner,
-    the build folder and the manifest's path. Builds are keyed by the Verilog's hash, so a
-    changed model, lane count or generator rebuilds."""
+    the build folder and the manifest's path. Builds are keyed by the Verilog's hash and
+    the toolchain's location, so a changed model, lane count, generator or installation
+    rebuilds."""
     from cocotb_tools.runner import get_runner
 
     _prepare_tool(simulator)
     root = Path(build_root) if build_root is not None else default_build_root()
-    build = root / f"{simulator}-{info['verilog_sha256'][:16]}{'-waves' if waves else ''}"
+    build = root / f"{simulator}-{info['verilog_sha256'][:16]}-{_toolchain_key(simulator)}{'-waves' if waves else ''}"
     rtl = build / "rtl"
     manifest_path = rtl / "manifest.json"
     if not manifest_path.exists():

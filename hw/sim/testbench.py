@@ -132,11 +132,11 @@ class TraceMonitor:
         if not valid:
             return
         layer = self.fields.get(payload, "layer")
-        fold = self.fields.get(payload, "record.fold")
-        step = self.fields.get(payload, "record.step")
-        fire = self.fields.get(payload, "record.fire")
+        fold = self.fields.get(payload, "fold")
+        fire = self.fields.get(payload, "fire")
         for lane in range(self.lanes):
             if fire >> lane & 1:
+                step = self.fields.get(payload, f"times[{lane}]")
                 self.spikes.append((sample, layer, fold * self.lanes + lane, step))
 
 
