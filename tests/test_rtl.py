@@ -53,6 +53,16 @@ def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
     check(model, times, 4, build_root)
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_root):
+    model, times = cases.sparse_deep_case(time_steps=40)
+    result = check(model, times, 4, build_root, simulator=simulator)
+    golden = simulate(model, times)
+    assert result["cycles"].tolist() == golden.cycles(4).tolist()
+    assert (golden.cycles(4) < (golden.events + 40 - golden.busy_steps) @ [5, 4, 2]).all(), \
+        "skipping empty steps must save cycles on this input"
+
+
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 def test_random_networks_match_golden_in_verilator(kernel, build_root):
     model, times = cases.random_case(21, kernel, batch=12)

@@ -59,7 +59,16 @@ class LinkedCore(wiring.Component):
             transmitter.payload.payload.eq(reply_buffer.r_data), transmitter.payload.valid.eq(reply_buffer.r_rdy),
             reply_buffer.r_en.eq(transmitter.payload.ready),
         ]
-        connect(m, handler.events, core.events)
+        # And one between the handler's event decoding (a receiver-bank byte plus a base)
+        # and the core's weight-address multiply: together they were the longest path.
+        m.submodules.event_buffer = event_buffer = fifo.SyncFIFOBuffered(width=len(handler.events.payload.as_value()),
+                                                                         depth=2)
+        m.d.comb += [
+            event_buffer.w_data.eq(handler.events.payload), event_buffer.w_en.eq(handler.events.valid),
+            handler.events.ready.eq(event_buffer.w_rdy),
+            core.events.payload.eq(event_buffer.r_data), core.events.valid.eq(event_buffer.r_rdy),
+            event_buffer.r_en.eq(core.events.ready),
+        ]
         connect(m, core.results, handler.results)
         connect(m, handler.write, core.write)
         connect(m, handler.read, core.read)
