@@ -90,6 +90,8 @@ class CommandHandler(wiring.Component):
         step = Signal(range(params.time_steps + 2))
         base = Signal(range(params.n_inputs + 256))
         bad_code = Signal(8)
+        bad_target, bad_address = Signal(), Signal()
+        region_bytes = Signal(range(256 * widest_row + 1))
 
         m.d.comb += [self.read_bank.eq(bank), self.read_address.eq(position),
                      self.release_bank.eq(bank)]
@@ -190,18 +192,27 @@ class CommandHandler(wiring.Component):
                 with m.Else():
                     m.next = "REGION"
 
+            # The region's checks take two cycles: the comparisons and the length
+            # multiply in one, the decision and the reply set-up in the next.
             with m.State("CHECK_REGION"):
-                with m.If(target > Target.INITIAL_POTENTIALS):
+                m.d.sync += [
+                    bad_target.eq(target > Target.INITIAL_POTENTIALS),
+                    bad_address.eq((count == 0) | (address + count > target_rows)),
+                    region_bytes.eq(count * target_row_bytes),
+                ]
+                m.next = "DECIDE_REGION"
+            with m.State("DECIDE_REGION"):
+                with m.If(bad_target):
                     refuse(Nack.BAD_TARGET)
-                with m.Elif((count == 0) | (address + count > target_rows)):
+                with m.Elif(bad_address):
                     refuse(Nack.BAD_ADDRESS)
                 with m.Elif(header.type == Command.READ):
-                    with m.If(count * target_row_bytes > self.max_payload):
+                    with m.If(region_bytes > self.max_payload):
                         refuse(Nack.BAD_LENGTH)
                     with m.Else():
                         m.d.sync += row_index.eq(0)
-                        start_reply(Command.READ | REPLY, count * target_row_bytes, 2)
-                with m.Elif(header.length != REGION_BYTES + count * target_row_bytes):
+                        start_reply(Command.READ | REPLY, region_bytes, 2)
+                with m.Elif(header.length != REGION_BYTES + region_bytes):
                     refuse(Nack.BAD_LENGTH)
                 with m.Else():
                     m.d.sync += [row_index.eq(0), byte_in_row.eq(0), row.eq(0)]
