@@ -191,13 +191,19 @@ class FrameTransmitter(wiring.Component):
         pending_escape = Signal()  # the escaped byte's second half is due
         second = Signal(8)
         crc_value = Signal(16)
-        payload_end = 4 + header.length
+        # Positions of the CRC bytes and the end, registered with the header: computed on
+        # the fly they put two adders in front of the byte multiplexer and the stuffing.
+        payload_end = Signal(range(self.max_payload + 5))
+        crc_high_at = Signal(range(self.max_payload + 6))
+        frame_end = Signal(range(self.max_payload + 7))
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.frames.ready.eq(~self.bytes_out.valid | self.bytes_out.ready)
                 with m.If(self.frames.valid & self.frames.ready):
+                    length = self.frames.payload.length
                     m.d.sync += [header.eq(self.frames.payload), position.eq(0),
+                                 payload_end.eq(4 + length), crc_high_at.eq(5 + length), frame_end.eq(6 + length),
                                  self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
                     m.d.comb += generator.start.eq(1)
                     m.next = "BODY"
@@ -222,7 +228,7 @@ class FrameTransmitter(wiring.Component):
                 with m.If(out_free & pending_escape):
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
                                  pending_escape.eq(0)]
-                    with m.If(position == payload_end + 2):
+                    with m.If(position == frame_end):
                         m.next = "DRAIN"
                 with m.Elif(out_free & byte_valid):
                     m.d.comb += take_byte.eq(1)
@@ -231,7 +237,7 @@ class FrameTransmitter(wiring.Component):
                                  pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1)]
                     with m.If(position == payload_end):
                         m.d.sync += crc_value.eq(generator.crc)
-                    with m.If((position == payload_end + 1) & ~stuff):
+                    with m.If((position == crc_high_at) & ~stuff):
                         m.next = "DRAIN"
                 with m.Elif(self.bytes_out.ready):
                     m.d.sync += self.bytes_out.valid.eq(0)
