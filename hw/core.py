@@ -135,15 +135,15 @@ class TTFSCore(wiring.Component):
             "busy": Out(1),
         })
 
-    def _bad_event(self, event, step):
+    def _bad_event(self, index, event_step, step):
         """An input event the core must not process: out of range or out of time order.
         (Range checks that the field width already guarantees are left out.)"""
         params = self.params
-        bad = event.step < step
-        if params.n_inputs < 1 << len(event.index):
-            bad |= event.index >= params.n_inputs
-        if params.time_steps < 1 << len(event.step):
-            bad |= event.step > params.time_steps - 1
+        bad = event_step < step
+        if params.n_inputs < 1 << len(self.events.payload.index):
+            bad |= index >= params.n_inputs
+        if params.time_steps < 1 << len(self.events.payload.step):
+            bad |= event_step > params.time_steps - 1
         return bad
 
     def _memory(self, m: Module, name: str, width: int, depth: int, target: Target | None):
@@ -197,33 +197,58 @@ class TTFSCore(wiring.Component):
                     ]
 
         # -- the event source: the input stream for layer 0, the queue after that ------
-        src_valid, src_end = Signal(), Signal()
-        src_index = Signal(range(max(max(params.layer_sizes[:-1]), max(layout.folds) * p) + 1))
-        src_step = Signal(params.time_bits)
-        src_take = Signal()
-        src_bad = Signal()
-        step = Signal(params.time_bits)  # the step whose end is pending
+        # Behind a register that also works out the event's first weight row, so neither
+        # the queue's lane search nor the row multiply sits in front of the memory address.
+        in_valid, in_end = Signal(), Signal()
+        in_index = Signal(range(max(max(params.layer_sizes[:-1]), max(layout.folds) * p) + 1))
+        in_step = Signal(params.time_bits)
+        in_row = Signal(range(max(2, layout.weight_rows)))
+        in_take = Signal()
         with m.If(layer == 0):
             event = self.events.payload
             m.d.comb += [
-                src_valid.eq(self.events.valid & ~event.end),
-                src_end.eq(self.events.valid & event.end),
-                src_index.eq(event.index), src_step.eq(event.step),
-                self.events.ready.eq(src_take),
-                src_bad.eq(self._bad_event(event, step)),
+                in_valid.eq(self.events.valid), in_end.eq(event.end),
+                in_index.eq(event.index), in_step.eq(event.step),
+                self.events.ready.eq(in_take),
             ]
         with m.Else():
             m.d.comb += [
-                src_valid.eq(queue.valid), src_end.eq(queue.exhausted),
-                src_index.eq(queue.index), src_step.eq(queue.step),
-                queue.take.eq(src_take),
+                in_valid.eq(queue.valid), in_index.eq(queue.index), in_step.eq(queue.step),
+                queue.take.eq(in_take),
             ]
+        with m.Switch(layer):
+            for k in range(n_layers):
+                with m.Case(k):
+                    m.d.comb += in_row.eq(layout.weight_base[k] + in_index * layout.folds[k])
+
+        held, held_end = Signal(), Signal()
+        src_index = Signal.like(in_index)
+        src_step = Signal.like(in_step)
+        src_row = Signal.like(in_row)
+        src_valid, src_end = Signal(), Signal()
+        src_take = Signal()       # the held event is used (or dropped)
+        end_take = Signal()       # the held end marker is used
+        capture = Signal()        # the sequencer lets the register fill
+        step = Signal(params.time_bits)  # the step whose end is pending
+        m.d.comb += [
+            src_valid.eq(held & ~held_end),
+            src_end.eq(Mux(layer == 0, held & held_end, ~held & queue.exhausted)),
+            # Not past an end marker: what follows belongs to the next inference.
+            in_take.eq(capture & in_valid & (~held | src_take)),
+        ]
+        with m.If(in_take):
+            m.d.sync += [held.eq(1), held_end.eq(in_end & (layer == 0)), src_index.eq(in_index),
+                         src_step.eq(in_step), src_row.eq(in_row)]
+        with m.Elif(src_take | end_take):
+            m.d.sync += held.eq(0)
+        src_bad = Signal()
+        m.d.comb += src_bad.eq(self._bad_event(src_index, src_step, step))
 
         # -- the sequencer -------------------------------------------------------------
         fold = Signal(range(max(2, max(layout.folds))))
         in_pass = Signal()
         pass_op = Signal(operation_layout(params))
-        pass_index = Signal.like(src_index)
+        pass_row = Signal.like(src_row)
         pass_final = Signal()
         pass_takes = Signal()
         fresh = Signal()
@@ -232,6 +257,7 @@ class TTFSCore(wiring.Component):
         layer_spikes = Signal(data.ArrayLayout(unsigned(16), n_layers))
         error = Signal()
         wait = Signal(range(overhead + 1))
+        finishing = Signal()  # the layer ending is the last
 
         # The op a new pass would do now, decided from the source and the pending step.
         new_op = Signal(operation_layout(params))
@@ -266,22 +292,17 @@ class TTFSCore(wiring.Component):
                 m.d.comb += new_final.eq(1)
 
         op = Signal(operation_layout(params))
-        index = Signal.like(src_index)
         final = Signal()
         issue = Signal()
         m.d.comb += [
             op.eq(Mux(in_pass, pass_op, new_op)),
-            index.eq(Mux(in_pass, pass_index, src_index)),
             final.eq(Mux(in_pass, pass_final, new_final)),
         ]
         last_fold = fold == folds - 1
 
-        # Stage 1: addresses (a constant multiply per layer).
-        with m.Switch(layer):
-            for k in range(n_layers):
-                with m.Case(k):
-                    m.d.comb += weights_r.addr.eq(layout.weight_base[k] + index * layout.folds[k] + fold)
+        # Stage 1: addresses.
         m.d.comb += [
+            weights_r.addr.eq(Mux(in_pass, pass_row, src_row) + fold),
             thresholds_r.addr.eq(neuron_base + fold),
             initial_r.addr.eq(neuron_base + fold),
             states_r.addr.eq(neuron_base + fold),
@@ -300,8 +321,8 @@ class TTFSCore(wiring.Component):
         idle = Signal()
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
-                m.d.comb += [self.write.ready.eq(1), idle.eq(1)]
-                with m.If(self.events.valid):
+                m.d.comb += [self.write.ready.eq(1), idle.eq(1), capture.eq(1)]
+                with m.If(self.events.valid | held):
                     m.d.sync += [
                         layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), cycles.eq(0),
                         input_spikes.eq(0), layer_spikes.eq(0), error.eq(0),
@@ -309,7 +330,7 @@ class TTFSCore(wiring.Component):
                     m.d.comb += decision.clear.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), capture.eq(1)]
                 bad = ~in_pass & src_valid & (layer == 0) & src_bad
                 with m.If(bad):
                     # Not processed, and not counted: the host broke the input contract.
@@ -319,7 +340,7 @@ class TTFSCore(wiring.Component):
                     m.d.comb += issue.eq(1)
                     m.d.sync += cycles.eq(cycles + 1)
                     with m.If(~in_pass):
-                        m.d.sync += [pass_op.eq(new_op), pass_index.eq(src_index), pass_final.eq(new_final),
+                        m.d.sync += [pass_op.eq(new_op), pass_row.eq(src_row), pass_final.eq(new_final),
                                      pass_takes.eq(new_takes), in_pass.eq(1)]
                         with m.If(new_advance):
                             m.d.sync += step.eq(Mux(new_takes, src_step, step + 1))
@@ -331,7 +352,7 @@ class TTFSCore(wiring.Component):
                                 m.d.sync += input_spikes.eq(input_spikes + 1)
                         with m.If(final):
                             with m.If(layer == 0):
-                                m.d.comb += self.events.ready.eq(1)  # the end marker
+                                m.d.comb += end_take.eq(1)
                             m.d.sync += wait.eq(0)
                             m.next = "LAYER_END"
                     with m.Else():
@@ -341,15 +362,20 @@ class TTFSCore(wiring.Component):
                 m.d.sync += [cycles.eq(cycles + 1), wait.eq(wait + 1)]
                 with m.If(wait == 0):
                     m.d.comb += queue.switch.eq(1)  # after stage 2 pushed the last record
+                    m.d.sync += finishing.eq(is_last)
+                # The next layer one cycle early, so that its first event is held by RUN.
+                with m.If((wait == overhead - 2) & ~finishing):
+                    m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
                 with m.If(wait == overhead - 1):
-                    with m.If(is_last):
+                    with m.If(finishing):
                         m.next = "DONE"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
+                        m.d.comb += capture.eq(1)
                         m.next = "RUN"
             with m.State("DONE"):
                 m.d.comb += self.results.valid.eq(1)
                 with m.If(self.results.ready):
+                    m.d.sync += layer.eq(0)  # IDLE's register takes input events
                     m.next = "IDLE"
 
         # Stage 2: compute, write back, report spikes.

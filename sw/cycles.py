@@ -34,7 +34,7 @@ LAYER_OVERHEAD = 3
 INFERENCE_OVERHEAD = 0
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
 # before the next layer starts.
-TABLE_PRIMING = 2
+TABLE_PRIMING = 3
 # The ramp kernel's spike table holds a bit per (step, fold) of a hidden layer, and each
 # lane decodes its spike time into one of T lines: both are bounded.
 SPIKE_TABLE_LIMITS = {"time_steps": 64, "bits": 2048}
