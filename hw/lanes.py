@@ -6,7 +6,7 @@ initial potentials from memory, this array computes the new row, the core writes
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,6 +58,12 @@ def operation_layout(params: CoreParams) -> data.StructLayout:
         # ramp: the ends of steps `step`, `step + 1`, ..., `step + span - 1`, no events between
         "span": range(max_span(params) + 1),
     })
+
+
+def reaches(value, threshold, low: int) -> Value:
+    """``sat(value) >= threshold`` without the saturation in front of the comparison (a
+    threshold is never below ``low``, and every value saturates to at least ``low``)."""
+    return (value >= threshold) | (threshold == low)
 
 
 class LaneArray(wiring.Component):
@@ -122,7 +128,7 @@ class LaneArray(wiring.Component):
                 settled, crosses, later = self._span(m, lane, potential, current_sat)
             else:
                 settled, later = saturate(potential), 0
-                crosses = settled >= self.thresholds[lane]
+                crosses = reaches(potential, self.thresholds[lane], low)
             fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & crosses
             m.d.comb += [
                 self.fire[lane].eq(fires),
@@ -175,7 +181,7 @@ class LaneArray(wiring.Component):
             steps, value = steps_next, value_next
         short = steps < self.op.span  # left [low, threshold) within the span
         rising = current > 0
-        crosses_first = first >= threshold
+        crosses_first = reaches(potential + current, threshold, low)
         settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
         m.d.comb += settled.eq(Mux(crosses_first, first,
                                    Mux(short, Mux(rising, saturate(value + current), low), value)))

@@ -51,6 +51,16 @@ def silent_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
     return Model(model.params, layers, model.encoding), times
 
 
+def floor_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
+    """Some thresholds at the lowest potential, with inputs that drive potentials below it:
+    a saturated potential still reaches such a threshold."""
+    model, times = saturating_case(kernel)
+    low = model.params.potential_range[0]
+    layers = tuple(Layer(-np.abs(l.weights), np.where(np.arange(len(l.thresholds)) % 2 == 0, low, l.thresholds),
+                         l.initial_potentials) for l in model.layers)
+    return Model(model.params, layers, model.encoding), times
+
+
 def edge_case(kernel: Kernel, when: str) -> tuple[Model, np.ndarray]:
     model, times = random_case(13, kernel)
     step = 0 if when == "first" else model.params.time_steps - 1

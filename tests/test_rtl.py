@@ -43,10 +43,10 @@ def test_random_networks_match_golden_in_icarus(seed, kernel, lanes, build_root)
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
-@pytest.mark.parametrize("case", ["saturating", "tie", "silent", "first", "last", "single"])
+@pytest.mark.parametrize("case", ["saturating", "floor", "tie", "silent", "first", "last", "single"])
 def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
     model, times = {
-        "saturating": cases.saturating_case, "tie": cases.tie_case, "silent": cases.silent_case,
+        "saturating": cases.saturating_case, "floor": cases.floor_case, "tie": cases.tie_case, "silent": cases.silent_case,
         "first": lambda k: cases.edge_case(k, "first"), "last": lambda k: cases.edge_case(k, "last"),
         "single": cases.single_neuron_case,
     }[case](kernel)

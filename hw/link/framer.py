@@ -196,6 +196,8 @@ class FrameTransmitter(wiring.Component):
         payload_end = Signal(range(self.max_payload + 5))
         crc_high_at = Signal(range(self.max_payload + 6))
         frame_end = Signal(range(self.max_payload + 7))
+        # Where ``position`` stands relative to those, registered as it moves.
+        in_payload, at_crc_low, at_crc_high, at_end = Signal(), Signal(), Signal(), Signal()
 
         with m.FSM():
             with m.State("IDLE"):
@@ -204,6 +206,7 @@ class FrameTransmitter(wiring.Component):
                     length = self.frames.payload.length
                     m.d.sync += [header.eq(self.frames.payload), position.eq(0),
                                  payload_end.eq(4 + length), crc_high_at.eq(5 + length), frame_end.eq(6 + length),
+                                 in_payload.eq(1), at_crc_low.eq(0), at_crc_high.eq(0), at_end.eq(0),
                                  self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
                     m.d.comb += generator.start.eq(1)
                     m.next = "BODY"
@@ -218,9 +221,9 @@ class FrameTransmitter(wiring.Component):
                     with m.Case(3):
                         m.d.comb += [byte.eq(header.length >> 8), byte_valid.eq(1)]
                     with m.Default():
-                        with m.If(position < payload_end):
+                        with m.If(in_payload):
                             m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid)]
-                        with m.Elif(position == payload_end):
+                        with m.Elif(at_crc_low):
                             m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1)]
                         with m.Else():
                             m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1)]
@@ -228,16 +231,19 @@ class FrameTransmitter(wiring.Component):
                 with m.If(out_free & pending_escape):
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
                                  pending_escape.eq(0)]
-                    with m.If(position == frame_end):
+                    with m.If(at_end):
                         m.next = "DRAIN"
                 with m.Elif(out_free & byte_valid):
                     m.d.comb += take_byte.eq(1)
                     stuff = (byte == FLAG) | (byte == ESCAPE)
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(Mux(stuff, ESCAPE, byte)),
                                  pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1)]
-                    with m.If(position == payload_end):
+                    following = position + 1
+                    m.d.sync += [in_payload.eq(following < payload_end), at_crc_low.eq(following == payload_end),
+                                 at_crc_high.eq(following == crc_high_at), at_end.eq(following == frame_end)]
+                    with m.If(at_crc_low):
                         m.d.sync += crc_value.eq(generator.crc)
-                    with m.If((position == crc_high_at) & ~stuff):
+                    with m.If(at_crc_high & ~stuff):
                         m.next = "DRAIN"
                 with m.Elif(self.bytes_out.ready):
                     m.d.sync += self.bytes_out.valid.eq(0)
@@ -246,8 +252,8 @@ class FrameTransmitter(wiring.Component):
                     m.d.sync += self.bytes_out.valid.eq(0)
                     m.next = "IDLE"
         m.d.comb += [
-            self.payload.ready.eq(take_byte & (position >= 4) & (position < payload_end)),
+            self.payload.ready.eq(take_byte & (position >= 4) & in_payload),
             generator.data.eq(byte),
-            generator.valid.eq(take_byte & (position < payload_end)),
+            generator.valid.eq(take_byte & in_payload),
         ]
         return m

@@ -7,7 +7,7 @@ command handler, and (for a board) the UART.
 
 from __future__ import annotations
 
-from amaranth import Module
+from amaranth import Module, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
@@ -20,6 +20,17 @@ from .framer import FrameReceiver, FrameTransmitter
 from .uart import UARTRx, UARTTx
 
 __all__ = ["LinkedCore", "UARTAccelerator"]
+
+
+def register_stage(m: Module, name: str, source, sink) -> None:
+    """``source`` → ``sink`` (streams) through a two-entry buffered FIFO: a register
+    between them that keeps full throughput."""
+    width = len(Value.cast(source.payload))
+    m.submodules[name] = buffer = fifo.SyncFIFOBuffered(width=width, depth=2)
+    m.d.comb += [
+        buffer.w_data.eq(source.payload), buffer.w_en.eq(source.valid), source.ready.eq(buffer.w_rdy),
+        sink.payload.eq(buffer.r_data), sink.valid.eq(buffer.r_rdy), buffer.r_en.eq(sink.ready),
+    ]
 
 
 class LinkedCore(wiring.Component):
@@ -52,23 +63,10 @@ class LinkedCore(wiring.Component):
         connect(m, handler.reply, transmitter.frames)
         # A register stage between the handler's reply multiplexers and the transmitter's
         # CRC: without it the two make the longest combinational path of the design.
-        m.submodules.reply_buffer = reply_buffer = fifo.SyncFIFOBuffered(width=8, depth=2)
-        m.d.comb += [
-            reply_buffer.w_data.eq(handler.reply_payload.payload), reply_buffer.w_en.eq(handler.reply_payload.valid),
-            handler.reply_payload.ready.eq(reply_buffer.w_rdy),
-            transmitter.payload.payload.eq(reply_buffer.r_data), transmitter.payload.valid.eq(reply_buffer.r_rdy),
-            reply_buffer.r_en.eq(transmitter.payload.ready),
-        ]
+        register_stage(m, "reply_buffer", handler.reply_payload, transmitter.payload)
         # And one between the handler's event decoding (a receiver-bank byte plus a base)
         # and the core's weight-address multiply: together they were the longest path.
-        m.submodules.event_buffer = event_buffer = fifo.SyncFIFOBuffered(width=len(handler.events.payload.as_value()),
-                                                                         depth=2)
-        m.d.comb += [
-            event_buffer.w_data.eq(handler.events.payload), event_buffer.w_en.eq(handler.events.valid),
-            handler.events.ready.eq(event_buffer.w_rdy),
-            core.events.payload.eq(event_buffer.r_data), core.events.valid.eq(event_buffer.r_rdy),
-            event_buffer.r_en.eq(core.events.ready),
-        ]
+        register_stage(m, "event_buffer", handler.events, core.events)
         connect(m, core.results, handler.results)
         connect(m, handler.write, core.write)
         connect(m, handler.read, core.read)
@@ -94,7 +92,8 @@ class UARTAccelerator(wiring.Component):
         m.submodules.linked = linked = self.linked
         m.submodules.uart_rx = rx = UARTRx(self.divisor)
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
-        connect(m, rx.data, linked.bytes_in)
+        # A register stage between the UART's byte and the frame receiver's decoding.
+        register_stage(m, "rx_buffer", rx.data, linked.bytes_in)
         connect(m, linked.bytes_out, tx.data)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(linked.busy)]
         return m
