@@ -14,7 +14,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import layer_overhead, ramp_skips_empty_steps, uses_spike_table
+from firstspike.sw.cycles import inference_overhead, layer_overhead, ramp_skips_empty_steps, uses_spike_table
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams, Kernel
@@ -160,6 +160,7 @@ class TTFSCore(wiring.Component):
         skips = ramp and ramp_skips_empty_steps(params)  # a pass spans the empty steps
         tabled = uses_spike_table(params)
         overhead = layer_overhead(params)
+        settle = inference_overhead(params)  # more for the last layer: the decision settles
         last_step = params.time_steps - 1
         state = state_layout(params)
 
@@ -178,8 +179,8 @@ class TTFSCore(wiring.Component):
         m.submodules.lanes = lanes = LaneArray(params)
         m.submodules.queue = queue = SpikeTable(params) if tabled else SpikeQueue(params)
         m.submodules.decision = decision = DecisionUnit(params)
-        # The result is read in DONE, after LAYER_END's `overhead` cycles.
-        assert 1 + DecisionUnit.LATENCY <= overhead
+        # The result is read in DONE, after the last LAYER_END's `overhead + settle` cycles.
+        assert 1 + decision.latency <= overhead + settle
 
         # -- per-layer constants -------------------------------------------------------
         layer = Signal(range(max(2, n_layers)))
@@ -256,7 +257,7 @@ class TTFSCore(wiring.Component):
         input_spikes = Signal(16)
         layer_spikes = Signal(data.ArrayLayout(unsigned(16), n_layers))
         error = Signal()
-        wait = Signal(range(overhead + 1))
+        wait = Signal(range(overhead + settle + 1))
         finishing = Signal()  # the layer ending is the last
 
         # The op a new pass would do now, decided from the source and the pending step.
@@ -366,12 +367,12 @@ class TTFSCore(wiring.Component):
                 # The next layer one cycle early, so that its first event is held by RUN.
                 with m.If((wait == overhead - 2) & ~finishing):
                     m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
-                with m.If(wait == overhead - 1):
-                    with m.If(finishing):
+                with m.If(finishing):
+                    with m.If(wait == overhead + settle - 1):
                         m.next = "DONE"
-                    with m.Else():
-                        m.d.comb += capture.eq(1)
-                        m.next = "RUN"
+                with m.Elif(wait == overhead - 1):
+                    m.d.comb += capture.eq(1)
+                    m.next = "RUN"
             with m.State("DONE"):
                 m.d.comb += self.results.valid.eq(1)
                 with m.If(self.results.ready):
@@ -419,9 +420,9 @@ class TTFSCore(wiring.Component):
                 with m.Case(k):
                     with m.If(s2_valid):
                         m.d.sync += layer_spikes[k].eq(layer_spikes[k] + popcount)
-        # Stages 3 and 4, the decision unit, behind a register: the lane arithmetic and the
-        # decision's comparison trees would otherwise be one long path. The last fold's
-        # outcome settles 1 + DecisionUnit.LATENCY cycles after stage 2, within LAYER_END.
+        # The decision unit behind a register: the lane arithmetic and the decision's
+        # comparison trees would otherwise be one long path. The last fold's outcome settles
+        # 1 + decision.latency cycles after stage 2, within the last LAYER_END.
         m.d.sync += [
             decision.valid.eq(s2_valid & s2_last),
             decision.final.eq(s2_final),

@@ -6,48 +6,43 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import ramp_skips_empty_steps
+from firstspike.sw.cycles import decision_latency, ramp_skips_empty_steps
 from firstspike.sw.params import CoreParams, Kernel
 
-__all__ = ["DecisionUnit", "best_lane", "earliest_lane"]
+__all__ = ["DecisionUnit", "higher", "earlier", "merge_level"]
 
 
-def best_lane(m: Module, candidates: list[tuple], keep: int = 1) -> list[tuple]:
-    """Reduce ``(valid, value, index)`` triples towards the valid one with the highest
-    value, the lowest index on ties: the left (lower) one wins unless the right one is
-    strictly higher. Candidates must be in increasing index order. Stops at ``keep``
-    candidates (still in index order), so a pipeline register can split the tree."""
-    while len(candidates) > keep:
-        merged = []
-        for left, right in zip(candidates[::2], candidates[1::2]):
-            take_right = right[0] & (~left[0] | (right[1] > left[1]))
-            valid, value, index = Signal(), Signal.like(left[1]), Signal.like(left[2])
-            m.d.comb += [
-                valid.eq(left[0] | right[0]),
-                value.eq(Mux(take_right, right[1], left[1])),
-                index.eq(Mux(take_right, right[2], left[2])),
-            ]
-            merged.append((valid, value, index))
-        if len(candidates) % 2:
-            merged.append(candidates[-1])
-        candidates = merged
-    return candidates
+def higher(left: tuple, right: tuple):
+    """For ``(valid, value, index)``: the right one wins if valid and strictly higher (or
+    the left one is not valid), so ties go to the lower index."""
+    return right[0] & (~left[0] | (right[1] > left[1]))
 
 
-def earliest_lane(m: Module, candidates: list[tuple], keep: int = 1) -> list[tuple]:
-    """As :func:`best_lane` for ``(valid, step, value, index)``: the earliest step first,
-    then the highest value, then the lowest index."""
-    while len(candidates) > keep:
-        merged = []
-        for left, right in zip(candidates[::2], candidates[1::2]):
-            take_right = right[0] & (~left[0] | (right[1] < left[1]) | ((right[1] == left[1]) & (right[2] > left[2])))
-            merged.append(tuple(Signal.like(x) if i else Signal() for i, x in enumerate(left)))
-            m.d.comb += [out.eq(Mux(take_right, r, l)) for out, l, r in zip(merged[-1][1:], left[1:], right[1:])]
-            m.d.comb += merged[-1][0].eq(left[0] | right[0])
-        if len(candidates) % 2:
-            merged.append(candidates[-1])
-        candidates = merged
-    return candidates
+def earlier(left: tuple, right: tuple):
+    """For ``(valid, step, value, index)``: the earlier step, then the higher value, then
+    the lower index."""
+    return right[0] & (~left[0] | (right[1] < left[1]) | ((right[1] == left[1]) & (right[2] > left[2])))
+
+
+def merge_level(m: Module, candidates: list[tuple], take_right) -> list[tuple]:
+    """One level of a comparison tree: neighbours merged pairwise (candidates in
+    increasing index order, and so are the winners)."""
+    merged = []
+    for left, right in zip(candidates[::2], candidates[1::2]):
+        right_wins = take_right(left, right)
+        winner = (Signal(), *(Signal.like(x) for x in left[1:]))
+        m.d.comb += [winner[0].eq(left[0] | right[0]),
+                     *(w.eq(Mux(right_wins, r, l)) for w, l, r in zip(winner[1:], left[1:], right[1:]))]
+        merged.append(winner)
+    if len(candidates) % 2:
+        merged.append(candidates[-1])
+    return merged
+
+
+def registered(m: Module, values: tuple) -> tuple:
+    out = tuple(Signal.like(v) if isinstance(v, Signal) else Signal(len(v)) for v in values)
+    m.d.sync += [o.eq(v) for o, v in zip(out, values)]
+    return out
 
 
 class DecisionUnit(wiring.Component):
@@ -60,14 +55,13 @@ class DecisionUnit(wiring.Component):
     order; within a ramp pass that spans empty steps the lanes' steps differ, and the
     comparison trees then rank by step first.
 
-    The comparison trees over the lanes are cut in half by a register: a fold's outcome
-    reaches ``decision`` two cycles after it arrives (:data:`LATENCY`).
+    A register follows every second level of the comparison trees over the lanes: a
+    fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
     """
-
-    LATENCY = 2
 
     def __init__(self, params: CoreParams):
         self.params = params
+        self.latency = decision_latency(params.lanes) - 1  # the core registers the inputs
         p, pb, n_out = params.lanes, params.potential_bits, params.n_outputs
         self._index_shape = range(max(2, params.folds(params.n_layers - 1) * p))
         super().__init__({
@@ -94,36 +88,31 @@ class DecisionUnit(wiring.Component):
         index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
         m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
 
-        # The larger half of each tree's levels before the register (the state update
-        # after it adds one more comparison).
-        levels = max(0, (p - 1).bit_length())
-        keep = 1 << (levels // 2)
+        # A register after every second level of the comparison trees (and after the
+        # last): each level is a comparison and a multiplexer, and three of them in one
+        # cycle were the longest path of the core.
         if spans:
-            spike_half = earliest_lane(m, [(self.fire[lane], self.times[lane], self.potential[lane], index[lane])
-                                           for lane in range(p)], keep)
+            spikes = [(self.fire[lane] & self.valid, self.times[lane], self.potential[lane], index[lane])
+                      for lane in range(p)]
         else:
-            spike_half = best_lane(m, [(self.fire[lane], self.potential[lane], index[lane]) for lane in range(p)],
-                                   keep)
-        any_half = best_lane(m, [(self.lanes_valid[lane], self.potential[lane], index[lane]) for lane in range(p)],
-                             keep)
-
-        def register(candidates: list[tuple]) -> list[tuple]:
-            out = []
-            for valid, *rest in candidates:
-                registered = (Signal(), *(Signal.like(x) for x in rest))
-                m.d.sync += [registered[0].eq(valid & self.valid),
-                             *(r.eq(x) for r, x in zip(registered[1:], rest))]
-                out.append(registered)
-            return out
-        later_valid, later_final = Signal(), Signal()
-        m.d.sync += [later_valid.eq(self.valid & ~self.clear), later_final.eq(self.final)]
+            spikes = [(self.fire[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
+        alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
+        side = (self.valid & ~self.clear, self.final, self.times[0])
+        level = 0
+        while len(spikes) > 1:
+            spikes = merge_level(m, spikes, earlier if spans else higher)
+            alive = merge_level(m, alive, higher)
+            level += 1
+            if level % 2 == 0 or len(spikes) == 1:
+                spikes = [registered(m, c) for c in spikes]
+                alive = [registered(m, c) for c in alive]
+                side = registered(m, side)
+        later_valid, later_final, pass_step = side
         if spans:
-            spike_valid, spike_step, spike_value, spike_index = earliest_lane(m, register(spike_half))[0]
-        else:
-            spike_valid, spike_value, spike_index = best_lane(m, register(spike_half))[0]
-            spike_step = Signal(params.time_bits)
-            m.d.sync += spike_step.eq(self.times[0])  # every lane's time is the pass's step
-        any_valid, any_value, any_index = best_lane(m, register(any_half))[0]
+            spike_valid, spike_step, spike_value, spike_index = spikes[0]
+        else:  # every lane's time is the pass's step
+            (spike_valid, spike_value, spike_index), spike_step = spikes[0], pass_step
+        any_valid, any_value, any_index = alive[0]
 
         best_step = Signal(params.time_bits)
         best_value = Signal(signed(params.potential_bits))

@@ -17,7 +17,7 @@ from amaranth._toolchain.yosys import find_yosys  # the Yosys that Amaranth itse
 from amaranth.back import rtlil
 from amaranth.lib import data
 
-from firstspike.sw.cycles import INFERENCE_OVERHEAD, layer_overhead
+from firstspike.sw.cycles import inference_overhead, layer_overhead
 from firstspike.sw.files import write_atomically
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.model import Model
@@ -87,7 +87,7 @@ def manifest(model: Model, lanes: int) -> dict:
             "kernel": params.kernel.value, "weight_bits": params.weight_bits,
             "potential_bits": params.potential_bits, "lanes": params.lanes, "decision": params.decision.value,
         },
-        "cycles": {"layer_overhead": layer_overhead(params), "inference_overhead": INFERENCE_OVERHEAD},
+        "cycles": {"layer_overhead": layer_overhead(params), "inference_overhead": inference_overhead(params)},
         "ports": {
             "clk": {"direction": "in", "width": 1},
             "rst": {"direction": "in", "width": 1, "note": "synchronous, active high"},

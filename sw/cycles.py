@@ -17,7 +17,8 @@ The gateware is held to :func:`cycles_per_inference` exactly (docs/cycles.md):
   large, each step whose end cannot ride on an event of the next step gets a pass of its
   own: ``events + T - busy`` passes, ``busy`` being the number of distinct steps ``>= 1``
   at which the layer receives events;
-* each layer adds :func:`layer_overhead` cycles (pipeline drain, queue hand-over).
+* each layer adds :func:`layer_overhead` cycles (pipeline drain, queue hand-over), and the
+  last one :func:`inference_overhead` more while the decision unit's pipeline settles.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["LAYER_OVERHEAD", "INFERENCE_OVERHEAD", "TABLE_PRIMING", "SPIKE_TABLE_LIMITS",
+__all__ = ["LAYER_OVERHEAD", "TABLE_PRIMING", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "uses_spike_table", "layer_overhead", "passes_per_layer", "cycles_per_inference",
            "ideal_cycles"]
 
 LAYER_OVERHEAD = 3
-INFERENCE_OVERHEAD = 0
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
 # before the next layer starts.
 TABLE_PRIMING = 3
@@ -63,6 +63,19 @@ def layer_overhead(params: CoreParams, lanes: int | None = None) -> int:
 
 def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
     return np.array([params.folds(k, lanes) for k in range(params.n_layers)], np.int64)
+
+
+def decision_latency(lanes: int) -> int:
+    """Cycles from the output layer's lanes to a settled decision: a register in front of
+    the decision unit, one after every second level of its comparison trees over ``P``
+    lanes (and after the last), and the update of the best so far."""
+    return 1 + -(-(lanes - 1).bit_length() // 2) + 1
+
+
+def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:
+    """Cycles the last layer waits beyond its overhead for the decision to settle."""
+    p = params.lanes if lanes is None else lanes
+    return max(0, decision_latency(p) - layer_overhead(params, lanes))
 
 
 def passes_per_layer(params: CoreParams, events: np.ndarray, busy_steps: np.ndarray,
@@ -97,7 +110,7 @@ def cycles_per_inference(params: CoreParams, events: np.ndarray, busy_steps: np.
     """
     passes = passes_per_layer(params, events, busy_steps, lanes)
     return (passes @ _folds(params, lanes) + params.n_layers * layer_overhead(params, lanes)
-            + INFERENCE_OVERHEAD)
+            + inference_overhead(params, lanes))
 
 
 def ideal_cycles(params: CoreParams, events: np.ndarray, lanes: int | None = None) -> np.ndarray:
