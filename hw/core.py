@@ -14,7 +14,7 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import inference_overhead, layer_overhead, ramp_skips_empty_steps, uses_spike_table
+from firstspike.sw.cycles import inference_overhead, layer_overhead, passes_span_steps, uses_spike_table
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams, Kernel
@@ -157,7 +157,7 @@ class TTFSCore(wiring.Component):
         params, layout = self.params, self.layout
         p, n_layers = params.lanes, params.n_layers
         ramp = params.kernel is Kernel.RAMP
-        skips = ramp and ramp_skips_empty_steps(params)  # a pass spans the empty steps
+        skips = passes_span_steps(params)  # a pass spans the empty steps
         tabled = uses_spike_table(params)
         overhead = layer_overhead(params)
         settle = inference_overhead(params)  # more for the last layer: the decision settles

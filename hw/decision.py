@@ -6,8 +6,8 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import decision_latency, ramp_skips_empty_steps
-from firstspike.sw.params import CoreParams, Kernel
+from firstspike.sw.cycles import decision_latency, passes_span_steps
+from firstspike.sw.params import CoreParams
 
 __all__ = ["DecisionUnit", "higher", "earlier", "merge_level"]
 
@@ -84,7 +84,7 @@ class DecisionUnit(wiring.Component):
         params = self.params
         p, n_out = params.lanes, params.n_outputs
         # Only where a ramp pass spans steps do a fold's lanes fire at different steps.
-        spans = params.kernel is Kernel.RAMP and ramp_skips_empty_steps(params)
+        spans = passes_span_steps(params)
         index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
         m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
 

@@ -10,7 +10,7 @@ from amaranth import Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import ramp_skips_empty_steps
+from firstspike.sw.cycles import passes_span_steps
 from firstspike.sw.params import CoreParams, Kernel
 
 __all__ = ["LaneArray", "operation_layout", "state_layout", "wide_shape"]
@@ -44,7 +44,7 @@ def state_layout(params: CoreParams) -> data.StructLayout:
 def max_span(params: CoreParams) -> int:
     """Steps one pass integrates at most: all ``T`` of them where the ramp kernel skips
     empty steps (the end marker's pass from step 0), else one."""
-    if params.kernel is Kernel.RAMP and ramp_skips_empty_steps(params):
+    if passes_span_steps(params):
         return params.time_steps
     return 1
 

@@ -28,7 +28,7 @@ import numpy as np
 from .params import CoreParams, Kernel
 
 __all__ = ["LAYER_OVERHEAD", "TABLE_PRIMING", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
-           "ramp_skips_empty_steps", "uses_spike_table", "layer_overhead", "passes_per_layer", "cycles_per_inference",
+           "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer", "cycles_per_inference",
            "ideal_cycles"]
 
 LAYER_OVERHEAD = 3
@@ -51,9 +51,15 @@ def ramp_skips_empty_steps(params: CoreParams, lanes: int | None = None) -> bool
                for k in range(params.n_layers - 1))
 
 
+def passes_span_steps(params: CoreParams, lanes: int | None = None) -> bool:
+    """A ramp core that skips empty steps: one pass integrates several steps, so a fold's
+    lanes can fire at different steps."""
+    return params.kernel is Kernel.RAMP and ramp_skips_empty_steps(params, lanes)
+
+
 def uses_spike_table(params: CoreParams, lanes: int | None = None) -> bool:
     """The ramp kernel with skipped empty steps and a hidden layer to hand spikes on."""
-    return params.kernel is Kernel.RAMP and params.n_layers > 1 and ramp_skips_empty_steps(params, lanes)
+    return params.n_layers > 1 and passes_span_steps(params, lanes)
 
 
 def layer_overhead(params: CoreParams, lanes: int | None = None) -> int:
