@@ -4,10 +4,12 @@ block RAM, Fmax and inferences/s against P."""
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
+from firstspike.sw.files import save_png, write_atomically
 from firstspike.sw.golden import GoldenResult
 from firstspike.sw.model import Model
 
@@ -42,11 +44,14 @@ def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+    def write(handle) -> None:
+        text = io.TextIOWrapper(handle, newline="")
+        writer = csv.DictWriter(text, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+        text.flush()
+        text.detach()
+    write_atomically(path, write)
 
 
 def plot_sweep(rows: list[dict], path) -> None:
@@ -67,5 +72,7 @@ def plot_sweep(rows: list[dict], path) -> None:
         axis.set_title(label)
         axis.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        save_png(figure, path)
+    finally:
+        plt.close(figure)

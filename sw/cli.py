@@ -15,63 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from .backends import BACKENDS, run_backend
+from .cli_options import (DATASETS, SHIPPED_NAMES, Parser, UsageError, float_in, hw, int_in, model_and_data,
+                          progress, resolve_model)
 from .errors import FirstSpikeError, SpikeInputError
-from .files import write_atomically
+from .files import check_output_folder, check_output_path, write_atomically
 from .golden import GoldenResult
-from .model import Model, load_model
-from .models import SHIPPED, shipped_model_path
+from .model import Model
 from .params import LIMITS
+from .processes import end_descendants, ending_descendants_on_interrupt
 from .spikes import check_spike_times
 
 __all__ = ["main"]
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line and an exception, not a usage dump and an exit."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-def _int_in(name: str, low: int, high: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, not {text!r}") from None
-        if value < low or (high is not None and value > high):
-            upper = f" and {high}" if high is not None else ""
-            raise argparse.ArgumentTypeError(
-                f"{name} must be {'between ' + str(low) + upper if high is not None else 'at least ' + str(low)}"
-                f", not {value}")
-        return value
-    return parse
-
-
-def _hw(module: str, purpose: str):
-    """``firstspike.hw.<module>``, or a clear error if the hardware extra is missing."""
-    import importlib
-    try:
-        return importlib.import_module(f"firstspike.hw.{module}")
-    except ImportError as error:
-        raise FirstSpikeError(f"{purpose} needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
-
-
-def _resolve_model(text: str) -> Model:
-    """A model by path, or by the name of a shipped model (``digits``)."""
-    if text in SHIPPED and not Path(text).exists():
-        return load_model(shipped_model_path(text))
-    return load_model(text)
-
-
-def _progress(total: int, description: str, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit="inf", disable=None if enabled else True,
-                file=sys.stderr, leave=False)
 
 
 # -- eval --------------------------------------------------------------------------
@@ -80,13 +34,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .evaluate import evaluate
 
-    model = _resolve_model(args.model)
+    options = _backend_options(args)
+    model = resolve_model(args.model)
     dataset = load_dataset(args.dataset, args.data_dir)
     x, _ = dataset.split(args.split)
     total = len(x) if args.limit is None else min(args.limit, len(x))
-    with _progress(total, f"eval {args.backend}", not args.quiet) as bar:
+    if args.waves and args.waves_sample >= total:
+        raise FirstSpikeError(f"--waves-sample {args.waves_sample}: the run has only {total} samples")
+    with progress(total, f"eval {args.backend}", not args.quiet) as bar:
         report = evaluate(model, dataset, split=args.split, backend=args.backend, lanes=args.lanes,
-                          limit=args.limit, progress=bar.update, backend_options=_backend_options(args))
+                          limit=args.limit, progress=bar.update, backend_options=options)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
@@ -119,6 +76,7 @@ def _backend_options(args: argparse.Namespace) -> dict:
         return {}
     options = {"simulator": args.simulator or "icarus"}
     if args.waves:
+        check_output_path(args.waves, "--waves")
         options.update(waves=args.waves, waves_sample=args.waves_sample)
     return options
 
@@ -134,8 +92,9 @@ def _load_spike_file(path: str) -> np.ndarray:
         raise SpikeInputError(f"{path}: no such file")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise SpikeInputError(f"{path}: not a readable .npy array ({error})") from None
+    except (OSError, ValueError, EOFError):
+        reason = "it is empty" if Path(path).stat().st_size == 0 else "not a .npy file"
+        raise SpikeInputError(f"{path}: not a .npy array of spike times ({reason})") from None
     if not isinstance(array, np.ndarray):
         raise SpikeInputError(f"{path}: holds an archive, not one .npy array of spike times")
     return array
@@ -161,20 +120,28 @@ def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.n
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    model = _resolve_model(args.model)
-    spike_times = check_spike_times(_load_spike_file(args.input), model.params, f"{args.input}")
+    check_output_path(args.output, "--output")
     options = _backend_options(args)
+    model = resolve_model(args.model)
+    spike_times = check_spike_times(_load_spike_file(args.input), model.params, f"{args.input}")
+    if len(spike_times) == 0:
+        raise SpikeInputError(f"{args.input}: holds no samples (shape {list(spike_times.shape)})")
+    if args.waves and args.waves_sample >= len(spike_times):
+        raise FirstSpikeError(f"--waves-sample {args.waves_sample}: {args.input} has only "
+                              f"{len(spike_times)} samples")
     if options:
         options["lanes"] = args.lanes
     parts = []
-    with _progress(len(spike_times), f"run {args.backend}", not args.quiet) as bar:
+    with progress(len(spike_times), f"run {args.backend}", not args.quiet) as bar:
         for part in run_backend(args.backend, model, spike_times, **options):
             parts.append(part)
             bar.update(part.batch)
     result = type(parts[0]).join(parts)
     arrays = run_arrays(model, result, args.lanes)
     write_atomically(args.output, lambda handle: np.savez_compressed(handle, **arrays))
-    print(f"wrote {args.output}: {result.batch} samples, classes {np.bincount(result.decision).tolist()}")
+    counts = np.bincount(result.decision, minlength=model.params.layer_sizes[-1])
+    print(f"wrote {args.output}: {result.batch} samples; samples per predicted class: "
+          + ", ".join(f"{c}: {int(n)}" for c, n in enumerate(counts) if n))
     if "agrees_with_golden" in arrays:
         agree = arrays["agrees_with_golden"]
         print(f"agreement with the golden model: {int(agree.sum())}/{len(agree)} samples"
@@ -191,17 +158,29 @@ def _open_device(args: argparse.Namespace, model: Model, stack: "contextlib.Exit
     from .driver import Accelerator
 
     if args.device == "sim":
-        SimulatedBoard = _hw("sim.board", "--device sim").SimulatedBoard
+        SimulatedBoard = hw("sim.board", "--device sim").SimulatedBoard
         print(f"starting the simulated board ({args.simulator or 'icarus'}, P={args.lanes}) ...", file=sys.stderr)
         board = stack.enter_context(SimulatedBoard(model, args.lanes, simulator=args.simulator or "icarus"))
-        url, built_in = board.url, True
+        url = board.url
     elif args.device == "emulator":
         from .emulator import serve
-        url, built_in = stack.enter_context(serve(model, args.lanes)).url, True
+        url = stack.enter_context(serve(model, args.lanes)).url
     else:
-        url, built_in = args.device, False
-    device = stack.enter_context(Accelerator.open(url, baudrate=args.baud, timeout=args.timeout))
-    return device, built_in
+        url = args.device
+    return stack.enter_context(Accelerator.open(url, baudrate=args.baud, timeout=args.timeout))
+
+
+def _attach(device, model: Model, args: argparse.Namespace) -> None:
+    """Use the model the device holds; if it holds another, say so and how to load ours."""
+    from .driver import ModelMismatch
+
+    try:
+        device.attach(model)
+    except ModelMismatch as error:
+        if error.held is None:
+            raise
+        raise FirstSpikeError(f"--model {args.model} ({model.digest()[:12]}): the device holds {error.held}; "
+                              "pass --load to load it over the link") from None
 
 
 def _cmd_infer(args: argparse.Namespace) -> int:
@@ -210,7 +189,9 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .inference import run_on_device
 
-    model = _resolve_model(args.model)
+    if args.report:
+        check_output_path(args.report, "--report", (".png",))
+    model = resolve_model(args.model)
     dataset = load_dataset(args.dataset, args.data_dir)
     x, labels = dataset.split("test")
     if args.limit is not None:
@@ -220,24 +201,31 @@ def _cmd_infer(args: argparse.Namespace) -> int:
                               f"have {x.shape[1]} pixels")
     times = model.encoding.encode(x, model.params.time_steps)
     with contextlib.ExitStack() as stack:
-        device, built_in = _open_device(args, model, stack)
-        if built_in and not args.load:
-            device.attach(model)
+        device = _open_device(args, model, stack)
+        if not args.load:
+            _attach(device, model, args)
         else:
-            with _progress(device.load_rows(), "load", not args.quiet) as bar:
+            with progress(device.load_rows(), "load", not args.quiet) as bar:
                 device.load_model(model, progress=bar.update)
-        with _progress(len(times), f"infer {args.device}", not args.quiet) as bar:
+        with progress(len(times), f"infer {args.device}", not args.quiet) as bar:
             run, results, golden = run_on_device(device, model, times, labels, progress=bar.update)
-    if args.report:
+    status = 0 if run.agreement == 1.0 else 1
+    if args.json:
+        print(json.dumps(run.as_dict(), indent=2))
+    else:
+        _print_run(args, device, dataset.name, run)
+    if args.report:  # after the figures are out: a failed report loses none of them
         from .report import plot_inference_report
         plot_inference_report(args.report, results, labels, golden,
                               title=f"{args.model} on {dataset.name} via {args.device}")
-    if args.json:
-        print(json.dumps(run.as_dict(), indent=2))
-        return 0 if run.agreement == 1.0 else 1
+        print(f"report     {args.report}", file=sys.stderr if args.json else sys.stdout)
+    return status
+
+
+def _print_run(args: argparse.Namespace, device, dataset_name: str, run) -> None:
     bound = "link-bound" if run.link_bound_per_second < run.compute_bound_per_second else "compute-bound"
     print(f"device     {args.device}  (P={device.params.lanes}, {run.clock_hz / 1e6:g} MHz, {run.baud:,} baud)")
-    print(f"data       {dataset.name} test split, {run.samples} samples")
+    print(f"data       {dataset_name} test split, {run.samples} samples")
     print(f"accuracy   {100 * run.accuracy:.2f} %")
     print(f"agreement  {100 * run.agreement:.2f} % of samples equal the golden model in class, fired flag, "
           f"output spike times and cycles" + ("" if run.first_difference is None
@@ -248,19 +236,17 @@ def _cmd_infer(args: argparse.Namespace) -> int:
           f"({bound})")
     print(f"wire       {run.bytes_per_inference:,.1f} bytes per inference (both directions, framing included); "
           f"{run.retried} requests retried")
-    if args.report:
-        print(f"report     {args.report}")
-    return 0 if run.agreement == 1.0 else 1
 
 
 # -- build -------------------------------------------------------------------------
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    build_board = _hw("build", "build").build_board
+    build_board = hw("build", "build").build_board
+    check_output_folder(args.out, "--out")
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = _resolve_model(args.model)
+    model = resolve_model(args.model)
     model.params.with_lanes(args.lanes)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     if x.shape[1] != model.params.n_inputs:
@@ -303,11 +289,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    sweep_module = _hw("sweep", "sweep")
+    sweep_module = hw("sweep", "sweep")
+    check_output_folder(args.out, "--out")
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = _resolve_model(args.model)
+    model = resolve_model(args.model)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
     rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
@@ -325,7 +312,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_program(args: argparse.Namespace) -> int:
-    ran = _hw("program", "program").program(args.board, args.bitstream)
+    ran = hw("program", "program").program(args.board, args.bitstream)
     print(f"programmed {args.board}: {ran}")
     return 0
 
@@ -333,8 +320,9 @@ def _cmd_program(args: argparse.Namespace) -> int:
 # -- generate ----------------------------------------------------------------------
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    generate = _hw("generate", "generate").generate
-    model = _resolve_model(args.model)
+    generate = hw("generate", "generate").generate
+    check_output_folder(args.out, "--out")
+    model = resolve_model(args.model)
     model.params.with_lanes(args.lanes)
     verilog, manifest = generate(model, args.lanes, args.out)
     print(f"wrote {verilog} and {manifest} ({'-'.join(map(str, model.params.layer_sizes))}, P={args.lanes}, "
@@ -349,7 +337,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 # -- info, bench -------------------------------------------------------------------
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    model = _resolve_model(args.model)
+    model = resolve_model(args.model)
     p = model.params
     info = {
         "layer_sizes": list(p.layer_sizes), "time_steps": p.time_steps, "kernel": p.kernel.value,
@@ -410,7 +398,9 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = _resolve_model(args.model)
+    if args.plot:
+        check_output_path(args.plot, "--plot", (".png",))
+    model = resolve_model(args.model)
     data = load_dataset(args.dataset, args.data_dir)
     x, _ = data.split("test")
     small = simulate(model, model.encoding.encode(x[:args.samples], model.params.time_steps))
@@ -436,11 +426,11 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_rtl(args: argparse.Namespace) -> int:
-    rtl_speed = _hw("sim.speed", "bench-rtl").rtl_speed
+    rtl_speed = hw("sim.speed", "bench-rtl").rtl_speed
     from .datasets import load_dataset
     from .bench import machine_description
 
-    model = _resolve_model(args.model)
+    model = resolve_model(args.model)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     workloads = [(model, model.encoding.encode(x[:args.samples], model.params.time_steps), args.lanes)]
     if args.big_samples:
@@ -474,34 +464,24 @@ def _rtl_options(p: argparse.ArgumentParser) -> None:
                    help="RTL simulator for --backend rtl (default icarus)")
     p.add_argument("--waves", help="with --backend rtl: write a waveform (FST on Icarus, VCD on Verilator) "
                                    "of one sample to this file")
-    p.add_argument("--waves-sample", type=_int_in("--waves-sample", 0), default=0,
+    p.add_argument("--waves-sample", type=int_in("--waves-sample", 0), default=0,
                    help="the sample --waves records (default 0)")
 
 
-def _model_and_data(p: argparse.ArgumentParser, shipped: str, dataset_help: str | None = None,
-                    *, model: bool = True) -> None:
-    """``--model`` (unless the command places it itself), ``--dataset`` and ``--data-dir``."""
-    if model:
-        p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"], help=dataset_help)
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog="firstspike", description="FPGA accelerator for time-to-first-spike SNNs.")
+def _parser() -> Parser:
+    parser = Parser(prog="firstspike", description="FPGA accelerator for time-to-first-spike SNNs.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
-    lanes = _int_in("--lanes", *LIMITS["lanes"])
-    shipped = ", ".join(SHIPPED)
+                                     parser_class=Parser)
+    lanes = int_in("--lanes", *LIMITS["lanes"])
+    shipped = SHIPPED_NAMES
 
     p = commands.add_parser("eval", help="accuracy, spikes, synaptic ops and cycles on a data set")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped}); default digits")
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
-    p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
+    model_and_data(p, model=False)
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
-    p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N samples")
+    p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N samples")
     _rtl_options(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -522,14 +502,15 @@ def _parser() -> _Parser:
     p.add_argument("--device", default="sim",
                    help="serial port or socket:// URL of a board, 'sim' (the RTL behind its UART in a simulator, "
                         "through a socket bridge) or 'emulator' (protocol emulator); default sim")
-    _model_and_data(p, shipped)
-    p.add_argument("--limit", type=_int_in("--limit", 1), help="only the first N test samples")
+    model_and_data(p)
+    p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N test samples")
     p.add_argument("--lanes", type=lanes, default=16, help="lanes P of the simulated board or emulator")
     p.add_argument("--simulator", choices=["icarus", "verilator"], help="for --device sim (default icarus)")
     p.add_argument("--load", action="store_true",
                    help="load the model through the link even if the device was built with it")
-    p.add_argument("--baud", type=_int_in("--baud", 300), default=3_000_000, help="serial baud rate (boards)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each reply")
+    p.add_argument("--baud", type=int_in("--baud", 300), default=3_000_000, help="serial baud rate (boards)")
+    p.add_argument("--timeout", type=float_in("--timeout", 0.0, 3600.0, low_open=True), default=5.0,
+                   help="seconds to wait for each reply")
     p.add_argument("--report", help="write a PNG report here (confusion matrix, a spike raster, cycles)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -540,9 +521,9 @@ def _parser() -> _Parser:
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--lanes", type=lanes, default=1, help="parallel neuron lanes P")
     p.add_argument("--out", required=True, help="build folder")
-    p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
-    _model_and_data(p, shipped, "inputs for the cycles and bytes per inference in the report", model=False)
-    p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
+    p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
+    model_and_data(p, "inputs for the cycles and bytes per inference in the report", model=False)
+    p.add_argument("--samples", type=int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_build)
 
@@ -552,9 +533,9 @@ def _parser() -> _Parser:
     p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--out", required=True, help="folder for the builds, sweep.csv and sweep.png")
-    p.add_argument("--baud", type=_int_in("--baud", 300), default=115_200)
-    _model_and_data(p, shipped, model=False)
-    p.add_argument("--samples", type=_int_in("--samples", 1), default=500)
+    p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
+    model_and_data(p, model=False)
+    p.add_argument("--samples", type=int_in("--samples", 1), default=500)
     p.set_defaults(handler=_cmd_sweep)
 
     p = commands.add_parser("program", help="write a built bitstream into a board (openFPGALoader or iceprog)")
@@ -570,18 +551,19 @@ def _parser() -> _Parser:
     p.set_defaults(handler=_cmd_generate)
 
     from .cli_train import add_commands
-    add_commands(commands, _int_in, shipped)
+    add_commands(commands)
 
     p = commands.add_parser("info", help="a model file's parameters and provenance")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.set_defaults(handler=_cmd_info)
 
     p = commands.add_parser("bench", help="golden-model throughput on a random network")
-    p.add_argument("--sizes", type=_int_in("--sizes", 1, 65535), nargs="+", default=[784, 400, 10])
-    p.add_argument("--time-steps", type=_int_in("--time-steps", *LIMITS["time_steps"]), default=32)
-    p.add_argument("--batch", type=_int_in("--batch", 1), default=4096)
-    p.add_argument("--density", type=float, default=0.5, help="probability that a random input spikes")
-    p.add_argument("--inputs", default="random", choices=["random", "digits", "fashion-mnist", "mnist"],
+    p.add_argument("--sizes", type=int_in("--sizes", 1, 65535), nargs="+", default=[784, 400, 10])
+    p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=32)
+    p.add_argument("--batch", type=int_in("--batch", 1), default=4096)
+    p.add_argument("--density", type=float_in("--density", 0.0, 1.0), default=0.5,
+                   help="probability that a random input spikes")
+    p.add_argument("--inputs", default="random", choices=["random", *DATASETS],
                    help="random spike times, or a data set's encoded test images")
     p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
     p.add_argument("--json", action="store_true")
@@ -589,22 +571,23 @@ def _parser() -> _Parser:
 
     p = commands.add_parser("cycles", help="cycles per inference vs lanes P for a model and 784-400-10, "
                                            "with a PNG plot")
-    _model_and_data(p, shipped, "the model's data set (test split)")
+    model_and_data(p, "the model's data set (test split)")
     p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 4, 8, 16, 32, 64])
-    p.add_argument("--samples", type=_int_in("--samples", 1), default=1000, help="test images per network")
-    p.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the inferences/s column")
+    p.add_argument("--samples", type=int_in("--samples", 1), default=1000, help="test images per network")
+    p.add_argument("--clock-mhz", type=float_in("--clock-mhz", 0.0, low_open=True), default=100.0,
+                   help="clock for the inferences/s column")
     p.add_argument("--seed", type=int, default=0, help="seed of the random 784-400-10 network")
-    p.add_argument("--plot", help="write a PNG of cycles vs P here")
+    p.add_argument("--plot", help="write a PNG of cycles vs P to this .png file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_cycles)
 
     p = commands.add_parser("bench-rtl", help="RTL simulation speed (inferences/s, cycles/s) on Icarus "
                                               "and Verilator")
-    _model_and_data(p, shipped)
-    p.add_argument("--samples", type=_int_in("--samples", 1), default=200)
+    model_and_data(p)
+    p.add_argument("--samples", type=int_in("--samples", 1), default=200)
     p.add_argument("--lanes", type=lanes, default=16)
     p.add_argument("--simulators", nargs="+", choices=["icarus", "verilator"], default=["icarus", "verilator"])
-    p.add_argument("--big-samples", type=_int_in("--big-samples", 0), default=20,
+    p.add_argument("--big-samples", type=int_in("--big-samples", 0), default=20,
                    help="also time a random 784-400-10 network on this many inputs (0: skip)")
     p.add_argument("--big-lanes", type=lanes, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -616,11 +599,13 @@ def _parser() -> _Parser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    ended: list[int] = []
     try:
         args = _parser().parse_args(argv)
         args.argv = argv
-        return args.handler(args)
-    except _UsageError as error:
+        with ending_descendants_on_interrupt() as ended:
+            return args.handler(args)
+    except UsageError as error:
         print(f"{error}", file=sys.stderr)
         return 2
     except FirstSpikeError as error:
@@ -628,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValueError as error:  # parameter checks (e.g. CoreParams) raised on user values
         print(f"firstspike: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        print(f"firstspike: error: not enough memory for this run ({error or 'allocation failed'}); "
+              "try a smaller batch or --limit", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
@@ -637,7 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"firstspike: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("firstspike: interrupted", file=sys.stderr)
+        count = sum(ended) + end_descendants()
+        print("firstspike: interrupted" + (f"; ended {count} programs it had started" if count else ""),
+              file=sys.stderr)
         return 130
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_options import DATASETS, SHIPPED_NAMES, float_in, int_in, resolve_model
 from .errors import FirstSpikeError
+from .files import check_output_path, write_atomically
 from .model import Model, save_model
+from .nirgraph import IMPORT_DEFAULTS
 from .params import LIMITS
 
 __all__ = ["add_commands"]
@@ -46,10 +49,26 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
     return float(spike_counts[:, 1:-1].sum(axis=1).mean() / max(1, sum(hidden)))
 
 
-def _train_numpy(args, x, y, dataset, command, bar) -> tuple[Model, None]:
-    from .train.baseline import BaselineConfig, train_baseline
+#: Options only the torch trainer reads, by argparse destination.
+_TORCH_ONLY = ("batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding", "interpolate",
+               "reversal", "checkpoint", "resume")
+
+
+def _check_numpy_options(args: argparse.Namespace) -> None:
+    """The numpy trainer refuses options it would ignore, rather than train as if they were not given."""
+    from .train.config import TrainConfig
+    defaults = {**TrainConfig().as_dict(), "checkpoint": None, "resume": False}
+    given = [name for name in _TORCH_ONLY if getattr(args, name) != defaults[name]]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise FirstSpikeError(f"{flags}: only with --trainer torch (the numpy trainer does not use "
+                              f"{'it' if len(given) == 1 else 'them'})")
     if args.kernel != "step":
         raise FirstSpikeError("--trainer numpy trains the step kernel only; use --trainer torch for ramp")
+
+
+def _train_numpy(args, x, y, dataset, command, bar) -> tuple[Model, None]:
+    from .train.baseline import BaselineConfig, train_baseline
     config = BaselineConfig(hidden=tuple(args.hidden), time_steps=args.time_steps,
                             weight_bits=args.weight_bits, potential_bits=args.potential_bits,
                             epochs=args.epochs, seed=args.seed)
@@ -87,6 +106,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .golden import simulate
 
+    if args.trainer == "numpy":
+        _check_numpy_options(args)
+    elif args.resume and args.checkpoint is not None and not Path(args.checkpoint).is_file():
+        raise FirstSpikeError(f"--checkpoint {args.checkpoint}: no such checkpoint to --resume from")
+    check_output_path(args.out, "--out")
+    if args.checkpoint is not None:
+        check_output_path(args.checkpoint, "--checkpoint")
     dataset = load_dataset(args.dataset, args.data_dir)
     x, y = dataset.train_x, dataset.train_y
     if args.limit is not None:
@@ -132,10 +158,11 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     _torch_train()
     from .train import ablation
 
-    dataset = load_dataset(args.dataset, args.data_dir)
     base = _config(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    for name in ("ablation.json", "ablation.md", "ablation.png"):
+        check_output_path(out / name, "--out")
+    dataset = load_dataset(args.dataset, args.data_dir)
     with tqdm(total=len(ablation.variants(base)), desc="ablation", unit="run", file=sys.stderr,
               disable=True if args.quiet else None) as bar:
         started = []
@@ -148,7 +175,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
                                      limit=args.limit, progress=progress)
         bar.update(1)
     table = ablation.markdown(rows)
-    (out / "ablation.md").write_text(table)
+    write_atomically(out / "ablation.md", lambda handle: handle.write(table.encode()))
     ablation.plot(rows, out / "ablation.png")
     print(table, end="")
     print(f"wrote {out / 'ablation.json'}, {out / 'ablation.md'} and {out / 'ablation.png'}")
@@ -158,12 +185,12 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from .nirgraph import import_nir
     x_max = args.x_max
-    if x_max is None:
+    if x_max is not None and args.dataset:
+        raise FirstSpikeError("--x-max and --dataset both set the encoding's brightest value: give one")
+    if x_max is None and args.dataset:
         from .datasets import load_dataset
-        x_max = load_dataset(args.dataset, args.data_dir).x_max if args.dataset else None
-    if x_max is None:
-        raise FirstSpikeError("the input encoding's brightest value is not in a NIR graph: pass --x-max "
-                              "or --dataset")
+        x_max = load_dataset(args.dataset, args.data_dir).x_max
+    check_output_path(args.out, "--out")
     model, report = import_nir(args.graph, time_steps=args.time_steps, x_max=x_max, weight_bits=args.weight_bits,
                                potential_bits=args.potential_bits, clip_percentile=args.clip_percentile,
                                provenance={"source": str(args.graph)})
@@ -176,18 +203,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .cli import _resolve_model
     from .nirgraph import write_nir
-    model = _resolve_model(args.model)
+    check_output_path(args.out, "--out")
+    model = resolve_model(args.model)
     write_nir(model, args.out)
     print(f"wrote {args.out} ({'-'.join(map(str, model.params.layer_sizes))}, {model.params.kernel.value} kernel)")
     return 0
 
 
-def _training_options(p: argparse.ArgumentParser, int_in) -> None:
+def _training_options(p: argparse.ArgumentParser) -> None:
     from .train.config import DECODINGS, INITS, TrainConfig
     d = TrainConfig()
-    p.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
     p.add_argument("--hidden", type=int_in("--hidden", *LIMITS["layer size"]), nargs="+", default=list(d.hidden),
                    help="hidden layer sizes")
@@ -198,29 +225,31 @@ def _training_options(p: argparse.ArgumentParser, int_in) -> None:
                    default=d.potential_bits)
     p.add_argument("--epochs", type=int_in("--epochs", 1), default=d.epochs)
     p.add_argument("--batch-size", type=int_in("--batch-size", 1), default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--input-dropout", type=float, default=d.input_dropout,
+    p.add_argument("--learning-rate", type=float_in("--learning-rate", 0.0, low_open=True),
+                   default=d.learning_rate)
+    p.add_argument("--input-dropout", type=float_in("--input-dropout", 0.0, 1.0, high_open=True),
+                   default=d.input_dropout,
                    help="probability of dropping each input spike while training (a regulariser)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int_in("--limit", 1), help="train on the first N training samples only")
     methods = p.add_argument_group("the seed papers' methods (torch trainer)")
-    methods.add_argument("--spike-penalty", type=float, default=d.spike_penalty,
+    methods.add_argument("--spike-penalty", type=float_in("--spike-penalty", 0.0), default=d.spike_penalty,
                          help="weight of the hidden spike count in the loss (Park & Yoon); 0 = off")
     methods.add_argument("--init", choices=INITS, default=d.init, help="ETTFS initialisation or default")
     methods.add_argument("--decoding", choices=DECODINGS, default=d.decoding,
                          help="per-step loss weights: ETTFS temporal weighting (trained) or uniform")
-    methods.add_argument("--interpolate", type=float, default=d.interpolate,
+    methods.add_argument("--interpolate", type=float_in("--interpolate", 0.0, 1.0), default=d.interpolate,
                          help="fraction of training that moves from float/non-spiking to integer/spiking "
                               "(Voelker et al.); 0 = off")
-    methods.add_argument("--reversal", type=float, default=d.reversal,
+    methods.add_argument("--reversal", type=float_in("--reversal", 0.0), default=d.reversal,
                          help="weight of the temporal-reversal consistency and star losses (Zuo et al.); 0 = off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def add_commands(commands, int_in, shipped: str) -> None:
+def add_commands(commands) -> None:
     """Register the commands on ``commands`` (an argparse sub-parser action)."""
     p = commands.add_parser("train", help="train a TTFS network and export it to the hardware's integers")
-    _training_options(p, int_in)
+    _training_options(p)
     p.add_argument("--trainer", choices=["torch", "numpy"], default="torch",
                    help="torch: surrogate training with the seed papers' methods ([train] extra); "
                         "numpy: the dependency-free baseline (step kernel)")
@@ -230,7 +259,7 @@ def add_commands(commands, int_in, shipped: str) -> None:
     p.set_defaults(handler=_cmd_train)
 
     p = commands.add_parser("ablation", help="train the recipe with each method off in turn: table and PNG")
-    _training_options(p, int_in)
+    _training_options(p)
     p.add_argument("--lanes", type=int_in("--lanes", *LIMITS["lanes"]), default=16,
                    help="lanes P for the cycle column")
     p.add_argument("--out", required=True, help="folder for ablation.json, ablation.md and ablation.png")
@@ -240,18 +269,25 @@ def add_commands(commands, int_in, shipped: str) -> None:
                                            "to a FirstSpike model file")
     p.add_argument("graph", help="NIR file (.nir)")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
-    p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=16)
-    p.add_argument("--x-max", type=float, help="brightest input intensity for the latency encoding")
-    p.add_argument("--dataset", choices=["digits", "fashion-mnist", "mnist"],
+    kept = "; a graph FirstSpike wrote keeps its own unless given"
+    p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]),
+                   help=f"time steps T (default {IMPORT_DEFAULTS['time_steps']}{kept})")
+    p.add_argument("--x-max", type=float_in("--x-max", 0.0, low_open=True),
+                   help="brightest input intensity for the latency encoding (required for graphs FirstSpike "
+                        "did not write)")
+    p.add_argument("--dataset", choices=DATASETS,
                    help="take --x-max from this data set")
     p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
-    p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]), default=8)
-    p.add_argument("--potential-bits", type=int_in("--potential-bits", *LIMITS["potential_bits"]), default=16)
-    p.add_argument("--clip-percentile", type=float, default=100.0,
+    p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]),
+                   help=f"default {IMPORT_DEFAULTS['weight_bits']}{kept}")
+    p.add_argument("--potential-bits", type=int_in("--potential-bits", *LIMITS["potential_bits"]),
+                   help=f"default {IMPORT_DEFAULTS['potential_bits']}{kept}")
+    p.add_argument("--clip-percentile", type=float_in("--clip-percentile", 0.0, 100.0, low_open=True),
+                   default=100.0,
                    help="scale each layer so this percentile of |weight| is the largest integer weight")
     p.set_defaults(handler=_cmd_import)
 
     p = commands.add_parser("export", help="a model file to a NIR graph")
-    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
+    p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({SHIPPED_NAMES})")
     p.add_argument("--out", required=True, help="NIR file to write (.nir)")
     p.set_defaults(handler=_cmd_export)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+from .files import save_png
 from .golden import GoldenResult
 
 __all__ = ["CyclePoint", "cycle_sweep", "plot_cycle_sweep", "LANES"]
@@ -64,5 +65,7 @@ def plot_cycle_sweep(points: list[CyclePoint], path) -> None:
     axis.set_title("FirstSpike core: cycles per inference vs lanes")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        save_png(figure, path, dpi=120)
+    finally:
+        plt.close(figure)

@@ -52,7 +52,12 @@ class DeviceRefused(LinkError):
 
 
 class ModelMismatch(LinkError):
-    """The device does not hold the model the driver was told it holds."""
+    """The device does not hold the model the driver was told it holds (``held``: what it
+    holds instead, e.g. ``"model 00402397bc7d"``, when that is the problem)."""
+
+    def __init__(self, message: str, *, held: str | None = None):
+        super().__init__(message)
+        self.held = held
 
 
 class Accelerator:
@@ -227,9 +232,9 @@ class Accelerator:
     def _check_model(self) -> None:
         info = self.info()
         if not info.committed or info.model_sha256 != self._model_sha256:
-            held = info.model_sha256.hex()[:12] if info.committed else "an unverified load"
+            held = f"model {info.model_sha256.hex()[:12]}" if info.committed else "an unverified load"
             raise ModelMismatch(f"the device holds {held}, not the model {self._model_sha256.hex()[:12]}; "
-                                "load_model() it")
+                                "load_model() it", held=held)
         self._needs_check = False
 
     def _ready_to_infer(self) -> None:

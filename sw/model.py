@@ -140,10 +140,17 @@ def load_model(path: str | os.PathLike) -> Model:
     source = str(path)
     if not os.path.exists(path):
         raise ModelFileError(f"{source}: no such model file")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{source}: is a folder, not a model file")
+    if os.path.getsize(path) == 0:
+        raise ModelFileError(f"{source}: not a model file (it is empty)")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ModelFileError(f"{source}: not a readable .npz model file ({error})") from None
+    except (ValueError, zipfile.BadZipFile, EOFError):
+        # NumPy's own text advises loading pickles, which a model file never holds.
+        raise ModelFileError(f"{source}: not a model file (not an .npz archive)") from None
+    except OSError as error:
+        raise ModelFileError(f"{source}: cannot be read ({error.strerror or error})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ModelFileError(f"{source}: holds a single array, not a .npz model archive")
     try:

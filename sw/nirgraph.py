@@ -18,14 +18,16 @@ model's parameters in the graph's metadata so that a round trip is exact.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .encoding import LatencyEncoding
 from .errors import FirstSpikeError
+from .files import write_atomically
 from .model import Layer, Model
 from .params import CoreParams, Kernel
 
@@ -70,10 +72,12 @@ class ImportReport:
     kernel: Kernel
     layers: tuple[LayerReport, ...]
     exact: bool  # the graph was written by FirstSpike: integers restored, nothing rounded
+    overrides: tuple[str, ...] = ()  # "time_steps 9 -> 5": parameters given that differ from the graph's
 
     def lines(self) -> list[str]:
         if self.exact:
-            return ["FirstSpike graph: integers restored exactly"]
+            return ["FirstSpike graph: integers restored exactly"
+                    + (f"; as given: {', '.join(self.overrides)}" if self.overrides else "")]
         return [f"kernel {self.kernel.value}", *(layer.line() for layer in self.layers)]
 
 
@@ -199,6 +203,9 @@ def _quantize(layer: dict, params: CoreParams, clip_percentile: float) -> tuple[
     w_low, w_high = params.weight_range
     p_low, p_high = params.potential_range
     weights = layer["weights"]
+    if weights.size and not np.any(weights):
+        raise NIRImportError(f"{' -> '.join(layer['nodes'])}: every weight is 0, so no spike can reach "
+                             "its neurons")
     magnitude = np.abs(weights)
     top = float(np.percentile(magnitude, clip_percentile)) if magnitude.size else 0.0
     if top <= 0:
@@ -243,14 +250,35 @@ def _restore(graph, n_in: int, layers: list[dict], kernel: Kernel) -> Model | No
     return Model(params, tuple(restored), encoding, saved.get("provenance", {}))
 
 
-def import_nir(graph, *, time_steps: int, x_max: float, weight_bits: int = 8, potential_bits: int = 16,
+IMPORT_DEFAULTS = {"time_steps": 16, "weight_bits": 8, "potential_bits": 16}
+
+
+def _override(model: Model, given: dict) -> tuple[Model, tuple[str, ...]]:
+    """``model`` with the parameters the user gave (``None`` = keep the graph's)."""
+    p = model.params
+    changes = {name: value for name, value in given.items()
+               if value is not None and value != (model.encoding.x_max if name == "x_max" else getattr(p, name))}
+    if not changes:
+        return model, ()
+    said = tuple(f"{name} {model.encoding.x_max if name == 'x_max' else getattr(p, name)} -> {value}"
+                 for name, value in changes.items())
+    encoding = LatencyEncoding(float(changes.pop("x_max", model.encoding.x_max)), model.encoding.kind)
+    try:
+        return Model(replace(p, **changes), model.layers, encoding, model.provenance), said
+    except ValueError as error:
+        raise NIRImportError(f"{', '.join(said)}: {error}") from None
+
+
+def import_nir(graph, *, time_steps: int | None = None, x_max: float | None = None,
+               weight_bits: int | None = None, potential_bits: int | None = None,
                clip_percentile: float = 100.0, provenance: dict | None = None) -> tuple[Model, ImportReport]:
     """A FirstSpike model from a NIR graph (an object, or a path to read).
 
-    ``time_steps``, ``x_max`` (the encoding) and the bit widths are not in a NIR graph;
-    a graph FirstSpike wrote carries them and comes back exactly, these ignored.
-    ``clip_percentile`` below 100 clips each layer's largest weights to spend the integer
-    range on the rest.
+    ``time_steps``, ``x_max`` (the encoding) and the bit widths are not in a NIR graph:
+    ``x_max`` must be given, the others default to :data:`IMPORT_DEFAULTS`. A graph
+    FirstSpike wrote carries them and comes back exactly; values given here replace
+    the graph's (and say so in the report). ``clip_percentile`` below 100 clips each
+    layer's largest weights to spend the integer range on the rest.
     """
     if isinstance(graph, (str, os.PathLike)):
         graph = read_nir(graph)
@@ -259,7 +287,15 @@ def import_nir(graph, *, time_steps: int, x_max: float, weight_bits: int = 8, po
     n_in, layers, kernel = _layers(_chain(graph))
     restored = _restore(graph, n_in, layers, kernel)
     if restored is not None:
-        return restored, ImportReport(kernel, (), exact=True)
+        model, said = _override(restored, {"time_steps": time_steps, "weight_bits": weight_bits,
+                                           "potential_bits": potential_bits, "x_max": x_max})
+        return model, ImportReport(kernel, (), exact=True, overrides=said)
+    if x_max is None:
+        raise NIRImportError("this graph was not written by FirstSpike, so it does not carry the input "
+                             "encoding's brightest value: give x_max (--x-max, or --dataset to take it "
+                             "from a data set)")
+    given = {"time_steps": time_steps, "weight_bits": weight_bits, "potential_bits": potential_bits}
+    time_steps, weight_bits, potential_bits = (IMPORT_DEFAULTS[k] if v is None else v for k, v in given.items())
     params = CoreParams((n_in, *(len(layer["thresholds"]) for layer in layers)), time_steps, kernel,
                         weight_bits, potential_bits)
     quantized = [_quantize(layer, params, clip_percentile) for layer in layers]
@@ -308,8 +344,11 @@ def export_nir(model: Model):
 
 
 def write_nir(model: Model, path: str | os.PathLike) -> None:
-    """Write :func:`export_nir`'s graph to ``path`` (HDF5), atomically."""
+    """Write :func:`export_nir`'s graph to ``path`` (HDF5), atomically.
+
+    The HDF5 image is made in memory first: HDF5 itself then never meets a full disk
+    (where it crashes), and the file appears whole or not at all."""
     nir = _nir()
-    partial = f"{os.fspath(path)}.partial"
-    nir.write(partial, export_nir(model))
-    os.replace(partial, path)
+    image = io.BytesIO()
+    nir.write(image, export_nir(model))
+    write_atomically(path, lambda handle: handle.write(image.getvalue()))

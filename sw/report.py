@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arith import NO_SPIKE
+from .files import save_png
 from .golden import GoldenResult
 from .link.messages import Result
 
@@ -61,5 +62,7 @@ def plot_inference_report(path, results: list[Result], labels: np.ndarray, golde
     axis.set_title(f"cycles: mean {cycles.mean():,.1f}")
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    try:
+        save_png(figure, path)
+    finally:
+        plt.close(figure)

@@ -104,40 +104,6 @@ def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
     assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["eval", "--lanes", "0"], "--lanes must be between 1 and 64, not 0"),
-    (["eval", "--lanes", "many"], "--lanes must be an integer, not 'many'"),
-    (["eval", "--model", "/nonexistent/m.npz"], "/nonexistent/m.npz: no such model file"),
-    (["eval", "--dataset", "mnist"], "pass --data-dir DIR"),
-    (["eval", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent"], "folder /nonexistent does not exist"),
-    (["eval", "--dataset", "fashion-mnist"], "the model takes 64 inputs but fashion-mnist images have 784 pixels"),
-    (["eval", "--backend", "fpga"], "invalid choice: 'fpga'"),
-    (["run", "--input", "/nonexistent.npy", "--output", "x.npz"], "/nonexistent.npy: no such file"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["train", "--trainer", "numpy", "--kernel", "ramp", "--out", "x.npz"], "trains the step kernel only"),
-    (["train", "--init", "xavier", "--out", "x.npz"], "invalid choice: 'xavier'"),
-    (["import", "/nonexistent.nir", "--out", "x.npz", "--x-max", "1"], "/nonexistent.nir: no such file"),
-])
-def test_bad_arguments_give_one_line_and_status_2(capsys, argv, message):
-    status, out, err = run(capsys, *argv)
-    assert status == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
-@pytest.mark.parametrize("array, message", [
-    (np.zeros((3, 5), np.int64), "must have shape [batch, 64], not [3, 5]"),
-    (np.full((2, 64), 0.5), "must be integers"),
-    (np.full((2, 64), 16), "sample 0, input 0 spikes at 16; a spike time must be in 0..15 or -1"),
-    (np.full((2, 64), -3), "sample 0, input 0 spikes at -3"),
-])
-def test_bad_spike_files_are_named(capsys, tmp_path, array, message):
-    np.save(tmp_path / "in.npy", array)
-    status, _, err = run(capsys, "run", "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "o.npz"))
-    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "o.npz").exists()
-
-
 def test_console_script_is_installed_and_reports_errors_without_traceback():
     beside = Path(sys.executable).parent / "firstspike"
     exe = str(beside) if beside.exists() else shutil.which("firstspike")

@@ -95,12 +95,22 @@ def test_export_then_import_gives_back_the_same_model(kernel, tmp_path):
     rng = np.random.default_rng(4)
     model = random_model(CoreParams((11, 7, 5, 3), 9, kernel, weight_bits=6, potential_bits=12), rng)
     write_nir(model, tmp_path / "m.nir")
-    back, report = import_nir(tmp_path / "m.nir", time_steps=99, x_max=7.0)
-    assert report.exact
+    back, report = import_nir(tmp_path / "m.nir")
+    assert report.exact and report.overrides == ()
     assert back.digest() == model.digest()
     assert back.encoding == model.encoding
     times = random_spike_times(model.params, rng, 20)
     np.testing.assert_array_equal(simulate(back, times).decision, simulate(model, times).decision)
+
+
+def test_parameters_given_for_an_exported_graph_replace_its_own_and_are_reported(tmp_path):
+    model = random_model(CoreParams((11, 7, 3), 9, Kernel.STEP, weight_bits=6, potential_bits=12),
+                         np.random.default_rng(6))
+    write_nir(model, tmp_path / "m.nir")
+    back, report = import_nir(tmp_path / "m.nir", time_steps=5, potential_bits=14, x_max=model.encoding.x_max)
+    assert report.overrides == ("time_steps 9 -> 5", "potential_bits 12 -> 14")
+    assert (back.params.time_steps, back.params.potential_bits, back.params.weight_bits) == (5, 14, 6)
+    assert all(np.array_equal(a.weights, b.weights) for a, b in zip(back.layers, model.layers))
 
 
 def test_exported_graph_without_firstspike_metadata_still_imports_to_the_same_integers():

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from firstspike.sw.errors import FirstSpikeError
+from firstspike.sw.files import write_atomically
 from firstspike.sw.model import Model, save_model
 
 from ..generate import TOP_NAME, render, write
@@ -180,7 +181,7 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
                 sorted(scratch.glob("*.vcd")) + sorted(scratch.glob("*.fst"))
             if not dumps:
                 raise RTLSimulationError(f"the {simulator} run wrote no waveform")
-            shutil.copyfile(dumps[-1], waves)
+            write_atomically(waves, lambda handle: handle.write(dumps[-1].read_bytes()))
         with np.load(results) as data:
             return {key: data[key] for key in data.files}
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..datasets import Dataset
 from ..evaluate import evaluate
-from ..files import write_atomically
+from ..files import save_png, write_atomically
 from .config import TrainConfig
 from .loop import train
 
@@ -101,5 +101,7 @@ def plot(rows: list[dict], path: str | os.PathLike) -> None:
                  f"{first.get('kernel', '')} kernel")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    write_atomically(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
-    plt.close(fig)
+    try:
+        save_png(fig, path, dpi=120)
+    finally:
+        plt.close(fig)

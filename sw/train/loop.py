@@ -132,8 +132,10 @@ def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...]) ->
         state.epoch, state.history = int(saved["epoch"]), list(saved["history"])
     except FirstSpikeError:
         raise
-    except Exception as error:  # torch.load raises pickle, zip and runtime errors for a bad file
-        raise FirstSpikeError(f"{path}: not a FirstSpike training checkpoint ({error})") from None
+    except Exception:  # torch.load raises pickle, zip and runtime errors for a bad file
+        # (its own text advises weights_only=False, i.e. running the file's code: never for a user)
+        reason = "it is empty" if path.stat().st_size == 0 else "not a PyTorch checkpoint of this trainer"
+        raise FirstSpikeError(f"{path}: not a FirstSpike training checkpoint ({reason})") from None
     return state
 
 
