@@ -1,54 +1,28 @@
 """The accelerator on a board: the core behind its UART on the board's serial pins, run
-from the board's default clock, with the busy flag on an LED where there is one.
+from the board's oscillator, with the busy flag on an LED.
 
-Works with any ``amaranth-boards`` platform that has a ``uart`` resource.
+The pins are placed by the board's file in constraints/ (made from amaranth-boards' pin
+data); :mod:`.build` synthesizes this top level for every board.
 """
 
 from __future__ import annotations
 
-from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
-from amaranth.build import ResourceError
-from amaranth.lib import io, wiring
+from amaranth import ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.model import Model
 
 from .link.top import UARTAccelerator
+from .refusal import refuse
 
-__all__ = ["BoardTop", "PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
+__all__ = ["PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
 
 #: The ports of :class:`PinTop`, which every file in constraints/ places.
 PIN_PORTS = ("clk", "rx", "tx", "led")
 
 DEFAULT_BAUD = 115_200
-
-
-class BoardTop(Elaboratable):
-    def __init__(self, model: Model, lanes: int, *, baud: int = DEFAULT_BAUD):
-        self.model, self.lanes, self.baud = model, lanes, baud
-
-    def elaborate(self, platform):
-        if platform is None:
-            raise FirstSpikeError("BoardTop needs a platform (an amaranth-boards board)")
-        clock_hz = int(platform.default_clk_frequency)
-        if clock_hz < 4 * self.baud:
-            raise FirstSpikeError(f"the board's clock ({clock_hz:,} Hz) is too slow for {self.baud:,} baud: "
-                                  f"it needs at least 4 clock cycles per bit")
-        m = Module()
-        m.submodules.accelerator = accelerator = UARTAccelerator(self.model, self.lanes, clock_hz=clock_hz,
-                                                                 baud=self.baud)
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.rx = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [accelerator.rx.eq(rx.i), tx.o.eq(accelerator.tx)]
-        try:
-            led = platform.request("led", 0, dir="-")
-        except ResourceError:  # a board without LEDs: nothing to show busy on
-            return m
-        m.submodules.led = led_buffer = io.Buffer("o", led)
-        m.d.comb += led_buffer.o.eq(accelerator.busy)
-        return m
 
 
 class PinTop(wiring.Component):
@@ -61,9 +35,8 @@ class PinTop(wiring.Component):
 
     def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int = DEFAULT_BAUD):
         if clock_hz < 4 * baud:
-            self._MustUse__silence = True
-            raise FirstSpikeError(f"the board's clock ({clock_hz:,} Hz) is too slow for {baud:,} baud: "
-                                  f"it needs at least 4 clock cycles per bit")
+            refuse(self, FirstSpikeError(f"the board's clock ({clock_hz:,} Hz) is too slow for {baud:,} baud: "
+                                         f"it needs at least 4 clock cycles per bit"))
         self.accelerator = UARTAccelerator(model, lanes, clock_hz=clock_hz, baud=baud)
         super().__init__({"clk": In(1), "rx": In(1), "tx": Out(1), "led": Out(1)})
         assert tuple(self.signature.members) == PIN_PORTS

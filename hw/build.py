@@ -22,7 +22,7 @@ import numpy as np
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.golden import GoldenResult
 from firstspike.sw.link.framing import Frame, encode_frame
-from firstspike.sw.link.messages import Command, Result
+from firstspike.sw.link.messages import REPLY, Command, Result
 from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.model import Model
 
@@ -97,7 +97,7 @@ def _version(package: str) -> str:
 def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float:
     """Wire bytes of one INFER and its reply, averaged over the samples."""
     params = golden.params
-    reply = len(encode_frame(Frame(Command.INFER | 0x80, 0, Result(
+    reply = len(encode_frame(Frame(Command.INFER | REPLY, 0, Result(
         0, False, False, 0, 0, (0,) * params.n_layers, np.full(params.n_outputs, -1)).pack())))
     sent = np.mean([len(encode_frame(Frame(Command.INFER, 0, encode_spikes(t)))) for t in spike_times])
     return float(sent + reply)

@@ -22,6 +22,7 @@ from firstspike.sw.params import CoreParams, Kernel
 from .decision import DecisionUnit
 from .lanes import LaneArray, operation_layout, state_layout
 from .queue import SpikeQueue
+from .refusal import refuse
 from .table import SpikeTable
 
 __all__ = ["TTFSCore", "event_layout", "result_layout", "trace_layout", "write_layout", "read_layout"]
@@ -118,8 +119,7 @@ class TTFSCore(wiring.Component):
             differ = [f"{name} {getattr(model.params, name)!r} vs {getattr(params, name)!r}"
                       for name in model.params.__dataclass_fields__
                       if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
-            self._MustUse__silence = True  # never elaborated: no "unused elaboratable" warning
-            raise ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}")
+            refuse(self, ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}"))
         self.params = params
         self.model = model
         self.layout = MemoryLayout(params)

@@ -1,7 +1,9 @@
 """The neuron arithmetic, written once.
 
-This module is the executable form of docs/arithmetic.md. The golden model calls
-:func:`integrate_steps` (:func:`integrate` for every time step) and
+This module is the executable form of docs/arithmetic.md; :func:`integrate` is the
+definition of one step. The golden model calls :func:`integrate_steps` (a fast path
+that skips saturation while nothing leaves the range, else :func:`integrate` step by
+step; tests/test_arith.py proves the two equal exhaustively at small widths) and
 :func:`first_crossing` for the latch; the
 gateware builds its datapath from the same ranges
 (:class:`~firstspike.sw.params.CoreParams`) and is held to the same results.

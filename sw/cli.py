@@ -101,7 +101,7 @@ def _load_spike_file(path: str) -> np.ndarray:
 
 
 def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.ndarray]:
-    """The arrays ``firstspike run`` writes, by name (see docs/cli.md)."""
+    """The arrays ``firstspike run`` writes, by name (README: "A short tour")."""
     arrays = {
         "class": result.decision,
         "fired": result.fired,

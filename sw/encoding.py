@@ -6,7 +6,7 @@ Brighter is earlier. With ``x`` in ``[0, x_max]`` and ``T`` time steps::
     s = NO_SPIKE                                       for x == 0
 
 so ``x_max`` spikes at step 0, the faintest non-zero value near ``T - 1``, and zero
-never spikes. See docs/encoding.md.
+never spikes. See docs/encoding-and-data.md.
 """
 
 from __future__ import annotations

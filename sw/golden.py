@@ -1,10 +1,14 @@
 """The golden model: what the hardware computes, bit for bit, for a batch at a time.
 
 It runs the network layer by layer. For one layer it first finds, for every sample,
-step and neuron, the exact sum of the weights of the inputs spiking at that step (one
-matrix product of the one-hot spike times with the weights), then calls
-:func:`~firstspike.sw.arith.integrate` once per step and
-:func:`~firstspike.sw.arith.first_crossing` on the potentials of all steps. Integers are carried in
+step and neuron, the exact sum of the weights of the inputs spiking at that step: a
+matrix product of the one-hot spike times with the weights where spikes are dense, or
+the sum of the weight rows of the spikes that happened where they are sparse (the two
+agree exactly; ``method`` picks). Then :func:`~firstspike.sw.arith.integrate_steps`
+gives the potentials of all steps (every step through
+:func:`~firstspike.sw.arith.integrate`, or an unsaturated running sum where no value
+leaves the range, proven equal in tests/test_arith.py) and
+:func:`~firstspike.sw.arith.first_crossing` the spikes. Integers are carried in
 floating point only where every value is provably exact (below 2**24 in ``float32``,
 otherwise ``float64``).
 """

@@ -10,6 +10,8 @@ from amaranth import Cat, Module, Signal
 from amaranth.lib import cdc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..refusal import refuse
+
 __all__ = ["UARTTx", "UARTRx", "MIN_DIVISOR"]
 
 MIN_DIVISOR = 4
@@ -17,9 +19,8 @@ MIN_DIVISOR = 4
 
 def _check_divisor(component, divisor: int) -> None:
     if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
-        component._MustUse__silence = True  # refused, so never elaborated: no warning
-        raise ValueError(f"divisor (clock cycles per bit) must be an integer of at least {MIN_DIVISOR}, "
-                         f"not {divisor!r}")
+        refuse(component, ValueError(f"divisor (clock cycles per bit) must be an integer of at least "
+                                     f"{MIN_DIVISOR}, not {divisor!r}"))
 
 
 class UARTTx(wiring.Component):

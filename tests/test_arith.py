@@ -1,0 +1,69 @@
+"""sw/arith.py's fast path equals its one definition of a step, for every case at small widths."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from firstspike.sw import arith
+from firstspike.sw.arith import integrate, integrate_steps
+from firstspike.sw.params import CoreParams, Kernel
+
+# 5-bit potentials (the narrowest CoreParams allows): every initial potential in [-16, 15];
+# increments up to half the range a step, so that sums leave it by any amount within three
+# steps.
+BITS, STEPS = 5, 3
+INCREMENTS = range(-9, 9)
+
+
+def _by_definition(increments: np.ndarray, initial: np.ndarray, params: CoreParams) -> np.ndarray:
+    potential, current = initial.copy(), np.zeros_like(initial)
+    history = np.empty_like(increments)
+    for t in range(len(increments)):
+        potential, current = integrate(potential, current, increments[t], params)
+        history[t] = potential
+    return history
+
+
+@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
+def test_integrate_steps_equals_integrate_step_by_step_for_every_case_at_5_bits(kernel, monkeypatch):
+    params = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=BITS)
+    low, high = params.potential_range
+    cases = np.array([(b, *a) for b in range(low, high + 1)
+                      for a in itertools.product(INCREMENTS, repeat=STEPS)], np.int64)
+    initial, increments = cases[:, 0], np.ascontiguousarray(cases[:, 1:].T)
+    expected = _by_definition(increments, initial, params)
+
+    # integrate_steps picks its path from where a batch's running sums leave the range. Cases
+    # are grouped by how far each step's potential and current lie outside it (0, 1, or 2
+    # and more, below and above): one batch per group meets, at the boundary, every decision
+    # a single case could meet. Where nothing leaves the range, integrate() is made to fail
+    # meanwhile: the fast path must run there.
+    sums = _unsaturated(increments, initial, kernel)
+    currents = np.cumsum(increments, axis=0) if kernel is Kernel.RAMP else sums
+    values = np.concatenate([sums, currents]).T
+    outside = np.concatenate([np.clip(low - values, 0, 2), np.clip(values - high, 0, 2)], axis=1)
+    groups, which = np.unique(outside, axis=0, return_inverse=True)
+    in_range = ~groups.any(axis=1)
+    assert 0 < in_range.sum() < len(groups), "both paths must be exercised"
+    for g, fast in enumerate(in_range):
+        members = which.reshape(-1) == g
+        with monkeypatch.context() as patch:
+            if fast:
+                patch.setattr(arith, "integrate", _must_not_run)
+            np.testing.assert_array_equal(integrate_steps(increments[:, members], initial[members], params),
+                                          expected[:, members])
+    np.testing.assert_array_equal(integrate_steps(increments, initial, params), expected)
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the fast path fell back to integrate() on a batch that stays in range")
+
+
+def _unsaturated(increments: np.ndarray, initial: np.ndarray, kernel: Kernel) -> np.ndarray:
+    """The running sums with no saturation at all: what the fast path returns when it is taken."""
+    if kernel is Kernel.STEP:
+        return initial + np.cumsum(increments, axis=0)
+    return initial + np.cumsum(np.cumsum(increments, axis=0), axis=0)
