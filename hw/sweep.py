@@ -30,14 +30,15 @@ def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path
             progress(f"sweep: {board}, P={p}")
             report = build_board(board, model, p, out / f"{board}-p{p}", baud=baud, golden=golden,
                                  spike_times=spike_times, progress=lambda line: None)
-            pnr, throughput, synthesis = report["place_and_route"] or {}, report["throughput"], report["synthesis"]
+            pnr, throughput, synthesis = report.place_and_route, report.throughput, report.synthesis
+            assert throughput is not None  # golden and spike_times were given
             rows.append({
-                "board": board, "lanes": p, "luts": synthesis["luts"], "flip_flops": synthesis["flip_flops"],
-                "block_rams": synthesis["block_rams"], "dsps": synthesis["dsps"],
-                "fmax_mhz": pnr.get("fmax_mhz"), "meets_clock": pnr.get("meets_clock"),
-                "cycles_per_inference": throughput["cycles_per_inference"],
-                "inferences_per_second_at_fmax": throughput["inferences_per_second_at_fmax"],
-                "link_bound_inferences_per_second": throughput["link_bound_inferences_per_second"],
+                "board": board, "lanes": p, "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
+                "block_rams": synthesis.block_rams, "dsps": synthesis.dsps,
+                "fmax_mhz": pnr.fmax_mhz if pnr else None, "meets_clock": pnr.meets_clock if pnr else None,
+                "cycles_per_inference": throughput.cycles_per_inference,
+                "inferences_per_second_at_fmax": throughput.inferences_per_second_at_fmax,
+                "link_bound_inferences_per_second": throughput.link_bound_inferences_per_second,
             })
             _write_csv(rows, out / "sweep.csv")  # after every build: a failed sweep keeps what it has
     return rows

@@ -104,7 +104,7 @@ class SpikeTable(wiring.Component):
         busy_steps = Signal(steps)
         m.d.comb += busy_steps.eq(Cat(bits[t * folds:(t + 1) * folds] != 0 for t in range(steps)))
         any_step, step = _lowest(m, busy_steps, steps, "next_step")
-        any_fold, fold = _lowest(m, bits.word_select(step, folds), folds, "next_fold")
+        _, fold = _lowest(m, bits.word_select(step, folds), folds, "next_fold")  # a busy step has a fold
 
         m.submodules.ahead = ahead = fifo.SyncFIFOBuffered(width=record_layout(params).size, depth=READ_AHEAD)
         in_flight = Signal()

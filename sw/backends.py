@@ -8,7 +8,7 @@ register here by import path, so sw never imports hw (or Amaranth) until one is 
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 

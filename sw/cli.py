@@ -11,12 +11,23 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .backends import BACKENDS, run_backend
-from .cli_options import (DATASETS, SHIPPED_NAMES, Parser, UsageError, float_in, hw, int_in, model_and_data,
-                          progress, resolve_model)
+from .cli_options import (
+    DATASETS,
+    SHIPPED_NAMES,
+    Parser,
+    UsageError,
+    float_in,
+    hw,
+    int_in,
+    model_and_data,
+    progress,
+    resolve_model,
+)
 from .errors import FirstSpikeError, SpikeInputError
 from .files import check_output_folder, check_output_path, write_atomically
 from .golden import GoldenResult
@@ -47,23 +58,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
-    layers = ["inputs"] + [f"layer {k + 1}" for k in range(model.params.n_layers)]
-    print(f"model      {args.model}  ({'-'.join(map(str, model.params.layer_sizes))}, T={model.params.time_steps},"
-          f" {model.params.kernel.value} kernel, sha256 {report.model_sha256[:12]})")
-    print(f"data       {report.dataset} {report.split} split, {report.samples} samples")
-    print(f"backend    {report.backend}{_backend_label(args)}  ({report.samples / max(report.seconds, 1e-9):,.0f} inferences/s)")
-    print(f"accuracy   {100 * report.accuracy:.2f} %  ({report.correct}/{report.samples}); "
-          f"an output fired in {100 * report.outputs_fired:.1f} %")
-    print("spikes     " + ", ".join(f"{name} {per:.3f}/neuron ({tot:.1f})"
-                                    for name, per, tot in zip(layers, report.spikes_per_neuron,
-                                                              report.spikes_per_layer)))
-    print(f"syn. ops   {report.synaptic_ops:,.1f} per inference")
-    if report.agreement is not None:
-        print(f"agreement  {100 * report.agreement:.2f} % of samples equal the golden model in every spike time, "
-              "class and cycle count")
-    print(f"cycles     P={report.lanes}: mean {report.cycles_mean:,.1f} (min {report.cycles_min}, "
-          f"max {report.cycles_max}); {report.cycles_mean / max(report.ideal_cycles_mean, 1e-9):.3f} x the "
-          f"event-bound ideal {report.ideal_cycles_mean:,.1f}")
+    print("\n".join(report.lines(model, args.model, backend_label=_backend_label(args))))
     return 0
 
 
@@ -100,9 +95,9 @@ def _load_spike_file(path: str) -> np.ndarray:
     return array
 
 
-def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.ndarray]:
+def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, Any]:
     """The arrays ``firstspike run`` writes, by name (README: "A short tour")."""
-    arrays = {
+    arrays: dict[str, Any] = {  # Any: NumPy's stubs read **arrays as its keyword options
         "class": result.decision,
         "fired": result.fired,
         "output_spike_times": result.spike_times[-1],
@@ -112,8 +107,9 @@ def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, np.n
     }
     if result.potentials[-1].shape[1]:  # the RTL does not expose potentials
         arrays["output_potentials"] = result.potentials[-1]
-    if getattr(result, "agrees", None) is not None:
-        arrays["agrees_with_golden"] = result.agrees
+    agrees = getattr(result, "agrees", None)  # a device backend's per-sample agreement with golden
+    if agrees is not None:
+        arrays["agrees_with_golden"] = agrees
     for k, times in enumerate(result.spike_times[:-1]):
         arrays[f"hidden_spike_times_{k}"] = times
     return arrays
@@ -153,7 +149,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # -- infer (through a device) ----------------------------------------------------------
 
-def _open_device(args: argparse.Namespace, model: Model, stack: "contextlib.ExitStack"):
+def _open_device(args: argparse.Namespace, model: Model, stack: contextlib.ExitStack):
     """The device ``--device`` names, opened; simulated boards and emulators are started."""
     from .driver import Accelerator
 
@@ -256,35 +252,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     report = build_board(args.board, model, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
                          spike_times=times, progress=lambda line: print(line, file=sys.stderr))
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report.as_dict(), indent=2))
         return 0
-    s, t, pnr = report["synthesis"], report["throughput"], report["place_and_route"]
-    print(f"board      {args.board} ({report['family']}, {report['clock_hz'] / 1e6:g} MHz), "
-          f"{'-'.join(map(str, report['layer_sizes']))}, P={args.lanes}, model sha256 {report['model_sha256'][:12]}")
-    print(f"synthesis  {s['luts']:,} LUTs, {s['flip_flops']:,} flip-flops, {s['block_rams']} block RAMs, "
-          f"{s['dsps']} DSPs")
-    if pnr:
-        use = ", ".join(f"{kind} {u['used']}/{u['available']}" for kind, u in pnr["utilisation"].items())
-        print(f"placed     {use}")
-        print(f"Fmax       {pnr['fmax_mhz']:.1f} MHz ({'meets' if pnr['meets_clock'] else 'MISSES'} the board's "
-              f"{report['clock_hz'] / 1e6:g} MHz)")
-        path = pnr.get("critical_path")
-        if path:
-            print(f"critical   {path['total_ns']:.1f} ns through {' -> '.join(path['modules'])}: "
-                  f"{path['logic_levels']} logic levels, {path['logic_ns']:.1f} ns logic + "
-                  f"{path['routing_ns']:.1f} ns routing")
-        print(f"bitstream  {report['bitstream']}")
-    else:
-        print(f"Vivado     {report['vivado_script']} (no open place-and-route for this family)")
-    at_fmax = t["inferences_per_second_at_fmax"]
-    print(f"speed      {t['cycles_per_inference']:,.1f} cycles/inference: {t['inferences_per_second_at_board_clock']:,.0f}"
-          f" inferences/s at the board clock" + (f", {at_fmax:,.0f} at Fmax" if at_fmax else "")
-          + f"; the link at {args.baud:,} baud carries {t['link_bound_inferences_per_second']:,.0f}/s "
-          f"({t['bytes_per_inference']:.1f} bytes each)")
-    for target in report.get("targets", []):
-        print(f"aim        {target['figure']}: {target['reached']:,.1f} vs {target['aim']:,.0f}: "
-              + ("met" if target["met"] else f"MISSED, {100 * target['fraction_of_aim']:.0f} % of the aim"))
-    print(f"report     {Path(args.out) / 'report.json'}")
+    print("\n".join(report.lines(str(Path(args.out) / "report.json"))))
     return 0
 
 
@@ -372,27 +342,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _big_network(args: argparse.Namespace):
-    """The 784-400-10 benchmark network (random weights) and its inputs: Fashion-MNIST
-    test images when the data set is installed, else random spike times of a similar density."""
-    from .datasets import load_dataset
-    from .encoding import LatencyEncoding
-    from .params import CoreParams
-    from .synthetic import random_model, random_spike_times
-
-    rng = np.random.default_rng(args.seed)
-    params = CoreParams((784, 400, 10), time_steps=32, weight_bits=8, potential_bits=16)
-    model = random_model(params, rng)
-    try:
-        data = load_dataset("fashion-mnist", args.data_dir)
-        times = LatencyEncoding(data.x_max).encode(data.test_x[:args.samples], params.time_steps)
-        source = "Fashion-MNIST test images"
-    except FirstSpikeError:
-        times = random_spike_times(params, rng, args.samples, density=0.5)
-        source = "random inputs (density 0.5; Fashion-MNIST not installed)"
-    return model, times, source
-
-
 def _cmd_cycles(args: argparse.Namespace) -> int:
     from .cyclebench import cycle_sweep, plot_cycle_sweep
     from .datasets import load_dataset
@@ -404,7 +353,8 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.data_dir)
     x, _ = data.split("test")
     small = simulate(model, model.encoding.encode(x[:args.samples], model.params.time_steps))
-    big_model, big_times, big_source = _big_network(args)
+    from .synthetic import benchmark_network
+    big_model, big_times, big_source = benchmark_network(args.seed, args.samples, args.data_dir)
     big = simulate(big_model, big_times)
     name = f"{args.model} ({'-'.join(map(str, model.params.layer_sizes))})"
     points = (cycle_sweep(name, small, args.lanes, args.clock_mhz)
@@ -427,15 +377,15 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
 
 def _cmd_bench_rtl(args: argparse.Namespace) -> int:
     rtl_speed = hw("sim.speed", "bench-rtl").rtl_speed
-    from .datasets import load_dataset
     from .bench import machine_description
+    from .datasets import load_dataset
 
     model = resolve_model(args.model)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     workloads = [(model, model.encoding.encode(x[:args.samples], model.params.time_steps), args.lanes)]
     if args.big_samples:
-        big_args = argparse.Namespace(seed=args.seed, data_dir=None, samples=args.big_samples)
-        big_model, big_times, _ = _big_network(big_args)
+        from .synthetic import benchmark_network
+        big_model, big_times, _ = benchmark_network(args.seed, args.big_samples)
         workloads.append((big_model, big_times, args.big_lanes))
     rows = []
     for workload_model, times, lanes in workloads:

@@ -10,8 +10,9 @@ import argparse
 import importlib
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 from .errors import FirstSpikeError
 from .model import Model, load_model

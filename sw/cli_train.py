@@ -137,6 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         agreement = (f"; the training's integer forward pass agrees with the golden model on "
                      f"{int(same.sum())}/{len(same)} test images")
         from .train.decoding import compare_readouts
+        assert net is not None, "the torch trainer returns its network"
         readouts = compare_readouts(model, net, spike_times, dataset.test_y)
         figures["readouts"] = readouts
         agreement += (f"\nreadouts: first spike {100 * readouts['first_spike']:.2f} % (decided at step "
@@ -165,7 +166,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir)
     with tqdm(total=len(ablation.variants(base)), desc="ablation", unit="run", file=sys.stderr,
               disable=True if args.quiet else None) as bar:
-        started = []
+        started: list[str] = []
 
         def progress(name: str) -> None:
             bar.update(1 if started else 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-
 from .files import save_png
 from .golden import GoldenResult
 

@@ -28,8 +28,8 @@ import numpy as np
 from .params import CoreParams, Kernel
 
 __all__ = ["LAYER_OVERHEAD", "TABLE_PRIMING", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
-           "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer", "cycles_per_inference",
-           "ideal_cycles"]
+           "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
+           "cycles_per_inference", "ideal_cycles"]
 
 LAYER_OVERHEAD = 3
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)

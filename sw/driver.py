@@ -13,6 +13,7 @@ re-reads INFO and refuses to go on if the device no longer holds the model it lo
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -20,8 +21,20 @@ import numpy as np
 from .errors import FirstSpikeError
 from .layout import MemoryLayout, Target
 from .link.framing import Frame, FrameDecoder, FrameFault, encode_frame
-from .link.messages import (NACK, REGION_BYTES, REPLY, Command, Info, Nack, Result, memory_rows, pack_load,
-                            pack_read, row_bytes, unpack_rows)
+from .link.messages import (
+    NACK,
+    REGION_BYTES,
+    REPLY,
+    Command,
+    Info,
+    Nack,
+    Result,
+    memory_rows,
+    pack_load,
+    pack_read,
+    row_bytes,
+    unpack_rows,
+)
 from .link.spikecode import encode_spikes
 from .model import Model
 from .spikes import check_spike_times
@@ -77,7 +90,7 @@ class Accelerator:
         self._layout = MemoryLayout(self._info.params)
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 3_000_000, timeout: float = 2.0, retries: int = 3) -> "Accelerator":
+    def open(cls, url: str, *, baudrate: int = 3_000_000, timeout: float = 2.0, retries: int = 3) -> Accelerator:
         import serial  # pyserial
 
         try:
@@ -93,7 +106,7 @@ class Accelerator:
     def close(self) -> None:
         self.port.close()
 
-    def __enter__(self) -> "Accelerator":
+    def __enter__(self) -> Accelerator:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -130,10 +143,8 @@ class Accelerator:
     def _resync(self) -> None:
         """Forget partial and stale input before a retry."""
         time.sleep(0.01)
-        try:
+        with contextlib.suppress(Exception):  # a port that cannot flush still gets the decoder reset
             self.port.reset_input_buffer()
-        except Exception:
-            pass
         self._decoder.reset()
         self._pending.clear()
         self._needs_check = True
@@ -230,6 +241,7 @@ class Accelerator:
                                 f"({'-'.join(map(str, self.params.layer_sizes))}, T={self.params.time_steps})")
 
     def _check_model(self) -> None:
+        assert self._model_sha256 is not None, "called after load_model() or attach()"
         info = self.info()
         if not info.committed or info.model_sha256 != self._model_sha256:
             held = f"model {info.model_sha256.hex()[:12]}" if info.committed else "an unverified load"

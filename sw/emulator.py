@@ -11,12 +11,25 @@ from __future__ import annotations
 import socket
 import threading
 
-
 from .golden import simulate
 from .layout import MemoryLayout, Target
 from .link.framing import FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
-from .link.messages import (COMMITTED, NACK, REGION_BYTES, REPLY, Command, Info, Nack, Result, memory_rows,
-                            pack_rows, row_bytes, unpack_load, unpack_read, unpack_rows)
+from .link.messages import (
+    COMMITTED,
+    NACK,
+    REGION_BYTES,
+    REPLY,
+    Command,
+    Info,
+    Nack,
+    Result,
+    memory_rows,
+    pack_rows,
+    row_bytes,
+    unpack_load,
+    unpack_read,
+    unpack_rows,
+)
 from .link.spikecode import SpikeCodeError, decode_spikes, max_encoded_bytes
 from .model import Layer, Model
 
@@ -142,7 +155,8 @@ class DeviceEmulator:
 
     def _read_result(self, payload: bytes) -> bytes:
         _expect(not payload, Nack.BAD_LENGTH)
-        _expect(self.last_result is not None, Nack.NO_RESULT)
+        if self.last_result is None:
+            raise _Refusal(Nack.NO_RESULT)
         sequence, result = self.last_result
         return bytes((sequence,)) + result
 
@@ -183,7 +197,7 @@ class EmulatorServer:
         while not self._stop.is_set():
             try:
                 connection, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -192,7 +206,7 @@ class EmulatorServer:
                 while not self._stop.is_set():
                     try:
                         data = connection.recv(65536)
-                    except (TimeoutError, socket.timeout):
+                    except TimeoutError:
                         self.device.idle_timeout()
                         continue
                     except OSError:
@@ -211,7 +225,7 @@ class EmulatorServer:
         self._listener.close()
         self._thread.join(timeout=2)
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -43,6 +43,29 @@ class EvalReport:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def lines(self, model: Model, name: str, backend_label: str = "") -> list[str]:
+        """The figures as ``firstspike eval`` prints them (``name``: how the user named the model)."""
+        p = model.params
+        layers = ["inputs"] + [f"layer {k + 1}" for k in range(p.n_layers)]
+        lines = [
+            f"model      {name}  ({'-'.join(map(str, p.layer_sizes))}, T={p.time_steps}, {p.kernel.value} kernel, "
+            f"sha256 {self.model_sha256[:12]})",
+            f"data       {self.dataset} {self.split} split, {self.samples} samples",
+            f"backend    {self.backend}{backend_label}  ({self.samples / max(self.seconds, 1e-9):,.0f} inferences/s)",
+            f"accuracy   {100 * self.accuracy:.2f} %  ({self.correct}/{self.samples}); "
+            f"an output fired in {100 * self.outputs_fired:.1f} %",
+            "spikes     " + ", ".join(f"{layer} {per:.3f}/neuron ({total:.1f})" for layer, per, total
+                                      in zip(layers, self.spikes_per_neuron, self.spikes_per_layer)),
+            f"syn. ops   {self.synaptic_ops:,.1f} per inference",
+        ]
+        if self.agreement is not None:
+            lines.append(f"agreement  {100 * self.agreement:.2f} % of samples equal the golden model in every spike "
+                         "time, class and cycle count")
+        lines.append(f"cycles     P={self.lanes}: mean {self.cycles_mean:,.1f} (min {self.cycles_min}, "
+                     f"max {self.cycles_max}); {self.cycles_mean / max(self.ideal_cycles_mean, 1e-9):.3f} x the "
+                     f"event-bound ideal {self.ideal_cycles_mean:,.1f}")
+        return lines
+
 
 def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: str = "golden",
              lanes: int = 16, limit: int | None = None, progress=None,
@@ -78,6 +101,7 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     sizes = np.array(model.params.layer_sizes, np.float64)
     cycles = result.cycles(lanes)
     correct = int(np.sum(result.decision == y))
+    agrees = getattr(result, "agrees", None)  # a device backend's per-sample agreement with golden
     return EvalReport(
         model_sha256=model.digest(),
         dataset=dataset.name,
@@ -96,5 +120,5 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         cycles_max=int(cycles.max()),
         ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()),
         seconds=seconds,
-        agreement=None if getattr(result, "agrees", None) is None else float(np.mean(result.agrees)),
+        agreement=None if agrees is None else float(np.mean(agrees)),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO
 
 from .errors import FirstSpikeError
 
@@ -57,7 +58,7 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     return folder
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
 
     Nothing is left behind when it fails; an ``OSError`` (a full disk, a read-only

@@ -16,9 +16,9 @@ otherwise ``float64``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -108,7 +108,7 @@ class GoldenResult:
         return ideal_cycles(self.params, self.events, lanes)
 
     @classmethod
-    def join(cls, parts: list["GoldenResult"]) -> "GoldenResult":
+    def join(cls, parts: list[GoldenResult]) -> GoldenResult:
         """One result from the results of consecutive chunks of a batch."""
         cat = np.concatenate
         first = parts[0]
@@ -145,7 +145,7 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
     if method == "auto":
         density = spiking.mean() if spiking.size else 0.0
         method = "sparse" if density * _SPARSE_COST < steps else "dense"
-    w = weights.astype(dtype)
+    w: np.ndarray = weights.astype(dtype)
     if method == "dense":
         one_hot = spike_times[None, :, :] == np.arange(steps, dtype=np.int16)[:, None, None]
         return (one_hot.reshape(steps * batch, n_in).astype(dtype) @ w).reshape(steps, batch, n_out)

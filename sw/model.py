@@ -27,6 +27,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class Model:
                 h.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
         return h.hexdigest()
 
-    def replace_layer(self, index: int, layer: Layer) -> "Model":
+    def replace_layer(self, index: int, layer: Layer) -> Model:
         layers = list(self.layers)
         layers[index] = layer
         return Model(self.params, tuple(layers), self.encoding, dict(self.provenance))
@@ -199,8 +200,8 @@ def _read(archive: np.lib.npyio.NpzFile, source: str) -> Model:
             arrays.append(archive[key])
         layers.append(Layer(*arrays))
     _check_layers(params, tuple(layers), source)
-    layers = [Layer(*(a.astype(np.int64) for a in (l.weights, l.thresholds, l.initial_potentials)))
-              for l in layers]
+    layers = [Layer(*(a.astype(np.int64) for a in (layer.weights, layer.thresholds, layer.initial_potentials)))
+              for layer in layers]
     encoding_kind = _scalar(archive, "encoding", str, source)
     x_max = _scalar(archive, "encoding_x_max", float, source)
     try:
@@ -228,7 +229,7 @@ def _smallest_int_dtype(array: np.ndarray) -> np.dtype:
 def save_model(model: Model, path: str | os.PathLike) -> None:
     """Write ``model``; the file appears whole or not at all (written aside, then renamed)."""
     p = model.params
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, Any] = {  # Any: NumPy's stubs read **arrays as its keyword options
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, np.int64),
         "layer_sizes": np.array(p.layer_sizes, np.int64),

@@ -135,5 +135,5 @@ class CoreParams:
         _check_int("lanes", p, *LIMITS["lanes"])
         return -(-self.layer_sizes[layer + 1] // p)
 
-    def with_lanes(self, lanes: int) -> "CoreParams":
+    def with_lanes(self, lanes: int) -> CoreParams:
         return replace(self, lanes=lanes)

@@ -13,8 +13,8 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 __all__ = ["descendants", "end_descendants", "ending_descendants_on_interrupt"]
 
@@ -51,10 +51,8 @@ def descendants(pid: int | None = None) -> list[int]:
 
 def _signal_all(pids: list[int], number: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, number)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def end_descendants(grace: float = 2.0) -> int:

@@ -18,6 +18,7 @@ def check_spike_times(spike_times: object, params: CoreParams, what: str = "inpu
     The error names the first offending sample and neuron.
     """
     array = np.asarray(spike_times)
+    given_shape = list(array.shape)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         if np.issubdtype(array.dtype, np.floating) and array.size and np.all(np.isfinite(array)) \
                 and np.all(array == np.round(array)):
@@ -28,7 +29,7 @@ def check_spike_times(spike_times: object, params: CoreParams, what: str = "inpu
         array = array[None, :]
     n_in = params.n_inputs
     if array.ndim != 2 or array.shape[1] != n_in:
-        raise SpikeInputError(f"{what} must have shape [batch, {n_in}], not {list(np.shape(spike_times))}")
+        raise SpikeInputError(f"{what} must have shape [batch, {n_in}], not {given_shape}")
     bad = (array != NO_SPIKE) & ((array < 0) | (array >= params.time_steps))
     if bad.any():
         sample, neuron = (int(i) for i in np.argwhere(bad)[0])

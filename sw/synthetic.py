@@ -6,10 +6,11 @@ import numpy as np
 
 from .arith import NO_SPIKE
 from .encoding import LatencyEncoding
+from .errors import FirstSpikeError
 from .model import Layer, Model
 from .params import CoreParams
 
-__all__ = ["random_model", "random_spike_times"]
+__all__ = ["random_model", "random_spike_times", "benchmark_network"]
 
 
 def random_model(params: CoreParams, rng: np.random.Generator, *, firing: float = 0.5) -> Model:
@@ -40,3 +41,21 @@ def random_spike_times(params: CoreParams, rng: np.random.Generator, batch: int,
     times = rng.integers(0, params.time_steps, (batch, params.n_inputs))
     times[rng.random(times.shape) >= density] = NO_SPIKE
     return times.astype(np.int16)
+
+
+def benchmark_network(seed: int, samples: int, data_dir: str | None = None) -> tuple[Model, np.ndarray, str]:
+    """The 784-400-10 benchmark network (random weights, T = 32) and ``samples`` inputs:
+    Fashion-MNIST test images when the data set is installed, else random spike times of a
+    similar density. Returns the model, the spike times and where the inputs came from."""
+    from .datasets import load_dataset
+
+    rng = np.random.default_rng(seed)
+    params = CoreParams((784, 400, 10), time_steps=32, weight_bits=8, potential_bits=16)
+    model = random_model(params, rng)
+    try:
+        data = load_dataset("fashion-mnist", data_dir)
+    except FirstSpikeError:
+        return (model, random_spike_times(params, rng, samples, density=0.5),
+                "random inputs (density 0.5; Fashion-MNIST not installed)")
+    return (model, LatencyEncoding(data.x_max).encode(data.test_x[:samples], params.time_steps),
+            "Fashion-MNIST test images")

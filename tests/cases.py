@@ -46,8 +46,8 @@ def tie_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
 def silent_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
     model, times = random_case(11, kernel)
     high = model.params.potential_range[1]
-    layers = tuple(Layer(l.weights, np.full_like(l.thresholds, high), l.initial_potentials * 0)
-                   for l in model.layers)
+    layers = tuple(Layer(la.weights, np.full_like(la.thresholds, high), la.initial_potentials * 0)
+                   for la in model.layers)
     return Model(model.params, layers, model.encoding), times
 
 
@@ -56,8 +56,8 @@ def floor_case(kernel: Kernel) -> tuple[Model, np.ndarray]:
     a saturated potential still reaches such a threshold."""
     model, times = saturating_case(kernel)
     low = model.params.potential_range[0]
-    layers = tuple(Layer(-np.abs(l.weights), np.where(np.arange(len(l.thresholds)) % 2 == 0, low, l.thresholds),
-                         l.initial_potentials) for l in model.layers)
+    layers = tuple(Layer(-np.abs(la.weights), np.where(np.arange(len(la.thresholds)) % 2 == 0, low, la.thresholds),
+                         la.initial_potentials) for la in model.layers)
     return Model(model.params, layers, model.encoding), times
 
 

@@ -27,7 +27,7 @@ import pytest
 from firstspike.sw import files
 from firstspike.sw.cli import main
 from firstspike.sw.emulator import serve
-from firstspike.sw.model import load_model, save_model
+from firstspike.sw.model import load_model
 from firstspike.sw.models import shipped_model_path
 from firstspike.sw.params import CoreParams
 from firstspike.sw.processes import descendants

@@ -3,6 +3,7 @@ socket bridge (the simulated board)."""
 
 from __future__ import annotations
 
+import cases
 import numpy as np
 
 from firstspike.hw.generate import generate_link
@@ -13,8 +14,6 @@ from firstspike.sw.datasets import load_dataset
 from firstspike.sw.driver import Accelerator
 from firstspike.sw.model import load_model
 from firstspike.sw.models import shipped_model_path
-
-import cases
 
 
 def test_driver_infers_through_the_simulated_board_as_the_golden_model(tmp_path):

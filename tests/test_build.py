@@ -15,7 +15,6 @@ from firstspike.hw.board import PIN_PORTS
 from firstspike.sw import save_model
 from firstspike.sw.cli import main
 
-
 ROOT_PINS = {  # board: (platform, constraint file, pattern that finds a port's pin)
     "icebreaker": (ICEBreakerPlatform, "icebreaker.pcf", r"set_io {port} (\S+)"),
     "ulx3s": (ULX3S_85F_Platform, "ulx3s.lpf", r'LOCATE COMP "{port}" SITE "(\S+)"'),
@@ -109,7 +108,8 @@ def test_sweep_writes_a_csv_row_per_build_and_a_png(small_model, tmp_path, capsy
     out = tmp_path / "sweep"
     assert main(["sweep", "--boards", "arty", "--lanes", "1", "4", "--model", str(small_model), "--out", str(out),
                  "--samples", "20"]) == 0
-    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    with open(out / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
     assert [(r["board"], r["lanes"]) for r in rows] == [("arty", "1"), ("arty", "4")]
     assert all(int(r["luts"]) > 100 for r in rows)
     assert float(rows[0]["cycles_per_inference"]) > float(rows[1]["cycles_per_inference"])

@@ -3,15 +3,14 @@ layer, the class, the fired flag, the spike counts and the cycle count."""
 
 from __future__ import annotations
 
+import cases
 import numpy as np
 import pytest
+from amaranth_harness import run_core, spike_times_from_trace
 
 from firstspike.sw import NO_SPIKE, Kernel, simulate
 from firstspike.sw.cycles import SPIKE_TABLE_LIMITS, layer_overhead, ramp_skips_empty_steps
 from firstspike.sw.layout import MemoryLayout, Target
-
-import cases
-from amaranth_harness import run_core, spike_times_from_trace
 
 KERNELS = [Kernel.STEP, Kernel.RAMP]
 
@@ -110,6 +109,7 @@ def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts
 
 def test_out_of_order_and_out_of_range_events_set_the_error_flag():
     from amaranth.sim import Simulator
+
     from firstspike.hw.core import TTFSCore
     model, _ = cases.random_case(2, Kernel.STEP)
     dut = TTFSCore(model.params.with_lanes(4), model)

@@ -7,8 +7,10 @@ import socket
 import threading
 import time
 
+import cases
 import numpy as np
 import pytest
+from wire import DamagingProxy
 
 from firstspike.sw import Kernel, load_model, simulate
 from firstspike.sw.datasets import load_dataset
@@ -18,9 +20,6 @@ from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
 from firstspike.sw.link.messages import NACK, Command, Nack, Result
 from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.models import shipped_model_path
-
-import cases
-from wire import DamagingProxy
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import cases
 import pytest
 
 from firstspike.hw.generate import TOP_NAME, generate
@@ -14,8 +15,6 @@ from firstspike.hw.synth import synthesize
 from firstspike.sw import Kernel, load_model
 from firstspike.sw.cli import main
 from firstspike.sw.models import shipped_model_path
-
-import cases
 
 
 def port_widths(verilog: str) -> dict[str, int]:

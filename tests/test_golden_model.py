@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference
 
-from firstspike.sw import NO_SPIKE, CoreParams, Kernel, Layer, Model, LatencyEncoding, simulate
+from firstspike.sw import NO_SPIKE, CoreParams, Kernel, LatencyEncoding, Layer, Model, simulate
 from firstspike.sw.golden import GoldenResult, simulate_batches
 from firstspike.sw.synthetic import random_model, random_spike_times
-
-import reference
 
 
 def assert_matches_reference(model: Model, spike_times: np.ndarray, method: str = "auto") -> None:
@@ -148,8 +147,8 @@ def test_nothing_fires_anywhere(kernel: Kernel) -> None:
     params = CoreParams((8, 5, 3), time_steps=6, kernel=kernel)
     model = random_model(params, rng)
     high = params.potential_range[1]
-    silent = Model(params, tuple(Layer(l.weights, np.full_like(l.thresholds, high), l.initial_potentials * 0)
-                                 for l in model.layers), model.encoding)
+    silent = Model(params, tuple(Layer(la.weights, np.full_like(la.thresholds, high), la.initial_potentials * 0)
+                                 for la in model.layers), model.encoding)
     times = random_spike_times(params, rng, 5, density=0.5)
     result = simulate(silent, times)
     assert not result.fired.any()

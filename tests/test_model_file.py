@@ -110,6 +110,7 @@ def test_failed_save_leaves_the_old_file_whole(tmp_path, model, monkeypatch):
 
 def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
     import shlex
+
     from firstspike.sw.cli import main
     shipped = load_model(shipped_model_path("digits"))
     argv = shlex.split(shipped.provenance["command"])[1:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import cases
 import numpy as np
 import pytest
 
@@ -14,10 +15,8 @@ from firstspike.hw.sim.runner import RTLSimulationError, run_rtl
 from firstspike.sw import Kernel, simulate
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.layout import MemoryLayout, Target
-from firstspike.sw.models import shipped_model_path
 from firstspike.sw.model import load_model
-
-import cases
+from firstspike.sw.models import shipped_model_path
 
 KERNELS = [Kernel.STEP, Kernel.RAMP]
 

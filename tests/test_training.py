@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs the [train] extra")
 
+from cases import saturating_case, tie_case  # noqa: E402
+
 from firstspike.sw.datasets import load_dataset  # noqa: E402
 from firstspike.sw.errors import FirstSpikeError  # noqa: E402
 from firstspike.sw.golden import simulate  # noqa: E402
@@ -18,8 +20,6 @@ from firstspike.sw.synthetic import random_model, random_spike_times  # noqa: E4
 from firstspike.sw.train.config import TrainConfig  # noqa: E402
 from firstspike.sw.train.exact import exact_forward  # noqa: E402
 from firstspike.sw.train.loop import train  # noqa: E402
-
-from cases import saturating_case, tie_case  # noqa: E402
 
 SHORT = TrainConfig(hidden=(48,), epochs=6, batch_size=64)
 

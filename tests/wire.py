@@ -61,7 +61,7 @@ class DamagingProxy:
         self._listener.close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "DamagingProxy":
+    def __enter__(self) -> DamagingProxy:
         return self
 
     def __exit__(self, *exc) -> None:

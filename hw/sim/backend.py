@@ -8,9 +8,9 @@ exposes equals the golden model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -35,10 +35,11 @@ class RTLResult(GoldenResult):
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         if lanes is not None and lanes != self.lanes:
             raise FirstSpikeError(f"the RTL ran with {self.lanes} lanes; it has no cycle count for {lanes}")
+        assert self.measured_cycles is not None, "an RTL result always carries its measured cycles"
         return self.measured_cycles
 
     @classmethod
-    def join(cls, parts: list["RTLResult"]) -> "RTLResult":
+    def join(cls, parts: list[RTLResult]) -> RTLResult:
         base = GoldenResult.join(parts)
         return cls(base.params, base.input_spike_times, base.spike_times, base.potentials, base.decision,
                    base.fired, parts[0].lanes, np.concatenate([p.measured_cycles for p in parts]),

@@ -36,7 +36,7 @@ class SimulatedBoard:
         self.start_timeout = start_timeout
         self.url: str | None = None
 
-    def __enter__(self) -> "SimulatedBoard":
+    def __enter__(self) -> SimulatedBoard:
         text, info = render_link(self.model, self.lanes, clock_hz=self.clock_hz, baud=self.baud)
         runner, build, manifest_path = build_rtl(self.simulator, text, info, LINK_TOP_NAME, self.build_root)
         self._scratch = tempfile.TemporaryDirectory(prefix="firstspike-board-")

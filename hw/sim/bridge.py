@@ -50,7 +50,7 @@ class SerialPins:
 async def bridge(dut):
     manifest = json.loads(Path(os.environ["FIRSTSPIKE_MANIFEST"]).read_text())
     pins = SerialPins(dut, manifest["link"]["divisor"])
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start())
+    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()  # cocotb 2: the clock runs its own task
     dut.rst.value = 1
     for _ in range(3):
         await RisingEdge(dut.clk)

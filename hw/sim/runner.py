@@ -151,8 +151,8 @@ def run_rtl(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str
     text, info = render(model, lanes)
     runner, build, manifest_path = build_rtl(simulator, text, info, TOP_NAME, build_root, waves=bool(waves))
 
-    with tempfile.TemporaryDirectory(prefix="firstspike-run-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="firstspike-run-") as scratch_name:
+        scratch = Path(scratch_name)
         golden_path = scratch / "golden.npz"
         save_model(golden_model or model, golden_path)
         writes = list(writes)

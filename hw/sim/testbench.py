@@ -156,7 +156,7 @@ class CoreTB:
         dut.read__payload.value = 0
         dut.read_data__ready.value = 1
         self.cycles = 0
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns", impl="gpi").start())
+        Clock(dut.clk, 10, unit="ns", impl="gpi").start()  # cocotb 2: the clock runs its own task
 
     async def reset(self) -> None:
         self.dut.rst.value = 1

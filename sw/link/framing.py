@@ -121,7 +121,7 @@ class FrameDecoder:
 
     def _check(self) -> Frame | FrameFault | None:
         body = self._body
-        if len(body) < HEADER_BYTES:
+        if body is None or len(body) < HEADER_BYTES:
             return None
         length = int.from_bytes(body[2:4], "little")
         if length > self.max_payload:

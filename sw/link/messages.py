@@ -80,7 +80,7 @@ class Info:
                                   self.model_sha256, self.flags))
 
     @classmethod
-    def unpack(cls, payload: bytes) -> "Info":
+    def unpack(cls, payload: bytes) -> Info:
         version, n_layers = _INFO_HEAD.unpack_from(payload)
         sizes_format = f"<{n_layers + 1}H"
         if len(payload) != _INFO_HEAD.size + struct.calcsize(sizes_format) + _INFO_TAIL.size:
@@ -121,7 +121,7 @@ class Result:
                 + struct.pack(f"<{len(self.layer_spikes)}H{len(times)}H", *self.layer_spikes, *times))
 
     @classmethod
-    def unpack(cls, payload: bytes, params: CoreParams) -> "Result":
+    def unpack(cls, payload: bytes, params: CoreParams) -> Result:
         body = f"<{params.n_layers}H{params.n_outputs}H"
         if len(payload) != _RESULT_HEAD.size + struct.calcsize(body):
             raise ValueError(f"a result for {params.n_layers} layers and {params.n_outputs} outputs has the wrong "

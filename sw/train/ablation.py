@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
+from typing import BinaryIO
 
 from ..datasets import Dataset
 from ..evaluate import evaluate
@@ -34,13 +35,17 @@ METHODS: tuple[tuple[str, str, object, object, str], ...] = (
 
 def variants(base: TrainConfig) -> list[tuple[str, dict, str]]:
     """The recipe, then each method flipped: removed where the recipe uses it, added where not."""
-    rows = [("recipe", {}, "")]
+    rows: list[tuple[str, dict, str]] = [("recipe", {}, "")]
     for name, field, on, off, paper in METHODS:
         if getattr(base, field) != off:
             rows.append((f"without {name}", {field: off}, paper))
         else:
             rows.append((f"with {name}", {field: on}, paper))
     return rows
+
+
+def _writer(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda handle: handle.write(data)
 
 
 def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | os.PathLike,
@@ -65,8 +70,7 @@ def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | 
                      "train_samples": len(y), "accuracy": report.accuracy,
                      "hidden_spikes_per_neuron": hidden_spikes, "synaptic_ops": report.synaptic_ops,
                      "cycles": report.cycles_mean, "lanes": lanes, "outputs_fired": report.outputs_fired})
-        text = (json.dumps(rows, indent=1) + "\n").encode()
-        write_atomically(out, lambda f: f.write(text))
+        write_atomically(out, _writer((json.dumps(rows, indent=1) + "\n").encode()))
     return rows
 
 

@@ -68,7 +68,7 @@ class _Net:
         """(weights, biases, hidden threshold) in integer units, per layer."""
         out = []
         for w, b, s in zip(self.weights, self.biases, self.scales()):
-            out.append((np.round(w * s), np.round(b * s), int(round(s))))
+            out.append((np.round(w * s), np.round(b * s), round(s)))
         return out
 
     def forward(self, x_therm: np.ndarray):
@@ -97,13 +97,13 @@ class _Net:
         d_v = cfg.logit_scale * (p - onehot) / (batch * steps)
         grads = []
         for k in range(len(self.weights) - 1, -1, -1):
-            z, v, s = cache[k]
+            z, _, _ = cache[k]
             grads.append((np.einsum("btn,btm->nm", z, d_v), d_v.sum(axis=(0, 1))))
             if k == 0:
                 break
             d_z = d_v @ self.weights[k].T
             # Through the latch: z(t) = H(max_{tau<=t} V(tau) - 1); the max routes to its argmax.
-            z_prev, v_prev, _ = cache[k - 1]
+            _, v_prev, _ = cache[k - 1]
             m = np.maximum.accumulate(v_prev, axis=1)
             d_m = d_z / (1.0 + cfg.surrogate_slope * np.abs(m - 1.0)) ** 2
             new_max = np.ones_like(v_prev, dtype=bool)

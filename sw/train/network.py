@@ -121,7 +121,8 @@ class SurrogateNet(nn.Module):
         """``(output potentials [batch, T, n_out], hidden z per layer, potentials per layer)``."""
         kernel, steps = self.config.kernel, self.config.time_steps
         features = input_features(times, kernel, steps)
-        spikes, potentials = [], []
+        spikes: list[torch.Tensor] = []
+        potentials: list[torch.Tensor] = []
         for k in range(len(self.weights)):
             w, b, theta = self.layer_parameters(k, alpha)
             potential = features @ w + b

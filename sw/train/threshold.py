@@ -6,7 +6,7 @@ choice is the lowest candidate whose golden accuracy is within a tolerance of th
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["lowest_good_threshold"]
 
