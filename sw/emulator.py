@@ -23,6 +23,7 @@ from .link.messages import (
     Info,
     Nack,
     Result,
+    default_max_payload,
     memory_rows,
     pack_rows,
     row_bytes,
@@ -30,15 +31,12 @@ from .link.messages import (
     unpack_read,
     unpack_rows,
 )
-from .link.spikecode import SpikeCodeError, decode_spikes, max_encoded_bytes
+from .link.spikecode import SpikeCodeError, decode_spikes
 from .model import Layer, Model
 
-__all__ = ["DeviceEmulator", "serve", "EmulatorServer", "default_max_payload"]
+__all__ = ["DeviceEmulator", "serve", "EmulatorServer"]
 
 
-def default_max_payload(params) -> int:
-    """Room for any INFER and for loads of a useful size (at least 1 KiB)."""
-    return max(max_encoded_bytes(params), 1024)
 
 _FAULT_CODES = {FaultKind.BAD_CRC: Nack.BAD_CRC, FaultKind.TOO_LONG: Nack.BAD_LENGTH,
                 FaultKind.CUT_SHORT: Nack.FRAMING, FaultKind.BAD_ESCAPE: Nack.FRAMING}

@@ -3,12 +3,16 @@ for every request (good ones and each malformed kind), the same reply bytes."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from firstspike.hw.link.top import LinkedCore
+from firstspike.hw.link.wire import struct_layout
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.emulator import DeviceEmulator
 from firstspike.sw.layout import MemoryLayout, Target
+from firstspike.sw.link.fields import HEADER, REGION, result_reply
 from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
 from firstspike.sw.link.messages import Command, pack_load, pack_read
 from firstspike.sw.link.spikecode import encode_spikes
@@ -103,3 +107,15 @@ def test_every_reply_equals_the_emulators_byte_for_byte():
     for request, want, have in zip(requests, expected, got):
         assert have == want, (f"request {FrameDecoder().feed(request)}: gateware {FrameDecoder().feed(have)}, "
                               f"emulator {FrameDecoder().feed(want)}")
+
+
+@pytest.mark.parametrize("wire", [HEADER, REGION, result_reply(3, 10), result_reply(1, 1)],
+                         ids=["header", "region", "result 3 layers", "result 1 layer"])
+def test_a_wire_table_gives_the_gateware_the_same_bytes_as_the_host(wire):
+    rng = np.random.default_rng(7)
+    values = {f.name: (int(rng.integers(0, 256 ** f.size)) if f.count == 1
+                       else [int(v) for v in rng.integers(0, 256 ** f.size, f.count)]) for f in wire.fields}
+    layout = struct_layout(wire)
+    bits = layout.const(values).as_value().value
+    assert bits.to_bytes(wire.size, "little") == wire.pack(**values)
+    assert wire.unpack(wire.pack(**values)) == {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}

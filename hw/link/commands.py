@@ -14,19 +14,32 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.layout import MemoryLayout, Target
-from firstspike.sw.link.messages import COMMITTED, NACK, REGION_BYTES, REPLY, Command, Info, Nack
+from firstspike.sw.link.fields import REGION, result_reply
+from firstspike.sw.link.messages import (
+    COMMITTED,
+    NACK,
+    NO_TIME,
+    REGION_BYTES,
+    REPLY,
+    RESULT_FIRED,
+    RESULT_INPUT_ERROR,
+    Command,
+    Info,
+    Nack,
+)
 from firstspike.sw.link.spikecode import NEXT_STEP, SKIP
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
 from ..core import event_layout, read_layout, result_layout, write_layout
 from .framer import fault_layout, header_layout
+from .wire import struct_layout
 
 __all__ = ["CommandHandler", "result_bytes"]
 
 
 def result_bytes(params: CoreParams) -> int:
-    return 9 + 2 * params.n_layers + 2 * params.n_outputs
+    return result_reply(params.n_layers, params.n_outputs).size
 
 
 class CommandHandler(wiring.Component):
@@ -80,10 +93,8 @@ class CommandHandler(wiring.Component):
         flags = Signal(8, init=COMMITTED if self.committed else 0)
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
         have_result = Signal()
-        region = Signal(8 * REGION_BYTES)
-        target = region[0:8]
-        address = region[8:40]
-        count = region[40:48]
+        region = Signal(struct_layout(REGION))
+        target, address, count = region.target, region.address, region.count
         row = Signal(8 * widest_row)
         row_index = Signal(8)
         byte_in_row = Signal(range(widest_row + 1))
@@ -103,8 +114,16 @@ class CommandHandler(wiring.Component):
         target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes[0], row_bytes[1])
 
         result = self.results.payload
-        times = Cat(*(Mux(result.output_fired[j], result.output_times[j], 0xFFFF)[:16]
-                      for j in range(params.n_outputs)))
+        reply_result = Signal(struct_layout(result_reply(params.n_layers, params.n_outputs)))
+        m.d.comb += [
+            reply_result.flags.eq(Mux(result.fired, RESULT_FIRED, 0) | Mux(result.error, RESULT_INPUT_ERROR, 0)),
+            reply_result.decision.eq(result.decision),
+            reply_result.cycles.eq(result.cycles),
+            reply_result.input_spikes.eq(result.input_spikes),
+            *(reply_result.layer_spikes[k].eq(result.layer_spikes[k]) for k in range(params.n_layers)),
+            *(reply_result.output_times[j].eq(Mux(result.output_fired[j], result.output_times[j], NO_TIME))
+              for j in range(params.n_outputs)),
+        ]
 
         def start_reply(kind: int, length, payload_source: int = 0):
             m.d.sync += [reply_type.eq(kind), reply_length.eq(length), source.eq(payload_source)]
@@ -186,7 +205,8 @@ class CommandHandler(wiring.Component):
             with m.State("REGION"):
                 m.next = "REGION_BYTE"
             with m.State("REGION_BYTE"):
-                m.d.sync += [region.word_select(position[:3], 8).eq(self.read_byte), position.eq(position + 1)]
+                m.d.sync += [region.as_value().word_select(position[:3], 8).eq(self.read_byte),
+                             position.eq(position + 1)]
                 with m.If(position == REGION_BYTES - 1):
                     m.next = "CHECK_REGION"
                 with m.Else():
@@ -289,11 +309,8 @@ class CommandHandler(wiring.Component):
             with m.State("RESULT"):
                 m.d.comb += self.results.ready.eq(1)
                 with m.If(self.results.valid):
-                    decision = result.decision
-                    packed = Cat(header.sequence, result.fired, result.error, Const(0, 6),
-                                 decision, Const(0, 16 - len(decision)), result.cycles, result.input_spikes,
-                                 *(result.layer_spikes[k] for k in range(params.n_layers)), times)
-                    m.d.sync += [last_result.eq(packed), have_result.eq(1), vector.eq(packed[8:])]
+                    packed = Cat(header.sequence, reply_result)
+                    m.d.sync += [last_result.eq(packed), have_result.eq(1), vector.eq(reply_result)]
                     start_reply(Command.INFER | REPLY, n_res)
 
             with m.State("SEND"):

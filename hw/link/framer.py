@@ -13,7 +13,8 @@ from amaranth.lib import crc, data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.link.crc import CATALOG_NAME
-from firstspike.sw.link.framing import ESCAPE, FLAG
+from firstspike.sw.link.fields import HEADER
+from firstspike.sw.link.framing import CRC_BYTES, ESCAPE, FLAG, HEADER_BYTES
 from firstspike.sw.link.messages import Nack
 
 __all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout"]
@@ -22,7 +23,10 @@ CRC = getattr(crc.catalog, CATALOG_NAME)(8)
 
 
 def header_layout(max_payload: int) -> data.StructLayout:
-    return data.StructLayout({"type": 8, "sequence": 8, "length": range(max_payload + 1)})
+    """A frame's header (sw/link/fields.py's ``HEADER``) inside the gateware: the length
+    only as wide as ``max_payload`` needs (the receiver refuses longer frames)."""
+    return data.StructLayout({f.name: range(max_payload + 1) if f.name == "length" else 8 * f.size
+                              for f in HEADER.fields})
 
 
 def fault_layout() -> data.StructLayout:
@@ -126,25 +130,25 @@ class FrameReceiver(wiring.Component):
         with m.Elif(incoming & in_frame):
             m.d.comb += [byte.eq(value), have.eq(1)]
 
-        payload_end = 4 + header.length
+        payload_end = HEADER_BYTES + header.length
         m.d.comb += [
             checker.data.eq(byte),
             checker.start.eq(incoming & (value == FLAG)),
-            checker.valid.eq(have & (position < payload_end) | have & (position < 4)),
-            write.addr.eq(bank * depth + position - 4),
+            checker.valid.eq(have & (position < payload_end) | have & (position < HEADER_BYTES)),
+            write.addr.eq(bank * depth + position - HEADER_BYTES),
             write.data.eq(byte),
-            write.en.eq(have & bank_free & (position >= 4) & (position < payload_end)),
+            write.en.eq(have & bank_free & (position >= HEADER_BYTES) & (position < payload_end)),
         ]
         with m.If(have):
             m.d.sync += position.eq(position + 1)
             with m.Switch(position):
-                with m.Case(0):
+                with m.Case(HEADER.offset("type")):
                     m.d.sync += header.type.eq(byte)
-                with m.Case(1):
+                with m.Case(HEADER.offset("sequence")):
                     m.d.sync += header.sequence.eq(byte)
-                with m.Case(2):
+                with m.Case(HEADER.offset("length")):
                     m.d.sync += length_low.eq(byte)
-                with m.Case(3):
+                with m.Case(HEADER.offset("length") + 1):
                     length = Cat(length_low, byte)
                     with m.If(length > self.max_payload):
                         m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_LENGTH)]
@@ -152,7 +156,7 @@ class FrameReceiver(wiring.Component):
                     with m.Else():
                         m.d.sync += [header.length.eq(length), bank.eq(Mux(busy[0], 1, 0)),
                                      bank_free.eq(~busy.all())]
-            with m.If((position >= payload_end) & (position >= 4)):
+            with m.If((position >= payload_end) & (position >= HEADER_BYTES)):
                 with m.If(position == payload_end):
                     m.d.sync += received_crc[:8].eq(byte)
                 with m.Else():
@@ -205,20 +209,21 @@ class FrameTransmitter(wiring.Component):
                 with m.If(self.frames.valid & self.frames.ready):
                     length = self.frames.payload.length
                     m.d.sync += [header.eq(self.frames.payload), position.eq(0),
-                                 payload_end.eq(4 + length), crc_high_at.eq(5 + length), frame_end.eq(6 + length),
+                                 payload_end.eq(HEADER_BYTES + length), crc_high_at.eq(HEADER_BYTES + 1 + length),
+                                 frame_end.eq(HEADER_BYTES + CRC_BYTES + length),
                                  in_payload.eq(1), at_crc_low.eq(0), at_crc_high.eq(0), at_end.eq(0),
                                  self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
                     m.d.comb += generator.start.eq(1)
                     m.next = "BODY"
             with m.State("BODY"):
                 with m.Switch(position):
-                    with m.Case(0):
+                    with m.Case(HEADER.offset("type")):
                         m.d.comb += [byte.eq(header.type), byte_valid.eq(1)]
-                    with m.Case(1):
+                    with m.Case(HEADER.offset("sequence")):
                         m.d.comb += [byte.eq(header.sequence), byte_valid.eq(1)]
-                    with m.Case(2):
+                    with m.Case(HEADER.offset("length")):
                         m.d.comb += [byte.eq(header.length), byte_valid.eq(1)]
-                    with m.Case(3):
+                    with m.Case(HEADER.offset("length") + 1):
                         m.d.comb += [byte.eq(header.length >> 8), byte_valid.eq(1)]
                     with m.Default():
                         with m.If(in_payload):
@@ -252,7 +257,7 @@ class FrameTransmitter(wiring.Component):
                     m.d.sync += self.bytes_out.valid.eq(0)
                     m.next = "IDLE"
         m.d.comb += [
-            self.payload.ready.eq(take_byte & (position >= 4) & in_payload),
+            self.payload.ready.eq(take_byte & (position >= HEADER_BYTES) & in_payload),
             generator.data.eq(byte),
             generator.valid.eq(take_byte & in_payload),
         ]

@@ -11,7 +11,7 @@ from amaranth import Module, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from firstspike.sw.emulator import default_max_payload
+from firstspike.sw.link.messages import default_max_payload
 from firstspike.sw.model import Model
 
 from ..core import TTFSCore

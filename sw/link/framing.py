@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .crc import crc16
+from .fields import HEADER
 
 __all__ = ["FLAG", "ESCAPE", "HEADER_BYTES", "Frame", "FrameFault", "FaultKind", "encode_frame",
            "FrameDecoder"]
 
 FLAG = 0x7E
 ESCAPE = 0x7D
-HEADER_BYTES = 4
+HEADER_BYTES = HEADER.size  # type, sequence, length (sw/link/fields.py)
 CRC_BYTES = 2
 
 
@@ -64,7 +65,7 @@ def encode_frame(frame: Frame) -> bytes:
         raise ValueError(f"type and sequence must be bytes, not {frame.type}, {frame.sequence}")
     if len(frame.payload) > 0xFFFF:
         raise ValueError(f"a payload holds at most 65535 bytes, not {len(frame.payload)}")
-    body = bytes((frame.type, frame.sequence)) + len(frame.payload).to_bytes(2, "little") + frame.payload
+    body = HEADER.pack(type=frame.type, sequence=frame.sequence, length=len(frame.payload)) + frame.payload
     return bytes((FLAG,)) + _stuff(body + crc16(body).to_bytes(2, "little"))
 
 
@@ -117,13 +118,15 @@ class FrameDecoder:
 
     def _fault(self, kind: FaultKind) -> FrameFault:
         body = self._body or b""
-        return FrameFault(kind, body[0] if len(body) > 0 else None, body[1] if len(body) > 1 else None)
+        at_type, at_sequence = HEADER.offset("type"), HEADER.offset("sequence")
+        return FrameFault(kind, body[at_type] if len(body) > at_type else None,
+                          body[at_sequence] if len(body) > at_sequence else None)
 
     def _check(self) -> Frame | FrameFault | None:
         body = self._body
         if body is None or len(body) < HEADER_BYTES:
             return None
-        length = int.from_bytes(body[2:4], "little")
+        length = int(HEADER.unpack(bytes(body[:HEADER_BYTES]))["length"])
         if length > self.max_payload:
             return self._fault(FaultKind.TOO_LONG)
         if len(body) < HEADER_BYTES + length + CRC_BYTES:
@@ -131,4 +134,5 @@ class FrameDecoder:
         end = HEADER_BYTES + length
         if crc16(bytes(body[:end])) != int.from_bytes(body[end:end + CRC_BYTES], "little"):
             return self._fault(FaultKind.BAD_CRC)
-        return Frame(body[0], body[1], bytes(body[HEADER_BYTES:end]))
+        header = HEADER.unpack(bytes(body[:HEADER_BYTES]))
+        return Frame(int(header["type"]), int(header["sequence"]), bytes(body[HEADER_BYTES:end]))

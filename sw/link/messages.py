@@ -16,6 +16,8 @@ import numpy as np
 from ..arith import NO_SPIKE
 from ..layout import MemoryLayout, Target
 from ..params import CoreParams, DecisionRule, Kernel
+from .fields import REGION, result_reply
+from .spikecode import max_encoded_bytes
 
 __all__ = ["PROTOCOL_VERSION", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
            "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
@@ -97,8 +99,7 @@ class Info:
         return cls(params, clock, baud, max_payload, sha, flags, version)
 
 
-_RESULT_HEAD = struct.Struct("<BHIH")  # flags (fired, input error), class, cycles, input spikes
-RESULT_FIRED, RESULT_INPUT_ERROR = 0x01, 0x02
+RESULT_FIRED, RESULT_INPUT_ERROR = 0x01, 0x02  # bits of the result's flags (sw/link/fields.py)
 NO_TIME = 0xFFFF
 
 
@@ -117,25 +118,25 @@ class Result:
     def pack(self) -> bytes:
         flags = (RESULT_FIRED if self.fired else 0) | (RESULT_INPUT_ERROR if self.input_error else 0)
         times = [NO_TIME if t == NO_SPIKE else int(t) for t in self.output_times]
-        return (_RESULT_HEAD.pack(flags, self.decision, self.cycles, self.input_spikes)
-                + struct.pack(f"<{len(self.layer_spikes)}H{len(times)}H", *self.layer_spikes, *times))
+        return result_reply(len(self.layer_spikes), len(times)).pack(
+            flags=flags, decision=self.decision, cycles=self.cycles, input_spikes=self.input_spikes,
+            layer_spikes=self.layer_spikes, output_times=times)
 
     @classmethod
     def unpack(cls, payload: bytes, params: CoreParams) -> Result:
-        body = f"<{params.n_layers}H{params.n_outputs}H"
-        if len(payload) != _RESULT_HEAD.size + struct.calcsize(body):
+        try:
+            v = result_reply(params.n_layers, params.n_outputs).unpack(payload)
+        except ValueError:
             raise ValueError(f"a result for {params.n_layers} layers and {params.n_outputs} outputs has the wrong "
-                             f"length ({len(payload)} bytes)")
-        flags, decision, cycles, inputs = _RESULT_HEAD.unpack_from(payload)
-        values = struct.unpack_from(body, payload, _RESULT_HEAD.size)
-        times = np.array([NO_SPIKE if t == NO_TIME else t for t in values[params.n_layers:]], np.int64)
-        return cls(decision, bool(flags & RESULT_FIRED), bool(flags & RESULT_INPUT_ERROR), cycles, inputs,
-                   tuple(values[:params.n_layers]), times)
+                             f"length ({len(payload)} bytes)") from None
+        times = np.array([NO_SPIKE if t == NO_TIME else t for t in v["output_times"]], np.int64)
+        return cls(v["decision"], bool(v["flags"] & RESULT_FIRED), bool(v["flags"] & RESULT_INPUT_ERROR),
+                   v["cycles"], v["input_spikes"], v["layer_spikes"], times)
 
 
 # -- memory rows ---------------------------------------------------------------------------
 
-_REGION = struct.Struct("<BIB")  # target, first row, row count
+_REGION = REGION.struct  # target, first row, row count (sw/link/fields.py)
 
 
 def row_bytes(layout: MemoryLayout, target: Target) -> int:
@@ -182,3 +183,9 @@ def unpack_read(payload: bytes) -> tuple[int, int, int]:
 
 
 REGION_BYTES = _REGION.size
+
+
+def default_max_payload(params: CoreParams) -> int:
+    """A device's largest payload unless told otherwise: room for any INFER and for loads
+    of a useful size (at least 1 KiB)."""
+    return max(max_encoded_bytes(params), 1024)
