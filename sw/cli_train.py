@@ -126,21 +126,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     accuracy = float(np.mean(test.decision == dataset.test_y))
     figures = {"accuracy": accuracy, "accuracy_split": "test",
                "hidden_spikes_per_neuron": _hidden_spikes(model, test.spike_counts)}
-    agreement = ""
+    said = ""
     if args.trainer == "torch":
+        from .compare import DeviceResults, agreement
         from .train.exact import exact_forward
         exact = exact_forward(model, spike_times)
-        same = (exact.decision == test.decision) & (exact.fired == test.fired)
-        for mine, golden in zip(exact.spike_times, test.spike_times):
-            same &= (mine == golden).all(axis=1)
+        same = agreement(test, DeviceResults(decision=exact.decision, fired=exact.fired,
+                                          output_times=exact.spike_times[-1],
+                                          spike_times=tuple(exact.spike_times)), model.params.lanes)
         figures["exact_forward_agreement"] = float(same.mean())
-        agreement = (f"; the training's integer forward pass agrees with the golden model on "
+        said = (f"; the training's integer forward pass agrees with the golden model on "
                      f"{int(same.sum())}/{len(same)} test images")
         from .train.decoding import compare_readouts
         assert net is not None, "the torch trainer returns its network"
         readouts = compare_readouts(model, net, spike_times, dataset.test_y)
         figures["readouts"] = readouts
-        agreement += (f"\nreadouts: first spike {100 * readouts['first_spike']:.2f} % (decided at step "
+        said += (f"\nreadouts: first spike {100 * readouts['first_spike']:.2f} % (decided at step "
                       f"{readouts['first_spike_mean_decision_step']:.2f} on average), temporal-weighted "
                       f"{100 * readouts['temporal_weighted']:.2f} %, final potential "
                       f"{100 * readouts['final_potential']:.2f} % (all over {model.params.time_steps} steps)")
@@ -148,7 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     save_model(model, args.out)
     print(f"wrote {args.out}: golden accuracy {100 * accuracy:.2f} % on the {dataset.name} test split "
           f"({len(dataset.test_y)} samples), {figures['hidden_spikes_per_neuron']:.3f} spikes per hidden "
-          f"neuron, outputs fired in {100 * test.fired.mean():.1f} %{agreement}")
+          f"neuron, outputs fired in {100 * test.fired.mean():.1f} %{said}")
     return 0
 
 

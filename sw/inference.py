@@ -9,19 +9,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .compare import DeviceResults, agreement
 from .driver import Accelerator
 from .golden import GoldenResult, simulate
 from .link.messages import Result
 from .model import Model
 
-__all__ = ["DeviceRun", "run_on_device", "agreement"]
+__all__ = ["DeviceRun", "run_on_device"]
 
 
 @dataclass(frozen=True)
 class DeviceRun:
     samples: int
     accuracy: float
-    agreement: float           # fraction of samples equal to golden in class, fired, cycles, output times
+    agreement: float           # fraction of samples equal to golden in all the device reports (sw/compare.py)
     first_difference: int | None
     inferences_per_second: float
     bytes_per_inference: float  # both directions, framing included
@@ -36,13 +37,6 @@ class DeviceRun:
         return asdict(self)
 
 
-def agreement(results: list[Result], golden: GoldenResult, lanes: int) -> np.ndarray:
-    cycles = golden.cycles(lanes)
-    return np.array([r.decision == golden.decision[i] and r.fired == bool(golden.fired[i])
-                     and r.cycles == cycles[i] and np.array_equal(r.output_times, golden.spike_times[-1][i])
-                     for i, r in enumerate(results)], bool)
-
-
 def run_on_device(device: Accelerator, model: Model, spike_times: np.ndarray, labels: np.ndarray,
                   *, progress=None, window: int = 2) -> tuple[DeviceRun, list[Result], GoldenResult]:
     sent, received = device.bytes_sent, device.bytes_received
@@ -51,7 +45,7 @@ def run_on_device(device: Accelerator, model: Model, spike_times: np.ndarray, la
     seconds = time.perf_counter() - start
     wire = (device.bytes_sent - sent + device.bytes_received - received) / len(results)
     golden = simulate(model, spike_times)
-    same = agreement(results, golden, device.params.lanes)
+    same = agreement(golden, DeviceResults.from_link(results), device.params.lanes)
     info = device.info()
     cycles = np.array([r.cycles for r in results], np.float64)
     run = DeviceRun(

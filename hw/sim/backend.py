@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from firstspike.sw.compare import DeviceResults, agreement
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.golden import GoldenResult, simulate
 from firstspike.sw.model import Model
 
 from .runner import SIMULATORS, run_rtl
 
-__all__ = ["RTLResult", "run_rtl_batches", "compare"]
+__all__ = ["RTLResult", "run_rtl_batches"]
 
 
 @dataclass(frozen=True)
@@ -44,22 +45,6 @@ class RTLResult(GoldenResult):
         return cls(base.params, base.input_spike_times, base.spike_times, base.potentials, base.decision,
                    base.fired, parts[0].lanes, np.concatenate([p.measured_cycles for p in parts]),
                    np.concatenate([p.agrees for p in parts]))
-
-
-def compare(hw: dict[str, np.ndarray], golden: GoldenResult, lanes: int) -> np.ndarray:
-    """``bool [batch]``: the RTL's spike times of every layer, output spike times, class,
-    fired flag, spike counts and cycle count all equal the golden model's."""
-    same = np.ones(golden.batch, bool)
-    for layer, want in enumerate(golden.spike_times):
-        same &= (hw[f"spike_times_{layer}"] == want).all(axis=1)
-    same &= (hw["output_times"] == golden.spike_times[-1]).all(axis=1)
-    same &= hw["decision"] == golden.decision
-    same &= hw["fired"].astype(bool) == golden.fired
-    same &= hw["cycles"] == golden.cycles(lanes)
-    same &= hw["input_spikes"] == golden.spike_counts[:, 0]
-    same &= (hw["layer_spikes"] == golden.spike_counts[:, 1:]).all(axis=1)
-    same &= hw["error"] == 0
-    return same
 
 
 def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str = "icarus",
@@ -87,4 +72,5 @@ def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, s
         yield RTLResult(model.params, part.astype(np.int16), spikes,
                         tuple(np.zeros((len(part), 0), np.int64) for _ in range(n_layers)),
                         hw["decision"].astype(np.int64), hw["fired"].astype(bool),
-                        lanes, hw["cycles"].astype(np.int64), compare(hw, golden, lanes))
+                        lanes, hw["cycles"].astype(np.int64),
+                        agreement(golden, DeviceResults.from_arrays(hw, n_layers), lanes))

@@ -24,6 +24,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from firstspike.sw import NO_SPIKE, load_model, simulate
+from firstspike.sw.compare import DeviceResults, compare
 
 __all__ = ["CoreTB", "Fields"]
 
@@ -219,28 +220,6 @@ class CoreTB:
         return arrays
 
 
-def first_difference(hw: dict[str, np.ndarray], golden, lanes: int) -> str | None:
-    """The first disagreement with the golden model, or None."""
-    for sample in range(golden.batch):
-        for layer, want in enumerate(golden.spike_times):
-            got = hw[f"spike_times_{layer}"][sample]
-            diff = np.flatnonzero(got != want[sample])
-            if diff.size:
-                neuron = int(diff[0])
-                return (f"sample {sample}, layer {layer}, neuron {neuron}: the RTL spikes at step "
-                        f"{got[neuron]}, golden at {want[sample, neuron]} (-1 = never)")
-        checks = (("decision", golden.decision), ("fired", golden.fired.astype(np.int64)),
-                  ("cycles", golden.cycles(lanes)), ("input_spikes", golden.spike_counts[:, 0]),
-                  ("layer_spikes", golden.spike_counts[:, 1:]), ("output_times", golden.spike_times[-1]))
-        for name, want in checks:
-            if not np.array_equal(hw[name][sample], want[sample]):
-                return (f"sample {sample}: {name} is {hw[name][sample].tolist()} on the result port, "
-                        f"{want[sample].tolist()} in golden")
-        if hw["error"][sample]:
-            return f"sample {sample}: the core flagged an input error"
-    return None
-
-
 @cocotb.test()
 async def run_inferences(dut):
     stimulus = np.load(os.environ["FIRSTSPIKE_STIMULUS"], allow_pickle=False)
@@ -262,5 +241,6 @@ async def run_inferences(dut):
              wall_seconds=np.array(seconds))
     if int(stimulus["check"]):
         golden = simulate(load_model(str(stimulus["golden_model"])), spike_times)
-        problem = first_difference(results, golden, manifest["params"]["lanes"])
-        assert problem is None, problem
+        problem = compare(golden, DeviceResults.from_arrays(results, golden.params.n_layers),
+                          manifest["params"]["lanes"])
+        assert problem is None, str(problem)
