@@ -3,12 +3,59 @@ golden model without a Verilog simulator (cocotb covers the generated Verilog)."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 from amaranth.sim import Simulator
 
 from firstspike.hw.core import TTFSCore
 from firstspike.sw import NO_SPIKE
 from firstspike.sw.model import Model
+
+Coroutine = Callable[..., object]
+
+
+class Bench:
+    """One design in Amaranth's simulator with its clock: the set-up every gateware unit test
+    shares (as hw/sim/testbench.py's ``CoreTB`` is for cocotb).
+
+    ``run`` takes the testbenches (the run ends when they return), background testbenches
+    and processes (monitors that never return), and optionally a time limit in cycles.
+    """
+
+    def __init__(self, dut, *, period: float = 1e-8):
+        self.dut, self.period = dut, period
+
+    def run(self, testbenches: Iterable[Coroutine] = (), *, background: Iterable[Coroutine] = (),
+            processes: Iterable[Coroutine] = (), cycles: int | None = None) -> None:
+        sim = Simulator(self.dut)
+        sim.add_clock(self.period)
+        for bench in testbenches:
+            sim.add_testbench(bench)
+        for bench in background:
+            sim.add_testbench(bench, background=True)
+        for process in processes:
+            sim.add_process(process)
+        if cycles is None:
+            sim.run()
+        else:
+            sim.run_until(self.period * cycles)
+
+
+async def put(ctx, port, payload) -> None:
+    """One beat on an input stream: hold ``payload`` valid until the design takes it."""
+    ctx.set(port.payload, payload)
+    ctx.set(port.valid, 1)
+    await ctx.tick().until(port.ready)
+    ctx.set(port.valid, 0)
+
+
+async def take(ctx, port):
+    """The next beat of an output stream."""
+    ctx.set(port.ready, 1)
+    *_, payload = await ctx.tick().sample(port.payload).until(port.valid)
+    ctx.set(port.ready, 0)
+    return payload
 
 
 def sorted_events(times: np.ndarray) -> list[tuple[int, int]]:
@@ -30,21 +77,14 @@ def run_core(model: Model, lanes: int, spike_times: np.ndarray, *, writes=(), ga
 
     async def feed(ctx):
         for target, address, data in writes:
-            ctx.set(dut.write.payload, {"target": int(target), "address": address, "data": data})
-            ctx.set(dut.write.valid, 1)
-            await ctx.tick().until(dut.write.ready)
-        ctx.set(dut.write.valid, 0)
+            await put(ctx, dut.write, {"target": int(target), "address": address, "data": data})
         for sample in spike_times:
             beats = [{"index": i, "step": s, "end": 0} for i, s in sorted_events(sample)]
             beats.append({"index": 0, "step": 0, "end": 1})
             for beat in beats:
                 while gaps and rng.random() < 0.3:
-                    ctx.set(dut.events.valid, 0)
                     await ctx.tick()
-                ctx.set(dut.events.payload, beat)
-                ctx.set(dut.events.valid, 1)
-                await ctx.tick().until(dut.events.ready)
-            ctx.set(dut.events.valid, 0)
+                await put(ctx, dut.events, beat)
 
     async def collect(ctx):
         ctx.set(dut.results.ready, 1)
@@ -75,12 +115,7 @@ def run_core(model: Model, lanes: int, spike_times: np.ndarray, *, writes=(), ga
                     if (trace.fire >> lane) & 1:
                         out["trace"].append((done["count"], trace.layer, trace.fold * lanes + lane, trace.times[lane]))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(feed)
-    sim.add_testbench(collect)
-    sim.add_testbench(monitor, background=True)
-    sim.run()
+    Bench(dut).run([feed, collect], background=[monitor])
     return {k: np.array(v) if k != "trace" else v for k, v in out.items()}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cases
 import numpy as np
 import pytest
-from amaranth_harness import run_core, spike_times_from_trace
+from amaranth_harness import Bench, put, run_core, spike_times_from_trace, take
 
 from firstspike.sw import NO_SPIKE, Kernel, simulate
 from firstspike.sw.compare import DeviceResults, compare
@@ -101,7 +101,6 @@ def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts
 
 
 def test_out_of_order_and_out_of_range_events_set_the_error_flag():
-    from amaranth.sim import Simulator
 
     from firstspike.hw.core import TTFSCore
     model, _ = cases.random_case(2, Kernel.STEP)
@@ -112,17 +111,11 @@ def test_out_of_order_and_out_of_range_events_set_the_error_flag():
         ctx.set(dut.results.ready, 1)
         for beat in ({"index": 1, "step": 1, "end": 0}, {"index": 2, "step": 0, "end": 0},
                      {"index": model.params.n_inputs, "step": 1, "end": 0}, {"index": 0, "step": 0, "end": 1}):
-            ctx.set(dut.events.payload, beat)
-            ctx.set(dut.events.valid, 1)
-            await ctx.tick().until(dut.events.ready)
-        ctx.set(dut.events.valid, 0)
-        result, = await ctx.tick().sample(dut.results.payload).until(dut.results.valid)
+            await put(ctx, dut.events, beat)
+        result = await take(ctx, dut.results)
         seen["error"], seen["inputs"] = result.error, result.input_spikes
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    Bench(dut).run([bench])
     assert seen == {"error": 1, "inputs": 1}
 
 
@@ -152,7 +145,6 @@ def test_a_model_for_other_parameters_is_refused():
 
 
 def test_host_reads_return_every_memory_row_before_and_after_a_write():
-    from amaranth.sim import Simulator
 
     from firstspike.hw.core import TTFSCore
     model, _ = cases.random_case(6, Kernel.RAMP)
@@ -166,27 +158,16 @@ def test_host_reads_return_every_memory_row_before_and_after_a_write():
     async def bench(ctx):
         async def read_all(target):
             rows = []
-            ctx.set(dut.read_data.ready, 1)
             for address in range(len(expected[target])):
-                ctx.set(dut.read.payload, {"target": int(target), "address": address})
-                ctx.set(dut.read.valid, 1)
-                await ctx.tick().until(dut.read.ready)
-                ctx.set(dut.read.valid, 0)
-                *_, value = await ctx.tick().sample(dut.read_data.payload).until(dut.read_data.valid)
-                rows.append(value)
+                await put(ctx, dut.read, {"target": int(target), "address": address})
+                rows.append(await take(ctx, dut.read_data))
             return rows
         for target in Target:
             got[target] = await read_all(target)
-        ctx.set(dut.write.payload, {"target": int(Target.WEIGHTS), "address": 2, "data": new_word})
-        ctx.set(dut.write.valid, 1)
-        await ctx.tick().until(dut.write.ready)
-        ctx.set(dut.write.valid, 0)
+        await put(ctx, dut.write, {"target": int(Target.WEIGHTS), "address": 2, "data": new_word})
         got["after"] = await read_all(Target.WEIGHTS)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    Bench(dut).run([bench])
     mask = (1 << layout.weight_width) - 1
     for target in Target:
         width = layout.weight_width if target is Target.WEIGHTS else layout.neuron_width

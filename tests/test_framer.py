@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.sim import Simulator
+from amaranth_harness import Bench
 
 from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
 from firstspike.sw.link.framing import FLAG, Frame, encode_frame
@@ -76,12 +76,7 @@ def run_receiver(wire: bytes, *, gaps: float = 0.5, spacing: int = 40, seed: int
                 await ctx.tick()
                 ctx.set(dut.release, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(feed)
-    sim.add_testbench(collect, background=True)
-    sim.add_process(watch_faults)
-    sim.run()
+    Bench(dut, period=1e-6).run([feed], background=[collect], processes=[watch_faults])
     return frames, faults
 
 
@@ -156,11 +151,7 @@ def run_transmitter(frames: list[Frame], *, stall: float = 0.5, slow_payload: fl
             if ready and valid:
                 out.append(byte)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(send, background=True)
-    sim.add_testbench(receive)
-    sim.run()
+    Bench(dut, period=1e-6).run([receive], background=[send])
     return bytes(out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
+from amaranth_harness import Bench
 
 from firstspike.hw.link.top import LinkedCore
 from firstspike.hw.link.wire import struct_layout
@@ -52,10 +52,7 @@ def replies_from_gateware(model, requests: list[bytes]) -> list[bytes]:
                 raise AssertionError(f"no reply to {request.hex()}")
             answers.append(bytes(out))
 
-    sim = Simulator(dut)
-    sim.add_clock(1 / CLOCK)
-    sim.add_testbench(bench)
-    sim.run()
+    Bench(dut, period=1 / CLOCK).run([bench])
     return answers
 
 

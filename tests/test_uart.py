@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth import Module
-from amaranth.sim import Simulator
+from amaranth_harness import Bench
 
 from firstspike.hw.link.uart import UARTRx, UARTTx
 
@@ -32,10 +32,7 @@ def test_tx_puts_start_data_and_stop_bits_on_the_line_for_divisor_cycles_each(di
                 samples.append(ctx.get(dut.tx))
             seen.append(samples)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    Bench(dut, period=1e-6).run([bench])
     for byte, samples in zip(payload, seen):
         assert samples == [b for b in line_bits(byte) for _ in range(divisor)]
 
@@ -64,11 +61,7 @@ def test_bytes_sent_by_tx_come_out_of_rx(divisor):
                 received.append(ctx.get(rx.data.payload))
             assert not ctx.get(rx.framing_error) and not ctx.get(rx.overrun)
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(send)
-    sim.add_testbench(receive)
-    sim.run_until(1e-6 * (len(payload) + 2) * 10 * divisor * 2)
+    Bench(m, period=1e-6).run([send, receive], cycles=(len(payload) + 2) * 10 * divisor * 2)
     assert received == [int(b) for b in payload]
 
 
@@ -97,11 +90,7 @@ def test_rx_tolerates_a_three_percent_baud_mismatch(offset):
             if valid:
                 got.append(payload)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_process(watch)
-    sim.run_until(1e-6 * 1200)
+    Bench(dut, period=1e-6).run([bench], processes=[watch], cycles=1200)
     assert got == [0x55, 0x7D, 0x01]
 
 
@@ -127,11 +116,7 @@ def test_rx_ignores_a_short_glitch_and_flags_a_missing_stop_bit():
             if error:
                 errors.append(1)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.add_process(watch)
-    sim.run_until(1e-6 * 400)
+    Bench(dut, period=1e-6).run([bench], processes=[watch], cycles=400)
     assert got == [0xC3] and errors == [1]
 
 
