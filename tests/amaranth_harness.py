@@ -21,6 +21,8 @@ class Bench:
 
     ``run`` takes the testbenches (the run ends when they return), background testbenches
     and processes (monitors that never return), and optionally a time limit in cycles.
+    A background testbench must not be left waiting in ``until()`` when the run ends
+    (Amaranth cannot close it cleanly): monitors use ``async for ... in ctx.tick()``.
     """
 
     def __init__(self, dut, *, period: float = 1e-8):

@@ -2,9 +2,12 @@
 (docs/protocol.md). The protocol emulator (``sw/emulator.py``) is its reference: for the
 same bytes in, the tests expect the same bytes out.
 
-One command at a time. An INFER's spike code is checked in full before its first spike
-goes to the core, so a refused input never starts an inference; the answer is sent when
-the core's result arrives. Meanwhile the receiver takes the next frame into its other bank.
+One command at a time. The handler reads headers, checks lengths and regions, and keeps
+the model hash and the last result; three parts do the rest: the
+:class:`~.spikes.SpikeCodeDecoder` (an INFER's spikes, checked in full before the first
+goes to the core, so a refused input never starts an inference), the
+:class:`~.rows.RowMover` (LOAD and READ rows) and the :class:`~.replies.ReplySender`.
+Meanwhile the receiver takes the next frame into its other bank.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ from firstspike.sw.link.messages import (
     Command,
     Info,
     Nack,
+    row_bytes,
 )
-from firstspike.sw.link.spikecode import NEXT_STEP, SKIP
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
 from ..core import event_layout, read_layout, result_layout, write_layout
 from .framer import fault_layout, header_layout
+from .replies import ReplySender, Source, reply_layout
+from .rows import RowMover
+from .spikes import SpikeCodeDecoder
 from .wire import struct_layout
 
 __all__ = ["CommandHandler", "result_bytes"]
@@ -75,19 +81,27 @@ class CommandHandler(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         params, layout = self.params, self.layout
-        row_bytes = [(layout.weight_width + 7) // 8, (layout.neuron_width + 7) // 8, (layout.neuron_width + 7) // 8]
-        rows = [layout.weight_rows, layout.neuron_rows, layout.neuron_rows]
-        widest_row = max(row_bytes)
+        rows = [layout.weight_rows, layout.neuron_rows]
+        widest_row = max(row_bytes(layout, Target.WEIGHTS), row_bytes(layout, Target.THRESHOLDS))
         n_res = result_bytes(params)
         vector_bytes = max(len(self.info_bytes), n_res + 1, REGION_BYTES, 2)
+
+        m.submodules.decoder = decoder = SpikeCodeDecoder(params, self.max_payload)
+        m.submodules.mover = mover = RowMover(params, self.max_payload)
+        m.submodules.sender = sender = ReplySender(self.max_payload, vector_bytes)
+        wiring.connect(m, decoder.events, wiring.flipped(self.events))
+        wiring.connect(m, mover.write, wiring.flipped(self.write))
+        wiring.connect(m, mover.read, wiring.flipped(self.read))
+        wiring.connect(m, wiring.flipped(self.read_data), mover.read_data)
+        wiring.connect(m, mover.bytes_out, sender.rows)
+        wiring.connect(m, sender.reply, wiring.flipped(self.reply))
+        wiring.connect(m, sender.reply_payload, wiring.flipped(self.reply_payload))
 
         header = Signal(header_layout(self.max_payload))
         bank = Signal()
         from_frame = Signal()         # the reply answers a frame whose bank must be released
-        reply_type = Signal(8)
-        reply_length = Signal(range(self.max_payload + 1))
+        reply = Signal(reply_layout(self.max_payload))
         vector = Signal(8 * vector_bytes)  # a reply's bytes, byte k at bits 8k ...
-        source = Signal(2)            # 0: vector, 1: the frame's bank (ECHO), 2: memory rows (READ)
         position = Signal(range(self.max_payload + 1))
         sha = Signal(256, init=int.from_bytes(self.model_sha256, "little"))
         flags = Signal(8, init=COMMITTED if self.committed else 0)
@@ -95,23 +109,22 @@ class CommandHandler(wiring.Component):
         have_result = Signal()
         region = Signal(struct_layout(REGION))
         target, address, count = region.target, region.address, region.count
-        row = Signal(8 * widest_row)
-        row_index = Signal(8)
-        byte_in_row = Signal(range(widest_row + 1))
-        step = Signal(range(params.time_steps + 2))
-        base = Signal(range(params.n_inputs + 256))
-        bad_code = Signal(8)
         bad_target, bad_address = Signal(), Signal()
         region_bytes = Signal(range(256 * widest_row + 1))
+        # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
+        reader = Signal(range(4))
+        readers = [position, decoder.read_address, mover.read_address, sender.read_address]
 
-        m.d.comb += [self.read_bank.eq(bank), self.read_address.eq(position),
-                     self.release_bank.eq(bank)]
+        m.d.comb += [self.read_bank.eq(bank), self.release_bank.eq(bank),
+                     self.read_address.eq(Mux(reader == 1, readers[1], Mux(reader == 2, readers[2],
+                                                                         Mux(reader == 3, readers[3], readers[0])))),
+                     decoder.read_byte.eq(self.read_byte), mover.read_byte.eq(self.read_byte),
+                     sender.read_byte.eq(self.read_byte), sender.vector.eq(vector)]
 
         info_prefix = Const(int.from_bytes(self.info_bytes[:-33], "little"), 8 * (len(self.info_bytes) - 33))
-        token = self.read_byte
-        index = base + token
         target_rows = Mux(target == Target.WEIGHTS, rows[0], rows[1])
-        target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes[0], row_bytes[1])
+        target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes(layout, Target.WEIGHTS),
+                               row_bytes(layout, Target.THRESHOLDS))
 
         result = self.results.payload
         reply_result = Signal(struct_layout(result_reply(params.n_layers, params.n_outputs)))
@@ -125,8 +138,12 @@ class CommandHandler(wiring.Component):
               for j in range(params.n_outputs)),
         ]
 
-        def start_reply(kind: int, length, payload_source: int = 0):
-            m.d.sync += [reply_type.eq(kind), reply_length.eq(length), source.eq(payload_source)]
+        # A LOAD's rows change the memories: the device no longer holds a committed model.
+        with m.If(self.write.valid & self.write.ready):
+            m.d.sync += [flags.eq(flags & ~COMMITTED), sha.eq(0)]
+
+        def start_reply(kind: int, length, source: Source = Source.VECTOR):
+            m.d.sync += [reply.header.type.eq(kind), reply.header.length.eq(length), reply.source.eq(source)]
             m.next = "SEND"
 
         def refuse(code):
@@ -135,6 +152,7 @@ class CommandHandler(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
+                m.d.sync += reader.eq(0)
                 m.d.comb += self.faults.ready.eq(1)
                 with m.If(self.faults.valid):
                     fault = self.faults.payload
@@ -158,7 +176,8 @@ class CommandHandler(wiring.Component):
                             m.d.sync += vector.eq(Cat(info_prefix, sha, flags))
                             start_reply(kind, len(self.info_bytes))
                     with m.Case(Command.ECHO):
-                        start_reply(kind, header.length, 1)
+                        m.d.sync += reader.eq(3)
+                        start_reply(kind, header.length, Source.BANK)
                     with m.Case(Command.RESET):
                         start_reply(kind, 0)
                     with m.Case(Command.READ_RESULT):
@@ -185,8 +204,8 @@ class CommandHandler(wiring.Component):
                         with m.Else():
                             m.next = "REGION"
                     with m.Case(Command.INFER):
-                        m.d.sync += [step.eq(0), base.eq(0), bad_code.eq(0)]
-                        m.next = "SCAN"
+                        m.d.sync += reader.eq(1)
+                        m.next = "INFER"
                     with m.Default():
                         refuse(Nack.UNKNOWN_TYPE)
 
@@ -213,7 +232,7 @@ class CommandHandler(wiring.Component):
                     m.next = "REGION"
 
             # The region's checks take two cycles: the comparisons and the length
-            # multiply in one, the decision and the reply set-up in the next.
+            # multiply in one, the decision in the next.
             with m.State("CHECK_REGION"):
                 m.d.sync += [
                     bad_target.eq(target > Target.INITIAL_POTENTIALS),
@@ -230,82 +249,40 @@ class CommandHandler(wiring.Component):
                     with m.If(region_bytes > self.max_payload):
                         refuse(Nack.BAD_LENGTH)
                     with m.Else():
-                        m.d.sync += row_index.eq(0)
-                        start_reply(Command.READ | REPLY, region_bytes, 2)
+                        m.next = "MOVE"
                 with m.Elif(header.length != REGION_BYTES + region_bytes):
                     refuse(Nack.BAD_LENGTH)
                 with m.Else():
-                    m.d.sync += [row_index.eq(0), byte_in_row.eq(0), row.eq(0)]
-                    m.next = "LOAD"
+                    m.d.sync += reader.eq(2)
+                    m.next = "MOVE"
 
-            with m.State("LOAD"):
-                m.next = "LOAD_BYTE"
-            with m.State("LOAD_BYTE"):
-                m.d.sync += [row.word_select(byte_in_row, 8).eq(self.read_byte), position.eq(position + 1),
-                             byte_in_row.eq(byte_in_row + 1)]
-                with m.If(byte_in_row == target_row_bytes - 1):
-                    m.next = "LOAD_WRITE"
-                with m.Else():
-                    m.next = "LOAD"
-            with m.State("LOAD_WRITE"):
-                m.d.comb += [self.write.valid.eq(1), self.write.payload.target.eq(target),
-                             self.write.payload.address.eq(address + row_index),
-                             self.write.payload.data.eq(row)]
-                with m.If(self.write.ready):
-                    m.d.sync += [row_index.eq(row_index + 1), byte_in_row.eq(0), row.eq(0),
-                                 flags.eq(flags & ~COMMITTED), sha.eq(0)]
-                    with m.If(row_index == count - 1):
-                        m.d.sync += vector.eq(region)
-                        start_reply(Command.LOAD | REPLY, REGION_BYTES)
+            with m.State("MOVE"):
+                load = header.type == Command.LOAD
+                m.d.comb += [mover.request.valid.eq(1), mover.request.payload.load.eq(load),
+                             mover.request.payload.target.eq(target), mover.request.payload.address.eq(address),
+                             mover.request.payload.count.eq(count)]
+                with m.If(mover.request.ready):
+                    with m.If(load):
+                        m.next = "LOADING"
                     with m.Else():
-                        m.next = "LOAD"
+                        start_reply(Command.READ | REPLY, region_bytes, Source.ROWS)
+            with m.State("LOADING"):
+                with m.If(mover.done):
+                    m.d.sync += vector.eq(region)
+                    start_reply(Command.LOAD | REPLY, REGION_BYTES)
 
-            # INFER: first check every token, then send the spikes.
-            with m.State("SCAN"):
-                with m.If(position == header.length):
-                    with m.If(bad_code != 0):
-                        refuse(bad_code)
+            # INFER: the decoder checks every token, then sends the spikes.
+            with m.State("INFER"):
+                m.d.comb += [decoder.start.valid.eq(1), decoder.start.payload.eq(header.length)]
+                with m.If(decoder.start.ready):
+                    m.next = "VERDICT"
+            with m.State("VERDICT"):
+                m.d.comb += decoder.verdict.ready.eq(1)
+                with m.If(decoder.verdict.valid):
+                    with m.If(decoder.verdict.payload != 0):
+                        refuse(decoder.verdict.payload)
                     with m.Else():
-                        m.d.sync += [position.eq(0), step.eq(0), base.eq(0)]
-                        m.next = "EMIT"
-                with m.Else():
-                    m.next = "SCAN_BYTE"
-            with m.State("SCAN_BYTE"):
-                m.d.sync += position.eq(position + 1)
-                m.next = "SCAN"
-                with m.If(token == NEXT_STEP):
-                    m.d.sync += [step.eq(Mux(step > params.time_steps, step, step + 1)), base.eq(0)]
-                with m.Elif(token == SKIP):
-                    m.d.sync += base.eq(Mux(base >= params.n_inputs, base, base + 254))
-                with m.Else():
-                    m.d.sync += base.eq(Mux(index >= params.n_inputs, base, index + 1))
-                    with m.If(bad_code == 0):
-                        with m.If(index >= params.n_inputs):
-                            m.d.sync += bad_code.eq(Nack.INDEX_RANGE)
-                        with m.Elif(step >= params.time_steps):
-                            m.d.sync += bad_code.eq(Nack.TIME_RANGE)
-            with m.State("EMIT"):
-                with m.If(position == header.length):
-                    m.next = "END"
-                with m.Else():
-                    m.next = "EMIT_BYTE"
-            with m.State("EMIT_BYTE"):
-                with m.If(token == NEXT_STEP):
-                    m.d.sync += [step.eq(step + 1), base.eq(0), position.eq(position + 1)]
-                    m.next = "EMIT"
-                with m.Elif(token == SKIP):
-                    m.d.sync += [base.eq(base + 254), position.eq(position + 1)]
-                    m.next = "EMIT"
-                with m.Else():
-                    m.d.comb += [self.events.valid.eq(1), self.events.payload.index.eq(index),
-                                 self.events.payload.step.eq(step)]
-                    with m.If(self.events.ready):
-                        m.d.sync += [base.eq(index + 1), position.eq(position + 1)]
-                        m.next = "EMIT"
-            with m.State("END"):
-                m.d.comb += [self.events.valid.eq(1), self.events.payload.end.eq(1)]
-                with m.If(self.events.ready):
-                    m.next = "RESULT"
+                        m.next = "RESULT"
             with m.State("RESULT"):
                 m.d.comb += self.results.ready.eq(1)
                 with m.If(self.results.valid):
@@ -314,58 +291,13 @@ class CommandHandler(wiring.Component):
                     start_reply(Command.INFER | REPLY, n_res)
 
             with m.State("SEND"):
-                m.d.comb += [self.reply.valid.eq(1), self.reply.payload.type.eq(reply_type),
-                             self.reply.payload.sequence.eq(header.sequence),
-                             self.reply.payload.length.eq(reply_length)]
-                with m.If(self.reply.ready):
-                    m.d.sync += [position.eq(0), row_index.eq(0), byte_in_row.eq(0)]
-                    with m.Switch(source):
-                        with m.Case(1):
-                            m.next = "ECHO"
-                        with m.Case(2):
-                            m.next = "READ_ROW"
-                        with m.Default():
-                            m.next = "SEND_VECTOR"
-            with m.State("SEND_VECTOR"):
-                with m.If(position == reply_length):
+                m.d.comb += [sender.request.valid.eq(1), sender.request.payload.eq(reply),
+                             sender.request.payload.header.sequence.eq(header.sequence)]
+                with m.If(sender.request.ready):
+                    m.next = "SENDING"
+            with m.State("SENDING"):
+                with m.If(sender.done):
                     m.next = "DONE"
-                with m.Else():
-                    m.d.comb += [self.reply_payload.valid.eq(1),
-                                 self.reply_payload.payload.eq(vector.word_select(position, 8))]
-                    with m.If(self.reply_payload.ready):
-                        m.d.sync += position.eq(position + 1)
-            with m.State("ECHO"):
-                with m.If(position == reply_length):
-                    m.next = "DONE"
-                with m.Else():
-                    m.next = "ECHO_BYTE"
-            with m.State("ECHO_BYTE"):
-                m.d.comb += [self.reply_payload.valid.eq(1), self.reply_payload.payload.eq(self.read_byte)]
-                with m.If(self.reply_payload.ready):
-                    m.d.sync += position.eq(position + 1)
-                    m.next = "ECHO"
-            with m.State("READ_ROW"):
-                with m.If(row_index == count):
-                    m.next = "DONE"
-                with m.Else():
-                    m.d.comb += [self.read.valid.eq(1), self.read.payload.target.eq(target),
-                                 self.read.payload.address.eq(address + row_index)]
-                    with m.If(self.read.ready):
-                        m.next = "READ_WAIT"
-            with m.State("READ_WAIT"):
-                m.d.comb += self.read_data.ready.eq(1)
-                with m.If(self.read_data.valid):
-                    m.d.sync += [row.eq(self.read_data.payload), byte_in_row.eq(0)]
-                    m.next = "READ_SEND"
-            with m.State("READ_SEND"):
-                with m.If(byte_in_row == target_row_bytes):
-                    m.d.sync += row_index.eq(row_index + 1)
-                    m.next = "READ_ROW"
-                with m.Else():
-                    m.d.comb += [self.reply_payload.valid.eq(1),
-                                 self.reply_payload.payload.eq(row.word_select(byte_in_row, 8))]
-                    with m.If(self.reply_payload.ready):
-                        m.d.sync += byte_in_row.eq(byte_in_row + 1)
             with m.State("DONE"):
                 m.d.comb += self.release.eq(from_frame)
                 m.next = "IDLE"

@@ -243,4 +243,5 @@ async def run_inferences(dut):
         golden = simulate(load_model(str(stimulus["golden_model"])), spike_times)
         problem = compare(golden, DeviceResults.from_arrays(results, golden.params.n_layers),
                           manifest["params"]["lanes"])
-        assert problem is None, str(problem)
+        if problem is not None:
+            raise AssertionError(str(problem))
