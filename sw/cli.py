@@ -65,11 +65,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _backend_options(args: argparse.Namespace) -> dict:
     """Options for the chosen backend; RTL options given with another backend are an error."""
     if args.backend != "rtl":
-        given = [flag for flag, value in (("--simulator", args.simulator), ("--waves", args.waves)) if value]
+        given = [flag for flag, value in (("--simulator", args.simulator), ("--waves", args.waves),
+                                          ("--harness", args.harness != "native")) if value]
         if given:
             raise FirstSpikeError(f"{', '.join(given)}: only with --backend rtl")
         return {}
-    options = {"simulator": args.simulator or "icarus"}
+    options = {"simulator": args.simulator or "icarus", "harness": args.harness}
     if args.waves:
         check_output_path(args.waves, "--waves")
         options.update(waves=args.waves, waves_sample=args.waves_sample)
@@ -390,18 +391,20 @@ def _cmd_bench_rtl(args: argparse.Namespace) -> int:
     rows = []
     for workload_model, times, lanes in workloads:
         for simulator in args.simulators:
-            print(f"bench-rtl: {simulator}, {'-'.join(map(str, workload_model.params.layer_sizes))}, P={lanes}, "
-                  f"{len(times)} samples ...", file=sys.stderr)
-            rows.append(rtl_speed(workload_model, times, lanes=lanes, simulator=simulator))
+            for harness in args.harnesses:
+                print(f"bench-rtl: {simulator}, {harness} harness, "
+                      f"{'-'.join(map(str, workload_model.params.layer_sizes))}, P={lanes}, {len(times)} samples ...",
+                      file=sys.stderr)
+                rows.append(rtl_speed(workload_model, times, lanes=lanes, simulator=simulator, harness=harness))
     if args.json:
         print(json.dumps({"machine": machine_description(), "runs": rows}, indent=2))
         return 0
-    print(f"RTL simulation speed on {machine_description()} (inference loop only; every result checked "
+    print(f"RTL simulation speed on {machine_description()} (builds excluded; every result checked "
           "against the golden model)")
-    print(f"{'simulator':<10} {'network':<12} {'P':>3} {'samples':>7} {'inf/s':>9} {'cycles/s':>10} "
+    print(f"{'simulator':<10} {'harness':<7} {'network':<12} {'P':>3} {'samples':>7} {'inf/s':>9} {'cycles/s':>10} "
           f"{'cycles/inf':>10} {'first build+run s':>17}")
     for r in rows:
-        print(f"{r['simulator']:<10} {r['network']:<12} {r['lanes']:>3} {r['samples']:>7} "
+        print(f"{r['simulator']:<10} {r['harness']:<7} {r['network']:<12} {r['lanes']:>3} {r['samples']:>7} "
               f"{r['inferences_per_second']:>9,.1f} {r['cycles_per_second']:>10,.0f} {r['core_cycles_mean']:>10,.1f} "
               f"{r['seconds_first_build_and_run']:>17.1f}")
     return 0
@@ -412,6 +415,8 @@ def _cmd_bench_rtl(args: argparse.Namespace) -> int:
 def _rtl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--simulator", choices=["icarus", "verilator"],
                    help="RTL simulator for --backend rtl (default icarus)")
+    p.add_argument("--harness", choices=["native", "cocotb"], default="native",
+                   help="with --backend rtl: native (a Verilog testbench, no Python per clock; default) or cocotb")
     p.add_argument("--waves", help="with --backend rtl: write a waveform (FST on Icarus, VCD on Verilator) "
                                    "of one sample to this file")
     p.add_argument("--waves-sample", type=int_in("--waves-sample", 0), default=0,
@@ -537,6 +542,8 @@ def _parser() -> Parser:
     p.add_argument("--samples", type=int_in("--samples", 1), default=200)
     p.add_argument("--lanes", type=lanes, default=16)
     p.add_argument("--simulators", nargs="+", choices=["icarus", "verilator"], default=["icarus", "verilator"])
+    p.add_argument("--harnesses", nargs="+", choices=["native", "cocotb"], default=["native", "cocotb"],
+                   help="native: the Verilog testbench, no Python per clock; cocotb: the Python testbench")
     p.add_argument("--big-samples", type=int_in("--big-samples", 0), default=20,
                    help="also time a random 784-400-10 network on this many inputs (0: skip)")
     p.add_argument("--big-lanes", type=lanes, default=32)

@@ -150,6 +150,9 @@ def test_bench_rtl_prints_simulation_speed(capsys):
     from firstspike.sw.cli import main
     assert main(["bench-rtl", "--samples", "4", "--big-samples", "0", "--simulators", "icarus", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    (run,) = figures["runs"]
-    assert run["simulator"] == "icarus" and run["samples"] == 4
-    assert run["inferences_per_second"] > 0 and run["cycles_per_second"] > run["inferences_per_second"]
+    native, cocotb = figures["runs"]
+    assert (native["harness"], cocotb["harness"]) == ("native", "cocotb")
+    for run in (native, cocotb):
+        assert run["simulator"] == "icarus" and run["samples"] == 4
+        assert run["inferences_per_second"] > 0 and run["cycles_per_second"] > run["inferences_per_second"]
+    assert native["core_cycles_mean"] == cocotb["core_cycles_mean"]

