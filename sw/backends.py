@@ -24,6 +24,8 @@ BACKENDS: dict[str, str] = {
     "golden": "firstspike.sw.golden:simulate_batches",
     # The generated Verilog in Icarus or Verilator (needs the [hw] extra).
     "rtl": "firstspike.hw.sim.backend:run_rtl_batches",
+    # The gate-level netlist Yosys makes for a board's FPGA, with Yosys' cell models.
+    "netlist": "firstspike.hw.sim.backend:run_netlist_batches",
 }
 
 

@@ -64,6 +64,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _backend_options(args: argparse.Namespace) -> dict:
     """Options for the chosen backend; RTL options given with another backend are an error."""
+    if args.backend == "netlist":
+        given = [flag for flag, value in (("--waves", args.waves), ("--harness", args.harness != "native")) if value]
+        if given:
+            raise FirstSpikeError(f"{', '.join(given)}: only with --backend rtl")
+        return {"simulator": args.simulator, "board": args.board or "icebreaker"}
+    if args.board:
+        raise FirstSpikeError("--board: only with --backend netlist")
     if args.backend != "rtl":
         given = [flag for flag, value in (("--simulator", args.simulator), ("--waves", args.waves),
                                           ("--harness", args.harness != "native")) if value]
@@ -78,6 +85,9 @@ def _backend_options(args: argparse.Namespace) -> dict:
 
 
 def _backend_label(args: argparse.Namespace) -> str:
+    if args.backend == "netlist":
+        default = "verilator" if args.board == "ulx3s" else "icarus"
+        return f" ({args.board or 'icebreaker'}) on {args.simulator or default}, P={args.lanes}"
     return f" on {args.simulator or 'icarus'}, P={args.lanes}" if args.backend == "rtl" else ""
 
 
@@ -417,6 +427,8 @@ def _rtl_options(p: argparse.ArgumentParser) -> None:
                    help="RTL simulator for --backend rtl (default icarus)")
     p.add_argument("--harness", choices=["native", "cocotb"], default="native",
                    help="with --backend rtl: native (a Verilog testbench, no Python per clock; default) or cocotb")
+    p.add_argument("--board", choices=["icebreaker", "ulx3s"],
+                   help="with --backend netlist: whose FPGA's synthesized netlist to simulate (default icebreaker)")
     p.add_argument("--waves", help="with --backend rtl: write a waveform (FST on Icarus, VCD on Verilator) "
                                    "of one sample to this file")
     p.add_argument("--waves-sample", type=int_in("--waves-sample", 0), default=0,

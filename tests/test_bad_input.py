@@ -113,6 +113,10 @@ CASES = {
                                         "infer", "--device", "emulator", "--report", "{d}/keep.txt/rep.png"),
     "eval: --waves under a file": Bad(E + "--waves {d}/keep.txt/w.fst: {d}/keep.txt is a file, not a folder",
                                       "eval", "--backend", "rtl", "--limit", "5", "--waves", "{d}/keep.txt/w.fst"),
+    "eval: --board without netlist": Bad(E + "--board: only with --backend netlist", "eval", "--board", "ulx3s"),
+    "eval: a netlist of a board without cell models": Bad(
+        "firstspike eval: argument --board: invalid choice: 'arty' (choose from 'icebreaker', 'ulx3s')",
+        "eval", "--backend", "netlist", "--board", "arty"),
     "eval: --waves without rtl": Bad(E + "--waves: only with --backend rtl", "eval", "--waves", "{d}/w.fst"),
     "cycles: --plot not a PNG": Bad(E + "--plot {d}/cycles: must end in .png", "cycles", "--plot", "{d}/cycles"),
     "cycles: --plot a folder": Bad(E + "--plot {d}/folder.png: is a folder; give a file name",
@@ -208,7 +212,7 @@ CASES = {
         E + "the model takes 64 inputs but fashion-mnist images have 784 pixels",
         "eval", "--dataset", "fashion-mnist"),
     "eval: an unknown backend": Bad("firstspike eval: argument --backend: invalid choice: 'fpga' (choose from "
-                                    "'golden', 'rtl')", "eval", "--backend", "fpga"),
+                                    "'golden', 'netlist', 'rtl')", "eval", "--backend", "fpga"),
     "an unknown command": Bad("firstspike: argument COMMAND: invalid choice: 'frobnicate' (choose from 'eval', "
                               "'run', 'infer', 'build', 'sweep', 'program', 'generate', 'train', 'ablation', "
                               "'import', 'export', 'info', 'bench', 'cycles', 'bench-rtl')", "frobnicate"),

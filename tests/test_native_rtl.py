@@ -151,3 +151,17 @@ def test_ramp_beyond_the_spike_tables_limit_falls_back_and_still_matches_golden(
     model, times = random_net((10, 40, 5), 64, Kernel.RAMP, seed=12, batch=6, density=0.3)
     assert not ramp_skips_empty_steps(model.params, 1), "T * folds = 64 * 40 > 2048: the fallback schedule"
     assert_native_matches_golden(model, times, 1, "icarus", build_root)
+
+
+# -- the netlist that goes into a bitstream ------------------------------------------------------
+
+@pytest.mark.parametrize("family, kernel, simulator", [("ice40", Kernel.STEP, "icarus"),
+                                                       ("ice40", Kernel.RAMP, "icarus"),
+                                                       ("ecp5", Kernel.RAMP, "verilator")],
+                         ids=["ice40-step-icarus", "ice40-ramp-icarus", "ecp5-ramp-verilator"])
+def test_the_synthesized_netlist_with_yosys_cell_models_matches_golden(family, kernel, simulator, build_root):
+    model, times = random_net((12, 9, 4), 6, kernel, seed=13, batch=6)
+    out = run_native(model, times, lanes=2, simulator=simulator, build_root=build_root, netlist=family)
+    problem = compare(simulate(model, times), DeviceResults.from_arrays(out, model.params.n_layers), 2)
+    assert problem is None, str(problem)
+    assert list(build_root.glob(f"netlist-{family}-*/firstspike_core-{family}-netlist.v")), "a netlist was simulated"

