@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cases
 import numpy as np
+import pytest
 
 from firstspike.hw.generate import generate_link
 from firstspike.hw.lint import lint
@@ -58,6 +59,7 @@ def test_infer_command_through_the_simulated_board_agrees_with_golden(capsys):
     assert status == 0 and out["agreement"] == 1.0 and out["samples"] == 8
 
 
+@pytest.mark.slow
 def test_a_noisy_wire_to_the_simulated_board_is_survived_with_correct_results(tmp_path):
     from wire import DamagingProxy
     model = load_model(shipped_model_path("digits"))

@@ -57,6 +57,7 @@ def small_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("board, bitstream", [("icebreaker", "firstspike_board.bin"),
                                               ("ulx3s", "firstspike_board.bit")])
 def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, small_model, tmp_path, capsys):
@@ -78,6 +79,7 @@ def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, s
     assert fmax_aim["met"] == (report["place_and_route"]["fmax_mhz"] >= fmax_aim["aim"])
 
 
+@pytest.mark.slow
 def test_arty_stops_at_verilog_xdc_and_a_vivado_script_with_an_estimate(small_model, tmp_path, capsys):
     out = tmp_path / "arty"
     assert main(["build", "--board", "arty", "--model", str(small_model), "--lanes", "2", "--out", str(out),
@@ -103,6 +105,7 @@ def test_program_names_a_missing_bitstream(tmp_path, capsys):
     assert "no such bitstream" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sweep_writes_a_csv_row_per_build_and_a_png(small_model, tmp_path, capsys):
     import csv
     out = tmp_path / "sweep"

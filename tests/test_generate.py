@@ -77,6 +77,7 @@ def synthesis_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("synth")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
 def test_digits_core_synthesizes_with_weights_in_block_ram(family, synthesis_dir):
     model = load_model(shipped_model_path("digits"))

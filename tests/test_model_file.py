@@ -108,6 +108,7 @@ def test_failed_save_leaves_the_old_file_whole(tmp_path, model, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
 
 
+@pytest.mark.slow
 def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
     import shlex
 

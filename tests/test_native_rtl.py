@@ -100,7 +100,7 @@ def tied_across_folds(kernel: Kernel, lanes: int):
 
 
 CORNERS = {
-    "P=32 (the ULX3S build)": (lambda k: random_net((40, 70, 10), 10, k, seed=1), 32),
+    "P=32 (the ULX3S build)": (lambda k: random_net((40, 70, 10), 7, k, seed=1, batch=6), 32),
     "P=64": (lambda k: random_net((30, 130, 12), 5, k, seed=2, batch=4), 64),
     "P=3: an odd merge level in the decision tree": (lambda k: random_net((9, 11, 7), 9, k, seed=3), 3),
     "P=5": (lambda k: random_net((13, 17, 11), 7, k, seed=4), 5),
@@ -114,13 +114,15 @@ CORNERS = {
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
-@pytest.mark.parametrize("corner", list(CORNERS))
+@pytest.mark.parametrize("corner", [pytest.param(c, marks=pytest.mark.slow) if c.startswith(("P=32", "P=64")) else c
+                                    for c in CORNERS])
 def test_corners_match_golden_in_icarus(corner, kernel, build_root):
     make, lanes = CORNERS[corner]
     model, times = make(kernel)
     assert_native_matches_golden(model, times, lanes, "icarus", build_root)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corner", ["P=32 (the ULX3S build)", "P=64", "P=3: an odd merge level in the decision tree",
                                     "T=1", "ties across folds at the decision"])
 def test_corners_match_golden_in_verilator(corner, build_root):
@@ -159,6 +161,7 @@ def test_ramp_beyond_the_spike_tables_limit_falls_back_and_still_matches_golden(
                                                        ("ice40", Kernel.RAMP, "icarus"),
                                                        ("ecp5", Kernel.RAMP, "verilator")],
                          ids=["ice40-step-icarus", "ice40-ramp-icarus", "ecp5-ramp-verilator"])
+@pytest.mark.slow
 def test_the_synthesized_netlist_with_yosys_cell_models_matches_golden(family, kernel, simulator, build_root):
     model, times = random_net((12, 9, 4), 6, kernel, seed=13, batch=6)
     out = run_native(model, times, lanes=2, simulator=simulator, build_root=build_root, netlist=family)

@@ -52,6 +52,7 @@ def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
     check(model, times, 4, build_root)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_root):
     model, times = cases.sparse_deep_case(time_steps=40)
@@ -62,6 +63,7 @@ def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_ro
         "skipping empty steps must save cycles on this input"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 def test_random_networks_match_golden_in_verilator(kernel, build_root):
     model, times = cases.random_case(21, kernel, batch=12)
@@ -75,6 +77,7 @@ def digits():
     return model, model.encoding.encode(x[:200], model.params.time_steps), y[:200]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 def test_shipped_digits_model_matches_golden_on_200_test_images(simulator, digits, build_root):
     model, times, labels = digits
@@ -146,6 +149,7 @@ def test_rtl_options_without_the_rtl_backend_are_refused(tmp_path, capsys):
     assert "--simulator: only with --backend rtl" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_rtl_prints_simulation_speed(capsys):
     from firstspike.sw.cli import main
     assert main(["bench-rtl", "--samples", "4", "--big-samples", "0", "--simulators", "icarus", "--json"]) == 0

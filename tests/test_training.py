@@ -128,6 +128,7 @@ def test_bad_settings_are_named(change, message):
         replace(SHORT, **change)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["digits", "fashion-mnist"])
 def test_shipped_models_reach_their_recorded_accuracy_with_the_training_forward_pass_agreeing(name):
     from firstspike.sw.model import load_model

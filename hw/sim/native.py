@@ -162,6 +162,9 @@ def _toolchain_key(simulator: str) -> str:
 #: command makes the netlist, as for a bitstream), and the simulator options they need.
 NETLIST_FAMILIES = {"ice40": ("ice40/cells_sim.v", ("-DNO_ICE40_DEFAULT_ASSIGNMENTS",)),
                     "ecp5": ("ecp5/cells_sim.v", ())}
+#: Cells whose models in Yosys' library are stubs (ECP5's block RAM: parameters, no
+#: behaviour): a netlist with them would simulate as if they read zeros.
+UNMODELLED_CELLS = {"ecp5": ("DP16KD", "PDPW16KD")}
 #: The simulators that read each family's cell models (Icarus 11 rejects the ``$error``
 #: in ECP5's generate blocks).
 NETLIST_SIMULATORS = {"ice40": ("icarus", "verilator"), "ecp5": ("verilator",)}
@@ -221,7 +224,8 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
                                  f"(--simulator), not {simulator}")
     text, info = render(model, lanes)
     bench = verilog_testbench(info)
-    key = hashlib.sha256((info["verilog_sha256"] + bench + (netlist or "")).encode()).hexdigest()[:16]
+    recipe = bench + (netlist or "") + (_ecp5_multiplier_model() if netlist == "ecp5" else "") + str(UNMODELLED_CELLS)
+    key = hashlib.sha256((info["verilog_sha256"] + recipe).encode()).hexdigest()[:16]
     root = Path(build_root) if build_root is not None else default_build_root()
     kind = f"netlist-{netlist}" if netlist else "native"
     folder = root / f"{kind}-{simulator}-{key}-{_toolchain_key(simulator)}"
@@ -272,6 +276,10 @@ def _synthesize_netlist(folder: Path, family: str) -> tuple[str, list[str]]:
     if done.returncode != 0:
         raise RTLSimulationError(f"yosys could not synthesize the {family} netlist; see "
                                  f"{folder / f'{family}-netlist.log'}")
+    unmodelled = [cell for cell in UNMODELLED_CELLS.get(family, ()) if f"  {cell} " in (folder / netlist).read_text()]
+    if unmodelled:
+        raise RTLSimulationError(f"the {family} netlist holds {', '.join(unmodelled)} cells, and Yosys' cell "
+                                 "models give them no behaviour (parameters only): this netlist cannot be simulated")
     return netlist, list(NETLIST_FAMILIES[family][1])
 
 
