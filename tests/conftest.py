@@ -1,8 +1,16 @@
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 # tests/reference.py and other helpers import by bare name.
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Under pytest-xdist every worker builds simulators in a folder of its own: two workers
+# never write one build folder at once.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = os.environ.get("FIRSTSPIKE_BUILD", str(Path(tempfile.gettempdir()) / "firstspike-build"))
+    os.environ["FIRSTSPIKE_BUILD"] = f"{base}-{os.environ['PYTEST_XDIST_WORKER']}"
 
 # Hypothesis: the same examples on every run (a failure in CI reproduces here), no
 # per-example deadline (a loaded 2-core machine is slow, not wrong). `--hypothesis-profile

@@ -32,6 +32,7 @@ def check(model, times, lanes, build_root, simulator="icarus", **options):
                    idle=0.3, stall=0.3, **options)
 
 
+@pytest.mark.slow  # the native harness covers these cases in the fast loop; this adds gaps and stalls
 @pytest.mark.parametrize("lanes", [1, 4, 16])
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 @pytest.mark.parametrize("seed", range(2))
@@ -41,6 +42,7 @@ def test_random_networks_match_golden_in_icarus(seed, kernel, lanes, build_root)
     assert result["cycles"].tolist() == simulate(model, times).cycles(lanes).tolist()
 
 
+@pytest.mark.slow  # the native harness covers these cases in the fast loop; this adds gaps and stalls
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 @pytest.mark.parametrize("case", ["saturating", "floor", "tie", "silent", "first", "last", "single"])
 def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
