@@ -13,24 +13,9 @@ import threading
 
 from .golden import simulate
 from .layout import MemoryLayout, Target
+from .link import messages
 from .link.framing import FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
-from .link.messages import (
-    COMMITTED,
-    NACK,
-    REGION_BYTES,
-    REPLY,
-    Command,
-    Info,
-    Nack,
-    Result,
-    default_max_payload,
-    memory_rows,
-    pack_rows,
-    row_bytes,
-    unpack_load,
-    unpack_read,
-    unpack_rows,
-)
+from .link.messages import COMMITTED, NACK, REGION_BYTES, REPLY, Command, Info, Nack, Result, default_max_payload
 from .link.spikecode import SpikeCodeError, decode_spikes
 from .model import Layer, Model
 
@@ -106,24 +91,24 @@ class DeviceEmulator:
             raise _Refusal(Nack.BAD_LENGTH) from None
         _expect(target in tuple(Target), Nack.BAD_TARGET)
         target = Target(target)
-        _expect(count > 0 and address + count <= memory_rows(self.layout, target), Nack.BAD_ADDRESS)
+        _expect(count > 0 and address + count <= messages.memory_rows(self.layout, target), Nack.BAD_ADDRESS)
         return (target, address, count, *rest)
 
     def _load(self, payload: bytes) -> bytes:
-        target, address, count, rows = self._region(payload, unpack_load)
-        size = row_bytes(self.layout, target)
+        target, address, count, rows = self._region(payload, messages.unpack_load)
+        size = messages.row_bytes(self.layout, target)
         _expect(len(rows) == count * size, Nack.BAD_LENGTH)
         width = self.layout.weight_width if target is Target.WEIGHTS else self.layout.neuron_width
-        for k, word in enumerate(unpack_rows(rows, size)):
+        for k, word in enumerate(messages.unpack_rows(rows, size)):
             self.memories[target][address + k] = word & ((1 << width) - 1)
         self.model_sha256, self.flags = bytes(32), self.flags & ~COMMITTED
         return payload[:REGION_BYTES]
 
     def _read(self, payload: bytes) -> bytes:
-        target, address, count = self._region(payload, unpack_read)
-        size = row_bytes(self.layout, target)
+        target, address, count = self._region(payload, messages.unpack_read)
+        size = messages.row_bytes(self.layout, target)
         _expect(count * size <= self.max_payload, Nack.BAD_LENGTH)
-        return pack_rows(self.memories[target][address:address + count], size)
+        return messages.pack_rows(self.memories[target][address:address + count], size)
 
     def _commit(self, payload: bytes) -> bytes:
         _expect(len(payload) == 32, Nack.BAD_LENGTH)

@@ -52,6 +52,16 @@ class Bad:
 
 E = "firstspike: error: "
 
+def run_input(name: str, said: str, *options: str) -> Bad:
+    """``run`` on the prepared input file ``name``: the line names the file, then ``said``."""
+    return Bad(E + "{d}/" + name + said, "run", *options, "--input", "{d}/" + name, "--output", "{d}/o.npz")
+
+
+def to_a_folder(option: str, *argv: str) -> Bad:
+    """A command whose output ``option`` names the prepared folder ``folder``."""
+    return Bad(E + option + " {d}/folder: is a folder; give a file name", *argv, option, "{d}/folder")
+
+
 CASES = {
     # -- model files (item 3, 4) ---------------------------------------------------------
     **{f"{command}: empty model file": Bad(E + "{d}/empty.npz: not a model file (it is empty)",
@@ -69,44 +79,29 @@ CASES = {
     "eval: a spike array as the model": Bad(E + "{d}/spikes.npy: holds a single array, not a .npz model archive",
                                             "eval", "--model", "{d}/spikes.npy"),
     # -- input spike files (item 3, 4) -----------------------------------------------------
-    "run: empty input file": Bad(E + "{d}/empty.npy: not a .npy array of spike times (it is empty)",
-                                 "run", "--input", "{d}/empty.npy", "--output", "{d}/o.npz"),
-    "run: garbage input file": Bad(E + "{d}/garbage.npy: not a .npy array of spike times (not a .npy file)",
-                                   "run", "--input", "{d}/garbage.npy", "--output", "{d}/o.npz"),
-    "run: truncated input file": Bad(E + "{d}/truncated.npy: not a .npy array of spike times (not a .npy file)",
-                                     "run", "--input", "{d}/truncated.npy", "--output", "{d}/o.npz"),
-    "run: an archive as input": Bad(E + "{d}/archive.npz: holds an archive, not one .npy array of spike times",
-                                    "run", "--input", "{d}/archive.npz", "--output", "{d}/o.npz"),
-    "run: an empty batch (golden)": Bad(E + "{d}/none.npy: holds no samples (shape [0, 64])",
-                                        "run", "--input", "{d}/none.npy", "--output", "{d}/o.npz"),
-    "run: an empty batch (rtl)": Bad(E + "{d}/none.npy: holds no samples (shape [0, 64])",
-                                     "run", "--backend", "rtl", "--input", "{d}/none.npy", "--output", "{d}/o.npz"),
-    "run: fractional spike times": Bad(E + "{d}/float.npy must be integers (steps, or -1 for no spike), not float64",
-                                       "run", "--input", "{d}/float.npy", "--output", "{d}/o.npz"),
-    "run: a 3-D input": Bad(E + "{d}/cube.npy must have shape [batch, 64], not [2, 3, 64]",
-                            "run", "--input", "{d}/cube.npy", "--output", "{d}/o.npz"),
-    "run: a spike after the last step": Bad(
-        E + "{d}/late.npy: sample 1, input 2 spikes at 16; a spike time must be in 0..15 or -1 for no spike",
-        "run", "--input", "{d}/late.npy", "--output", "{d}/o.npz"),
-    "run: a negative spike time": Bad(
-        E + "{d}/negative.npy: sample 0, input 0 spikes at -3; a spike time must be in 0..15 or -1 for no spike",
-        "run", "--input", "{d}/negative.npy", "--output", "{d}/o.npz"),
-    "run: a missing input": Bad(E + "{d}/missing.npy: no such file",
-                                "run", "--input", "{d}/missing.npy", "--output", "{d}/o.npz"),
+    "run: empty input file": run_input("empty.npy", ": not a .npy array of spike times (it is empty)"),
+    "run: garbage input file": run_input("garbage.npy", ": not a .npy array of spike times (not a .npy file)"),
+    "run: truncated input file": run_input("truncated.npy", ": not a .npy array of spike times (not a .npy file)"),
+    "run: an archive as input": run_input("archive.npz", ": holds an archive, not one .npy array of spike times"),
+    "run: an empty batch (golden)": run_input("none.npy", ": holds no samples (shape [0, 64])"),
+    "run: an empty batch (rtl)": run_input("none.npy", ": holds no samples (shape [0, 64])", "--backend", "rtl"),
+    "run: fractional spike times": run_input("float.npy", " must be integers (steps, or -1 for no spike), not float64"),
+    "run: a 3-D input": run_input("cube.npy", " must have shape [batch, 64], not [2, 3, 64]"),
+    "run: a spike after the last step": run_input(
+        "late.npy", ": sample 1, input 2 spikes at 16; a spike time must be in 0..15 or -1 for no spike"),
+    "run: a negative spike time": run_input(
+        "negative.npy", ": sample 0, input 0 spikes at -3; a spike time must be in 0..15 or -1 for no spike"),
+    "run: a missing input": run_input("missing.npy", ": no such file"),
     "run: --waves-sample past the batch": Bad(E + "--waves-sample 7: {d}/spikes.npy has only 3 samples",
                                               "run", "--backend", "rtl", "--input", "{d}/spikes.npy", "--output",
                                               "{d}/o.npz", "--waves", "{d}/w.fst", "--waves-sample", "7"),
     # -- output paths: checked before the work (items 1, 2, 8) -------------------------------
-    "run: --output a folder": Bad(E + "--output {d}/folder: is a folder; give a file name",
-                                  "run", "--input", "{d}/spikes.npy", "--output", "{d}/folder"),
+    "run: --output a folder": to_a_folder("--output", "run", "--input", "{d}/spikes.npy"),
     "run: --output under a file": Bad(E + "--output {d}/keep.txt/o.npz: {d}/keep.txt is a file, not a folder",
                                       "run", "--input", "{d}/spikes.npy", "--output", "{d}/keep.txt/o.npz"),
-    "export: --out a folder": Bad(E + "--out {d}/folder: is a folder; give a file name",
-                                  "export", "--out", "{d}/folder"),
-    "import: --out a folder": Bad(E + "--out {d}/folder: is a folder; give a file name",
-                                  "import", "{d}/digits.nir", "--out", "{d}/folder"),
-    "train: --out a folder": Bad(E + "--out {d}/folder: is a folder; give a file name",
-                                 "train", "--trainer", "numpy", "--out", "{d}/folder"),
+    "export: --out a folder": to_a_folder("--out", "export"),
+    "import: --out a folder": to_a_folder("--out", "import", "{d}/digits.nir"),
+    "train: --out a folder": to_a_folder("--out", "train", "--trainer", "numpy"),
     "infer: --report not a PNG": Bad(E + "--report {d}/rep.xyz: must end in .png",
                                      "infer", "--device", "emulator", "--report", "{d}/rep.xyz"),
     "infer: --report under a file": Bad(E + "--report {d}/keep.txt/rep.png: {d}/keep.txt is a file, not a folder",

@@ -103,6 +103,7 @@ class CommandHandler(wiring.Component):
         reply = Signal(reply_layout(self.max_payload))
         vector = Signal(8 * vector_bytes)  # a reply's bytes, byte k at bits 8k ...
         position = Signal(range(self.max_payload + 1))
+        addressed = Signal()          # the bank has had a cycle to answer ``position``
         sha = Signal(256, init=int.from_bytes(self.model_sha256, "little"))
         flags = Signal(8, init=COMMITTED if self.committed else 0)
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
@@ -209,27 +210,23 @@ class CommandHandler(wiring.Component):
                     with m.Default():
                         refuse(Nack.UNKNOWN_TYPE)
 
-            # Bank bytes come one cycle after their address (``position``); each loop
-            # below spends a cycle on the address and uses the byte in the next.
+            # Bank bytes come one cycle after their address (``position``): each byte takes
+            # a cycle to address (``addressed`` set) and one to use.
             with m.State("COMMIT"):
-                m.next = "COMMIT_BYTE"
-            with m.State("COMMIT_BYTE"):
-                m.d.sync += [sha.word_select(position[:5], 8).eq(self.read_byte), position.eq(position + 1)]
-                with m.If(position == 31):
-                    m.d.sync += flags.eq(flags | COMMITTED)
-                    start_reply(Command.COMMIT | REPLY, 0)
-                with m.Else():
-                    m.next = "COMMIT"
+                m.d.sync += addressed.eq(~addressed)
+                with m.If(addressed):
+                    m.d.sync += [sha.word_select(position[:5], 8).eq(self.read_byte), position.eq(position + 1)]
+                    with m.If(position == 31):
+                        m.d.sync += flags.eq(flags | COMMITTED)
+                        start_reply(Command.COMMIT | REPLY, 0)
 
             with m.State("REGION"):
-                m.next = "REGION_BYTE"
-            with m.State("REGION_BYTE"):
-                m.d.sync += [region.as_value().word_select(position[:3], 8).eq(self.read_byte),
-                             position.eq(position + 1)]
-                with m.If(position == REGION_BYTES - 1):
-                    m.next = "CHECK_REGION"
-                with m.Else():
-                    m.next = "REGION"
+                m.d.sync += addressed.eq(~addressed)
+                with m.If(addressed):
+                    m.d.sync += [region.as_value().word_select(position[:3], 8).eq(self.read_byte),
+                                 position.eq(position + 1)]
+                    with m.If(position == REGION_BYTES - 1):
+                        m.next = "CHECK_REGION"
 
             # The region's checks take two cycles: the comparisons and the length
             # multiply in one, the decision in the next.
