@@ -77,7 +77,10 @@ def test_train_writes_a_model_with_its_command(capsys, tmp_path):
     model = load_model(tmp_path / "m.npz")
     assert model.params.layer_sizes == (64, 16, 10)
     assert model.provenance["command"].startswith("firstspike train --hidden 16")
-    assert 0.0 <= model.provenance["accuracy"] <= 1.0
+    from firstspike.sw.datasets import load_dataset
+    data = load_dataset("digits")
+    decided = simulate(model, model.encoding.encode(data.test_x, model.params.time_steps)).decision
+    assert model.provenance["accuracy"] == float(np.mean(decided == data.test_y))
     assert "agrees with the golden model on 450/450 test images" in out
     assert model.provenance["exact_forward_agreement"] == 1.0
     assert (tmp_path / "m.npz.checkpoint.pt").exists()
@@ -98,7 +101,9 @@ def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
     assert [r["variant"] for r in rows] == ["recipe", "without spike penalty", "with ETTFS init",
                                             "without temporal-weighted decoding",
                                             "with float-to-spiking interpolation", "with temporal reversal"]
-    assert all(0 <= r["accuracy"] <= 1 and r["cycles"] > 0 for r in rows)
+    for r in rows:  # measured on the 450 test images, with the cycles of P = 16
+        assert r["accuracy"] * 450 == pytest.approx(round(r["accuracy"] * 450)) and r["lanes"] == 16
+        assert r["train_samples"] == 300 and r["cycles"] > 0
     table = (tmp_path / "ablation.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == len(rows) + 1
     assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ from amaranth_harness import Bench, put, run_core, spike_times_from_trace, take
 
 from firstspike.sw import NO_SPIKE, Kernel, simulate
 from firstspike.sw.compare import DeviceResults, compare
-from firstspike.sw.cycles import SPIKE_TABLE_LIMITS, layer_overhead, ramp_skips_empty_steps
+from firstspike.sw.cycles import SPIKE_TABLE_LIMITS, ramp_skips_empty_steps
 from firstspike.sw.layout import MemoryLayout, Target
 
 KERNELS = [Kernel.STEP, Kernel.RAMP]
@@ -58,14 +58,15 @@ def test_ramp_spikes_found_inside_runs_of_empty_steps_reach_the_next_layer_in_ti
 
 
 def test_ramp_empty_steps_cost_no_cycles():
+    """Measured by the simulator's clock, not by the cycle formula: a pass per step would
+    cost at least T x folds cycles; skipping empty steps costs far less."""
     model, times = cases.sparse_deep_case(time_steps=40)
-    golden = simulate(model, times)
-    passes = golden.events + 1
-    folds = [model.params.folds(k, 4) for k in range(model.params.n_layers)]
     assert ramp_skips_empty_steps(model.params, 4)
-    assert golden.cycles(4).tolist() == (passes @ folds + model.params.n_layers * layer_overhead(model.params, 4)).tolist()
     core = run_core(model, 4, times)
     assert (core["elapsed"] == core["cycles"] + 1).all()
+    assert core["cycles"].tolist() == simulate(model, times).cycles(4).tolist()
+    pass_per_step = model.params.time_steps * sum(model.params.folds(k, 4) for k in range(model.params.n_layers))
+    assert (core["elapsed"] < pass_per_step / 2).all(), (core["elapsed"], pass_per_step)
 
 
 def test_ramp_beyond_the_spike_table_limits_falls_back_to_a_pass_per_empty_step():
@@ -125,7 +126,8 @@ def test_out_of_order_and_out_of_range_events_set_the_error_flag():
     ({"weight_bits": 1}, "weight_bits must be an integer between"),
     ({"time_steps": 0}, "time_steps must be an integer between"),
 ])
-def test_illegal_parameters_are_refused_naming_the_parameter_and_its_range(change, message):
+def test_core_parameters_no_core_can_have_are_refused_naming_the_parameter_and_its_range(change, message):
+    """The core takes only CoreParams; these are the checks that stand before any core."""
     from dataclasses import replace
 
     from firstspike.hw.core import TTFSCore

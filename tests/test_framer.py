@@ -180,4 +180,6 @@ def test_receiver_survives_any_bytes_and_then_takes_a_good_frame(garbage, seed):
     frames_after, _ = run_receiver(garbage + encode_frame(good), idle_timeout=60, gaps=0.3, spacing=1, seed=seed,
                                    pause_at=len(garbage), pause=61)
     assert frames_after[len(frames):] == [good]
-    assert all(isinstance(code, Nack) for code, _, _ in faults)
+    # Garbage can only be cut short, fail its CRC or claim too long a payload; never BUSY:
+    # every frame's bank is released at once here.
+    assert {code for code, _, _ in faults} <= {Nack.FRAMING, Nack.BAD_CRC, Nack.BAD_LENGTH}
