@@ -217,7 +217,7 @@ def _ecp5_block_ram_model() -> str:
     strings = {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG", "RESETMODE": "SYNC", "ASYNC_RESET_RELEASE": "SYNC",
                "CSDECODE_A": "0b000", "CSDECODE_B": "0b000", "WRITEMODE_A": "NORMAL", "WRITEMODE_B": "NORMAL",
                "GSR": "ENABLED", "CLKAMUX": "CLKA", "CLKBMUX": "CLKB"}
-    head = [f"// Written by firstspike.hw.sim.native: ECP5 DP16KD as Yosys maps memories onto it.",
+    head = ["// Written by firstspike.hw.sim.native: ECP5 DP16KD as Yosys maps memories onto it.",
             f"module {ECP5_BLOCK_RAM}({', '.join(inputs + outputs)});"]
     head += [f"  parameter [319:0] {name} = 320'h0;" for name in inits]
     head += [f'  parameter {name} = "{value}";' for name, value in strings.items()]
@@ -225,7 +225,8 @@ def _ecp5_block_ram_model() -> str:
     head += [f"  input {name};" for name in inputs] + [f"  output {name};" for name in outputs]
     head += [f"  wire [17:0] di_{s.lower()} = {bus(f'DI{s}', 18)};" for s in "AB"]
     head += [f"  wire [13:0] ad_{s.lower()} = {bus(f'AD{s}', 14)};" for s in "AB"]
-    head += ["  reg [17:0] words [0:1023];", "  reg [17:0] do_a = 18'd0, do_b = 18'd0, do_wide = 18'd0;", "  integer i;"]
+    head += ["  reg [17:0] words [0:1023];", "  reg [17:0] do_a = 18'd0, do_b = 18'd0, do_wide = 18'd0;",
+             "  integer i;"]
     head += [f"  initial for (i = 0; i < 16; i = i + 1) words[{k} * 16 + i] = {name}[i * 20 +: 18];"
              for k, name in enumerate(inits)]
     body = """\
