@@ -6,7 +6,7 @@ import numpy as np
 from amaranth_harness import Bench
 
 from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
-from firstspike.sw.link.framing import FLAG, Frame, encode_frame
+from firstspike.sw.link.framing import ESCAPE, FLAG, FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
 from firstspike.sw.link.messages import Nack
 
 MAX_PAYLOAD = 300
@@ -24,11 +24,13 @@ def random_frames(seed: int, count: int) -> list[Frame]:
 
 
 def run_receiver(wire: bytes, *, gaps: float = 0.5, spacing: int = 40, seed: int = 0, hold: bool = False,
-                 idle_timeout: int = 1000, pause_at: int | None = None, pause: int = 0):
+                 idle_timeout: int = 1000, pause_at: int | None = None, pause: int = 0,
+                 lost_at: frozenset[int] = frozenset()):
     """Feed ``wire`` into a receiver, a byte every ``spacing`` cycles or more (a UART with
     divisor 4 gives 40); returns the frames (payloads read back from their bank) and the faults.
     ``hold``: never release banks (to see BUSY); ``pause`` cycles of silence before byte
-    ``pause_at``."""
+    ``pause_at``; ``lost_at``: positions of bytes the line loses (``line_error`` instead of
+    the byte, as the UART reports a missing stop bit)."""
     dut = FrameReceiver(MAX_PAYLOAD, idle_timeout)
     rng = np.random.default_rng(seed)
     frames, faults = [], []
@@ -40,10 +42,11 @@ def run_receiver(wire: bytes, *, gaps: float = 0.5, spacing: int = 40, seed: int
                 await ctx.tick().repeat(pause)
             while rng.random() < gaps:
                 await ctx.tick()
+            port = dut.line_error if position in lost_at else dut.bytes_in.valid
             ctx.set(dut.bytes_in.payload, byte)
-            ctx.set(dut.bytes_in.valid, 1)
+            ctx.set(port, 1)
             await ctx.tick()
-            ctx.set(dut.bytes_in.valid, 0)
+            ctx.set(port, 0)
             if spacing:
                 await ctx.tick().repeat(spacing)
         await ctx.tick().repeat(2 * idle_timeout + 20)
@@ -112,6 +115,16 @@ def test_receiver_drops_a_partial_frame_after_the_idle_timeout():
     frames, faults = run_receiver(partial + rest, idle_timeout=30, gaps=0.0, spacing=0, pause_at=len(partial),
                                   pause=28)  # not silent long enough: the rest is taken as the frame's bytes
     assert frames == [] and faults and faults[0][0] in (Nack.BAD_CRC, Nack.BAD_LENGTH)
+
+
+def test_a_byte_lost_on_the_line_ends_its_frame_with_a_framing_nack_and_the_next_frame_comes_through():
+    hit, good = Frame(9, 3, b"damaged on the line"), Frame(5, 6, b"fine")
+    wire = encode_frame(hit) + encode_frame(good)
+    frames, faults = run_receiver(wire, lost_at=frozenset({7}))
+    assert faults == [(Nack.FRAMING, 9, 3)] and frames == [good]
+    # Outside a frame (before its start byte) a lost byte is nothing to answer.
+    frames, faults = run_receiver(b"\x00" + wire, lost_at=frozenset({0}))
+    assert faults == [] and frames == [hit, good]
 
 
 def test_a_third_frame_while_two_banks_are_held_gets_busy():
@@ -183,3 +196,42 @@ def test_receiver_survives_any_bytes_and_then_takes_a_good_frame(garbage, seed):
     # Garbage can only be cut short, fail its CRC or claim too long a payload; never BUSY:
     # every frame's bank is released at once here.
     assert {code for code, _, _ in faults} <= {Nack.FRAMING, Nack.BAD_CRC, Nack.BAD_LENGTH}
+
+
+FAULT_NACKS = {FaultKind.BAD_CRC: Nack.BAD_CRC, FaultKind.TOO_LONG: Nack.BAD_LENGTH,
+               FaultKind.CUT_SHORT: Nack.FRAMING, FaultKind.BAD_ESCAPE: Nack.FRAMING}
+
+
+@st.composite
+def damaged_streams(draw) -> bytes:
+    """Valid frames (start byte, stuffing, CRC all right), some damaged in one place: a byte
+    of the header, payload or CRC changed, a byte inserted (often a start or escape byte),
+    or the frame cut short; with stray bytes between frames."""
+    wire = bytearray()
+    for _ in range(draw(st.integers(1, 4))):
+        payload = draw(st.binary(max_size=24).map(lambda b: bytes(x if x % 5 else FLAG + (x % 2) * 3 for x in b)))
+        frame = bytearray(encode_frame(Frame(draw(st.integers(0, 255)), draw(st.integers(0, 255)), payload)))
+        damage = draw(st.sampled_from(["none", "change", "insert", "cut", "length"]))
+        at = draw(st.integers(1, len(frame) - 1))
+        if damage == "change":
+            frame[at] = draw(st.integers(0, 255).filter(lambda b, old=frame[at]: b != old))
+        elif damage == "insert":
+            frame[at:at] = bytes((draw(st.sampled_from([FLAG, ESCAPE, 0x5E, 0x5D, 0x00, 0xFF])),))
+        elif damage == "cut":
+            del frame[at:]
+        elif damage == "length":  # a header that claims more than the maximum payload
+            frame = bytearray(encode_frame(Frame(1, 2, bytes(MAX_PAYLOAD + draw(st.integers(1, 50))))))[:12]
+        wire += draw(st.binary(max_size=3)) + frame
+    return bytes(wire)
+
+
+@settings(max_examples=40, deadline=None)
+@given(damaged_streams(), st.integers(0, 2**32 - 1))
+def test_receiver_takes_and_refuses_exactly_what_the_host_decoder_does_around_damaged_fields(wire, seed):
+    """Deep fuzz: frames that get past the start byte, the stuffing and the header, with the
+    damage where the checks are; the gateware's frames and NACKs equal the host's decoder."""
+    frames, faults = run_receiver(wire, gaps=0.3, spacing=1, seed=seed)
+    items = FrameDecoder(MAX_PAYLOAD).feed(wire)
+    assert frames == [item for item in items if isinstance(item, Frame)]
+    assert faults == [(FAULT_NACKS[f.kind], f.type or 0, f.sequence or 0)
+                      for f in items if isinstance(f, FrameFault)]

@@ -48,6 +48,10 @@ class FrameReceiver(wiring.Component):
     faults:
         ``code`` (:class:`Nack`), and the type and sequence as far as they were received.
         One is held; another that comes before it is taken is dropped (the host times out).
+    line_error:
+        A byte was lost on the line (the UART saw no stop bit, or could not hand a byte
+        on): the frame in progress, if any, ends with a ``FRAMING`` fault, as a bad escape
+        does; outside a frame nothing happens. Taken in the first cycle without a byte.
     """
 
     def __init__(self, max_payload: int, idle_timeout: int):
@@ -62,6 +66,7 @@ class FrameReceiver(wiring.Component):
             "read_address": In(range(max(2, max_payload))),
             "read_data": Out(8),
             "faults": Out(stream.Signature(fault_layout())),
+            "line_error": In(1),
         })
 
     def elaborate(self, platform):
@@ -169,6 +174,15 @@ class FrameReceiver(wiring.Component):
                     with m.Else():
                         m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
                         m.d.sync += busy.bit_select(bank, 1).eq(1)
+
+        lost = Signal()  # a line error not yet acted on
+        with m.If(self.line_error):
+            m.d.sync += lost.eq(1)
+        with m.Elif(lost & ~incoming):
+            m.d.sync += lost.eq(0)
+            with m.If(in_frame):
+                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+                m.d.sync += [in_frame.eq(0), escaped.eq(0)]
         return m
 
 

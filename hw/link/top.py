@@ -47,7 +47,7 @@ class LinkedCore(wiring.Component):
         self.max_payload = max_payload or default_max_payload(self.params)
         self.idle_timeout = idle_timeout or 64 * 10 * max(1, clock_hz // baud)
         super().__init__({"bytes_in": In(stream.Signature(8)), "bytes_out": Out(stream.Signature(8)),
-                          "busy": Out(1)})
+                          "line_error": In(1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -75,6 +75,7 @@ class LinkedCore(wiring.Component):
             receiver.release.eq(handler.release), receiver.release_bank.eq(handler.release_bank),
             receiver.read_bank.eq(handler.read_bank), receiver.read_address.eq(handler.read_address),
             handler.read_byte.eq(receiver.read_data), self.busy.eq(core.busy),
+            receiver.line_error.eq(self.line_error),
         ]
         return m
 
@@ -95,5 +96,8 @@ class UARTAccelerator(wiring.Component):
         # A register stage between the UART's byte and the frame receiver's decoding.
         register_stage(m, "rx_buffer", rx.data, linked.bytes_in)
         connect(m, linked.bytes_out, tx.data)
-        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(linked.busy)]
+        # A byte the UART lost ends the frame it belonged to (NACK FRAMING), so the host
+        # resends at once instead of waiting for its timeout.
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(linked.busy),
+                     linked.line_error.eq(rx.framing_error | rx.overrun)]
         return m
