@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -85,6 +86,7 @@ class Accelerator:
         self._model_sha256: bytes | None = None
         self._needs_check = False
         self.retried = 0  # requests sent again (for reports)
+        self.retry_causes: Counter[str] = Counter()  # why: "NACK FRAMING", "timeout", "garbled reply", ...
         self.bytes_sent = self.bytes_received = 0
         self._info = self.info()
         self._layout = MemoryLayout(self._info.params)
@@ -150,27 +152,28 @@ class Accelerator:
         self._needs_check = True
 
     def _transact(self, command: Command, payload: bytes = b"") -> Frame:
-        last_problem = "no reply"
+        last_problem, cause = "no reply", "timeout"
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
+                self.retry_causes[cause] += 1
                 self._resync()
             sequence = self._send(command, payload)
             deadline = time.monotonic() + self.timeout
             while True:
                 item = self._next(deadline)
                 if item is None:
-                    last_problem = f"no reply within {self.timeout} s"
+                    last_problem, cause = f"no reply within {self.timeout} s", "timeout"
                     break
                 if isinstance(item, FrameFault):
-                    last_problem = f"a garbled reply ({item.kind.value})"
+                    last_problem, cause = f"a garbled reply ({item.kind.value})", "garbled reply"
                     break
                 if item.sequence != sequence:
                     continue  # a late reply to an earlier attempt
                 if item.type == NACK:
                     code = item.payload[0] if item.payload else 0
                     if code in RETRYABLE:
-                        last_problem = f"NACK {Nack(code).name}"
+                        last_problem = cause = f"NACK {Nack(code).name}"
                         if code == Nack.BUSY:
                             time.sleep(0.01)
                         break
@@ -288,6 +291,7 @@ class Accelerator:
             item = self._next(min(deadline for _, deadline in in_flight.values()))
             if item is None or isinstance(item, FrameFault):
                 # A timeout or a garbled reply: send everything in flight again.
+                self.retry_causes["timeout" if item is None else "garbled reply"] += len(in_flight)
                 self._resync()
                 queue = sorted(sample for sample, _ in in_flight.values()) + queue
                 in_flight.clear()
@@ -299,6 +303,7 @@ class Accelerator:
                 code = item.payload[0] if item.payload else 0
                 if code not in RETRYABLE:
                     raise DeviceRefused(Command.INFER, code)
+                self.retry_causes[f"NACK {Nack(code).name}"] += 1
                 queue.insert(0, sample)
                 continue
             if item.type == Command.INFER | REPLY:

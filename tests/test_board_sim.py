@@ -9,10 +9,12 @@ import pytest
 
 from firstspike.hw.generate import generate_link
 from firstspike.hw.lint import lint
-from firstspike.hw.sim.board import SimulatedBoard
+from firstspike.hw.sim.board import LineFaults, SimulatedBoard
 from firstspike.sw import Kernel, simulate
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.driver import Accelerator
+from firstspike.sw.link.framing import Frame, encode_frame
+from firstspike.sw.link.messages import NACK, Command
 from firstspike.sw.model import load_model
 from firstspike.sw.models import shipped_model_path
 
@@ -74,3 +76,67 @@ def test_a_noisy_wire_to_the_simulated_board_is_survived_with_correct_results(tm
     assert wire.damaged > 2 and device.retried > 0
     assert [r.decision for r in results] == golden.decision.tolist()
     assert [r.cycles for r in results] == golden.cycles(16).tolist()
+
+
+def digits_times(count: int):
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    return model, model.encoding.encode(x[:count], model.params.time_steps)
+
+
+@pytest.mark.slow
+def test_every_malformed_request_gets_its_nack_from_the_simulated_board_and_the_link_recovers(tmp_path):
+    """The table tests/test_driver.py replays against the emulator, through the RTL's UART."""
+    from wire import MALFORMED_REQUESTS, connect, exchange
+    model, _ = digits_times(1)
+    with SimulatedBoard(model, 16, build_root=tmp_path) as board, connect(board.url) as connection:
+        for number, (request, code) in enumerate(MALFORMED_REQUESTS):
+            echo = Frame(Command.ECHO, number, b"ok")
+            replies = exchange(connection, request + encode_frame(echo), replies=2, timeout=30)
+            assert len(replies) == 2, f"{code.name}: {replies}"
+            nack, answer = replies
+            assert (nack.type, nack.payload[0], nack.sequence) == (NACK, code, 7), f"{code.name}: {nack}"
+            assert answer == Frame(Command.ECHO | 0x80, number, b"ok"), code.name
+
+
+#: 16 clock cycles a bit: a host UART off by 3 % is still sampled inside every bit (the
+#: drift over a byte, 0.3 bit, plus a cycle of start-bit uncertainty stays under half a bit).
+FAULT_CLOCK_HZ, FAULT_BAUD = 96_000_000, 6_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("baud_error", [0.03, -0.03], ids=["host-3pct-slow", "host-3pct-fast"])
+def test_a_host_clock_three_percent_off_needs_no_retry(baud_error, tmp_path):
+    model, times = digits_times(10)
+    with SimulatedBoard(model, 16, build_root=tmp_path, clock_hz=FAULT_CLOCK_HZ, baud=FAULT_BAUD,
+                        line=LineFaults(baud_error=baud_error)) as board, \
+            Accelerator.open(board.url, timeout=5, retries=0) as device:
+        device.attach(model)
+        results = device.infer_batch(times)
+    golden = simulate(model, times)
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
+    assert device.retried == 0
+
+
+@pytest.mark.slow
+def test_noise_glitches_and_missing_stop_bits_at_the_pins_are_survived_with_correct_results(tmp_path):
+    """Faults on the rx pin itself, with the host 3 % off: flipped data bits (CRC NACK),
+    missing stop bits (the UART's framing error ends the frame: NACK FRAMING), short glitches
+    in bytes and on the idle line. Every result still equals the golden model's."""
+    model, times = digits_times(16)
+    line = LineFaults(baud_error=0.03, flip=0.01, stop=0.01, glitch=0.02, idle_glitch=0.02, seed=11)
+    with SimulatedBoard(model, 16, build_root=tmp_path, clock_hz=FAULT_CLOCK_HZ, baud=FAULT_BAUD,
+                        line=line) as board, \
+            Accelerator.open(board.url, timeout=2.0, retries=10) as device:
+        device.attach(model)
+        results = [device.infer(t) for t in times[:8]] + device.infer_batch(times[8:])
+    golden = simulate(model, times)
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert [r.cycles for r in results] == golden.cycles(16).tolist()
+    assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
+    faults = board.line_report
+    assert all(faults.get(kind, 0) > 0 for kind in ("flip", "stop", "glitch", "idle_glitch")), faults
+    assert device.retried > 0
+    # the UART's framing errors reached the frame receiver, which NACKed their frames
+    assert device.retry_causes["NACK FRAMING"] > 0, device.retry_causes

@@ -10,13 +10,13 @@ import time
 import cases
 import numpy as np
 import pytest
-from wire import DamagingProxy
+from wire import MALFORMED_REQUESTS, DamagingProxy, connect, exchange
 
 from firstspike.sw import Kernel, load_model, simulate
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.driver import Accelerator, DeviceRefused, LinkError, LinkTimeout, ModelMismatch
 from firstspike.sw.emulator import serve
-from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
+from firstspike.sw.link.framing import Frame, encode_frame
 from firstspike.sw.link.messages import NACK, Command, Nack, Result
 from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.models import shipped_model_path
@@ -86,37 +86,12 @@ def test_bad_input_is_refused_before_anything_is_sent(digits):
         assert accelerator.bytes_sent == sent
 
 
-def raw_exchange(url: str, data: bytes, replies: int = 1) -> list:
-    host, port = url.removeprefix("socket://").split(":")
-    with socket.create_connection((host, int(port)), timeout=2) as connection:
-        connection.sendall(data)
-        decoder, items, deadline = FrameDecoder(), [], time.monotonic() + 2
-        while len(items) < replies and time.monotonic() < deadline:
-            items += decoder.feed(connection.recv(4096))
-        return items
-
-
-def frame_with_bad_crc(frame: Frame) -> bytes:
-    wire = bytearray(encode_frame(frame))
-    wire[-1] ^= 0x01 if wire[-1] not in (0x7F, 0x7C) else 0x02
-    return bytes(wire)
-
-
-@pytest.mark.parametrize("wire, code", [
-    (frame_with_bad_crc(Frame(Command.ECHO, 7, b"hello")), Nack.BAD_CRC),
-    (encode_frame(Frame(0x42, 7)), Nack.UNKNOWN_TYPE),
-    (encode_frame(Frame(Command.INFO, 7, b"x")), Nack.BAD_LENGTH),
-    (encode_frame(Frame(Command.INFER, 7, bytes((64,)))), Nack.INDEX_RANGE),
-    (encode_frame(Frame(Command.INFER, 7, bytes((0xFF,) * 16 + (0,)))), Nack.TIME_RANGE),
-    (encode_frame(Frame(Command.LOAD, 7, bytes((9, 0, 0, 0, 0, 1)) + bytes(16))), Nack.BAD_TARGET),
-    (encode_frame(Frame(Command.READ, 7, bytes((0, 0xFF, 0xFF, 0, 0, 1)))), Nack.BAD_ADDRESS),
-    (encode_frame(Frame(Command.READ_RESULT, 7)), Nack.NO_RESULT),
-    (encode_frame(Frame(Command.ECHO, 7, bytes(4000))), Nack.BAD_LENGTH),
-], ids=lambda v: v.name if isinstance(v, Nack) else "")
-def test_each_malformed_frame_gets_its_nack_and_the_link_recovers(wire, code, digits):
+@pytest.mark.parametrize("request_bytes, code", MALFORMED_REQUESTS,
+                         ids=lambda v: v.name if isinstance(v, Nack) else "")
+def test_each_malformed_frame_gets_its_nack_and_the_link_recovers(request_bytes, code, digits):
     model, _ = digits
-    with serve(model, 4) as server:
-        nack, echo = raw_exchange(server.url, wire + encode_frame(Frame(Command.ECHO, 8, b"ok")), replies=2)
+    with serve(model, 4) as server, connect(server.url) as connection:
+        nack, echo = exchange(connection, request_bytes + encode_frame(Frame(Command.ECHO, 8, b"ok")), replies=2)
         assert nack.type == NACK and nack.payload[0] == code and nack.sequence == 7
         assert echo == Frame(Command.ECHO | 0x80, 8, b"ok")
 
@@ -162,8 +137,10 @@ def test_read_result_repeats_the_last_result_with_the_sequence_it_answers(digits
         with Accelerator.open(server.url) as accelerator:
             accelerator.attach(model)
             result = accelerator.infer(times[3])
-        (infer_reply,) = raw_exchange(server.url, encode_frame(Frame(Command.INFER, 41, encode_spikes(times[5]))))
-        (reply,) = raw_exchange(server.url, encode_frame(Frame(Command.READ_RESULT, 42)))
+        with connect(server.url) as connection:
+            (infer_reply,) = exchange(connection, encode_frame(Frame(Command.INFER, 41, encode_spikes(times[5]))), 1)
+        with connect(server.url) as connection:
+            (reply,) = exchange(connection, encode_frame(Frame(Command.READ_RESULT, 42)), 1)
     assert reply.type == Command.READ_RESULT | 0x80 and reply.sequence == 42
     assert reply.payload[0] == 41 and reply.payload[1:] == infer_reply.payload
     assert Result.unpack(reply.payload[1:], model.params).decision == simulate(model, times[5:6]).decision[0]

@@ -1,13 +1,54 @@
-"""A TCP proxy that damages what passes through it: bit flips and dropped bytes, in both
-directions, for testing that the link survives a noisy wire."""
+"""What tests put on the wire: a TCP proxy that damages what passes through it (bit flips
+and dropped bytes, in both directions), and the table of malformed requests with the NACK
+each must get, replayed against the emulator and against the simulated board."""
 
 from __future__ import annotations
 
 import select
 import socket
 import threading
+import time
 
 import numpy as np
+
+from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
+from firstspike.sw.link.messages import Command, Nack
+
+
+def frame_with_bad_crc(frame: Frame) -> bytes:
+    wire = bytearray(encode_frame(frame))
+    wire[-1] ^= 0x01 if wire[-1] not in (0x7F, 0x7C) else 0x02
+    return bytes(wire)
+
+
+#: Requests a device must refuse, each with its NACK code (sequence 7), for a device with
+#: the digits model's shape (64 inputs, T = 16).
+MALFORMED_REQUESTS = [
+    (frame_with_bad_crc(Frame(Command.ECHO, 7, b"hello")), Nack.BAD_CRC),
+    (encode_frame(Frame(0x42, 7)), Nack.UNKNOWN_TYPE),
+    (encode_frame(Frame(Command.INFO, 7, b"x")), Nack.BAD_LENGTH),
+    (encode_frame(Frame(Command.INFER, 7, bytes((64,)))), Nack.INDEX_RANGE),
+    (encode_frame(Frame(Command.INFER, 7, bytes((0xFF,) * 16 + (0,)))), Nack.TIME_RANGE),
+    (encode_frame(Frame(Command.LOAD, 7, bytes((9, 0, 0, 0, 0, 1)) + bytes(16))), Nack.BAD_TARGET),
+    (encode_frame(Frame(Command.READ, 7, bytes((0, 0xFF, 0xFF, 0, 0, 1)))), Nack.BAD_ADDRESS),
+    (encode_frame(Frame(Command.READ_RESULT, 7)), Nack.NO_RESULT),
+    (encode_frame(Frame(Command.ECHO, 7, bytes(4000))), Nack.BAD_LENGTH),
+]
+
+
+def exchange(connection: socket.socket, data: bytes, replies: int, timeout: float = 2.0) -> list:
+    """Send raw ``data``; the next ``replies`` frames (or faults) that come back."""
+    connection.sendall(data)
+    decoder, items, deadline = FrameDecoder(), [], time.monotonic() + timeout
+    connection.settimeout(timeout)
+    while len(items) < replies and time.monotonic() < deadline:
+        items += decoder.feed(connection.recv(4096))
+    return items
+
+
+def connect(url: str, timeout: float = 2.0) -> socket.socket:
+    host, port = url.removeprefix("socket://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout)
 
 
 class DamagingProxy:
