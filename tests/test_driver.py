@@ -164,3 +164,31 @@ def test_infer_command_names_an_unreachable_device(capsys):
     from firstspike.sw.cli import main
     assert main(["infer", "--device", "socket://127.0.0.1:1", "--limit", "2", "--quiet"]) == 2
     assert "cannot open socket://127.0.0.1:1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("what", ["output_time", "spike_count"])
+def test_a_device_that_computes_differently_is_reported_as_disagreeing(what, monkeypatch, capsys):
+    """The agreement check is not the golden model compared with itself: an emulator whose
+    core is off by one step in an output spike time, or counts one hidden spike too many,
+    fails ``infer``."""
+    import json
+
+    from firstspike.sw import emulator
+    from firstspike.sw.cli import main
+
+    real = emulator.simulate
+
+    def off_by_one(model, times):
+        golden = real(model, times)
+        if what == "output_time":
+            output = golden.spike_times[-1]
+            output[(output >= 0) & (output < model.params.time_steps - 1)] += 1
+        else:  # a hidden neuron that stayed silent fires at the last step
+            hidden = golden.spike_times[0]
+            hidden[:, np.argmin(hidden[0])] = model.params.time_steps - 1
+        return golden
+
+    monkeypatch.setattr(emulator, "simulate", off_by_one)
+    status = main(["infer", "--device", "emulator", "--limit", "6", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 1 and out["agreement"] < 1.0
