@@ -19,11 +19,13 @@ from firstspike.sw.model import load_model
 from firstspike.sw.models import shipped_model_path
 
 
-def test_driver_infers_through_the_simulated_board_as_the_golden_model(tmp_path):
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_driver_infers_through_the_simulated_board_as_the_golden_model(simulator, tmp_path):
     model = load_model(shipped_model_path("digits"))
     x, _ = load_dataset("digits").split("test")
     times = model.encoding.encode(x[:12], model.params.time_steps)
-    with SimulatedBoard(model, 16, build_root=tmp_path) as board, Accelerator.open(board.url, timeout=10) as device:
+    with SimulatedBoard(model, 16, build_root=tmp_path, simulator=simulator) as board, \
+            Accelerator.open(board.url, timeout=10) as device:
         device.attach(model)
         results = [device.infer(times[0])] + device.infer_batch(times[1:])
     golden = simulate(model, times)

@@ -45,11 +45,12 @@ def test_random_networks_match_golden_in_every_layer(kernel, lanes, simulator, b
     assert_native_matches_golden(model, times, lanes, simulator, build_root)
 
 
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 @pytest.mark.parametrize("case", list(SPECIAL))
-def test_special_cases_match_golden(case, kernel, build_root):
+def test_special_cases_match_golden(case, kernel, simulator, build_root):
     model, times = SPECIAL[case](kernel)
-    assert_native_matches_golden(model, times, 4, "icarus", build_root)
+    assert_native_matches_golden(model, times, 4, simulator, build_root)
 
 
 def test_the_clock_the_testbench_counts_is_the_cycle_count_the_core_reports_plus_its_hand_over(build_root):

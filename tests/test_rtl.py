@@ -89,7 +89,8 @@ def test_shipped_digits_model_matches_golden_on_200_test_images(simulator, digit
     assert np.mean(result["decision"] == labels) > 0.9
 
 
-def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts(build_root):
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts(simulator, build_root):
     model, times = cases.random_case(8, Kernel.RAMP, batch=8)
     reloaded = cases.reshuffled(model)
     golden_old, golden_new = simulate(model, times), simulate(reloaded, times)
@@ -97,7 +98,7 @@ def test_weight_reload_through_the_write_port_changes_results_as_golden_predicts
     layout = MemoryLayout(model.params.with_lanes(4))
     writes = [(target, address, word) for target in Target
               for address, word in enumerate(layout.words(reloaded, target))]
-    result = check(model, times, 4, build_root, writes=writes, golden_model=reloaded)
+    result = check(model, times, 4, build_root, writes=writes, golden_model=reloaded, simulator=simulator)
     assert result["decision"].tolist() == golden_new.decision.tolist()
 
 
