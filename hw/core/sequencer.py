@@ -1,0 +1,192 @@
+"""The sequencer: which pass the lane array runs next, fold by fold, layer after layer
+(the schedule of docs/cycles.md), and the counters the result reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data
+
+from firstspike.sw.cycles import inference_overhead, layer_overhead, passes_span_steps
+from firstspike.sw.layout import MemoryLayout
+from firstspike.sw.params import CoreParams, Kernel
+
+from ..lanes import operation_layout
+from .layouts import COUNTER_BITS
+from .source import Source
+
+__all__ = ["Layers", "layer_select", "Sequencer", "sequence"]
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The layer being run and its constants."""
+
+    layer: Signal
+    folds: Signal        # F = ceil(n_out / P)
+    neuron_base: Signal  # its first row of neuron state, thresholds and initial potentials
+    n_out: Signal
+    is_last: Signal
+
+
+def layer_select(m: Module, params: CoreParams, layout: MemoryLayout) -> Layers:
+    n_layers = params.n_layers
+    layers = Layers(layer=Signal(range(max(2, n_layers))), folds=Signal(range(max(layout.folds) + 1)),
+                    neuron_base=Signal(range(max(2, layout.neuron_rows))),
+                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal())
+    with m.Switch(layers.layer):
+        for k in range(n_layers):
+            with m.Case(k):
+                m.d.comb += [
+                    layers.folds.eq(layout.folds[k]),
+                    layers.neuron_base.eq(layout.neuron_base[k]), layers.n_out.eq(params.layer_sizes[k + 1]),
+                    layers.is_last.eq(k == n_layers - 1),
+                ]
+    return layers
+
+
+@dataclass(frozen=True)
+class Sequencer:
+    """The pass being issued (stage 1) and the counters of the inference."""
+
+    fold: Signal
+    in_pass: Signal      # in the middle of a pass (its op and row are registered)
+    pass_row: Signal     # the pass's first weight row
+    op: Signal           # operation_layout
+    final: Signal        # the layer's last pass
+    issue: Signal        # a fold goes down the pipeline this cycle
+    lanes_valid: Signal  # the fold's lanes that hold a neuron
+    idle: Signal         # between inferences: host access may use the memories
+    cycles: Signal
+    input_spikes: Signal
+    layer_spikes: Signal
+    error: Signal
+
+
+def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers, source: Source,
+             step: Signal, queue, decision, events, results, write, busy) -> Sequencer:
+    """The schedule of docs/cycles.md: a pass per input event (its folds one a cycle), the
+    end of a step riding on the first event of the next busy step (``ramp`` beyond the
+    spike table's limits: a pass per step in between), a closing pass, ``LAYER_END``'s
+    overhead cycles to drain the pipeline and switch the queue, then the next layer;
+    after the last, ``DONE`` offers the result. ``step`` is the step whose end is pending."""
+    p, n_layers = params.lanes, params.n_layers
+    ramp = params.kernel is Kernel.RAMP
+    skips = passes_span_steps(params)  # a pass spans the empty steps
+    overhead = layer_overhead(params)
+    settle = inference_overhead(params)  # more for the last layer: the decision settles
+    last_step = params.time_steps - 1
+    layer = layers.layer
+
+    seq = Sequencer(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
+                    pass_row=Signal.like(source.row), op=Signal(operation_layout(params)), final=Signal(),
+                    issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
+                    input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), n_layers)),
+                    error=Signal())
+    fold, in_pass = seq.fold, seq.in_pass
+    pass_op = Signal(operation_layout(params))
+    pass_final = Signal()
+    pass_takes = Signal()
+    fresh = Signal()
+    wait = Signal(range(overhead + settle + 1))
+    finishing = Signal()  # the layer ending is the last
+
+    # The op a new pass would do now, decided from the source and the pending step.
+    new_op = Signal(operation_layout(params))
+    new_final, new_takes, new_ready, new_advance = Signal(), Signal(), Signal(), Signal()
+    m.d.comb += [new_op.fresh.eq(fresh), new_op.step.eq(step), new_op.span.eq(1)]
+    with m.If(source.valid & (layer == 0) & source.bad):
+        pass  # handled in the RUN state: dropped with the error flag
+    with m.Elif(source.valid):
+        with m.If(source.step == step):
+            m.d.comb += [new_op.add.eq(1), new_takes.eq(1), new_ready.eq(1)]
+        if skips:
+            with m.Else():  # the ends of steps `step` ... source.step - 1, then the event
+                m.d.comb += [new_op.end_of_step.eq(1), new_op.span.eq(source.step - step), new_op.add.eq(1),
+                             new_takes.eq(1), new_ready.eq(1), new_advance.eq(1)]
+        elif ramp:
+            with m.Elif(source.step == step + 1):
+                m.d.comb += [new_op.end_of_step.eq(1), new_op.add.eq(1), new_takes.eq(1),
+                             new_ready.eq(1), new_advance.eq(1)]
+            with m.Else():  # an empty step in between: integrate it on its own
+                m.d.comb += [new_op.end_of_step.eq(1), new_ready.eq(1), new_advance.eq(1)]
+        else:
+            with m.Else():
+                m.d.comb += [new_op.end_of_step.eq(1), new_op.add.eq(1), new_takes.eq(1),
+                             new_ready.eq(1), new_advance.eq(1)]
+    with m.Elif(source.end):
+        m.d.comb += [new_op.end_of_step.eq(1), new_ready.eq(1)]
+        if skips:
+            m.d.comb += [new_op.span.eq(params.time_steps - step), new_final.eq(1)]
+        elif ramp:
+            m.d.comb += [new_final.eq(step == last_step), new_advance.eq(step != last_step)]
+        else:
+            m.d.comb += new_final.eq(1)
+
+    m.d.comb += [
+        seq.op.eq(Mux(in_pass, pass_op, new_op)),
+        seq.final.eq(Mux(in_pass, pass_final, new_final)),
+        seq.lanes_valid.eq(Cat(fold * p + lane < layers.n_out for lane in range(p))),
+    ]
+    last_fold = fold == layers.folds - 1
+
+    with m.FSM(name="sequencer"):
+        with m.State("IDLE"):
+            m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
+            with m.If(events.valid | source.held):
+                m.d.sync += [
+                    layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
+                    seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0),
+                ]
+                m.d.comb += decision.clear.eq(1)
+                m.next = "RUN"
+        with m.State("RUN"):
+            m.d.comb += [busy.eq(1), source.capture.eq(1)]
+            bad = ~in_pass & source.valid & (layer == 0) & source.bad
+            with m.If(bad):
+                # Not processed, and not counted: the host broke the input contract.
+                m.d.comb += source.take.eq(1)
+                m.d.sync += seq.error.eq(1)
+            with m.Elif(in_pass | new_ready):
+                m.d.comb += seq.issue.eq(1)
+                m.d.sync += seq.cycles.eq(seq.cycles + 1)
+                with m.If(~in_pass):
+                    m.d.sync += [pass_op.eq(new_op), seq.pass_row.eq(source.row), pass_final.eq(new_final),
+                                 pass_takes.eq(new_takes), in_pass.eq(1)]
+                    with m.If(new_advance):
+                        m.d.sync += step.eq(Mux(new_takes, source.step, step + 1))
+                with m.If(last_fold):
+                    m.d.sync += [fold.eq(0), in_pass.eq(0), fresh.eq(0)]
+                    with m.If(Mux(in_pass, pass_takes, new_takes)):
+                        m.d.comb += source.take.eq(1)
+                        with m.If(layer == 0):
+                            m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+                    with m.If(seq.final):
+                        with m.If(layer == 0):
+                            m.d.comb += source.end_take.eq(1)
+                        m.d.sync += wait.eq(0)
+                        m.next = "LAYER_END"
+                with m.Else():
+                    m.d.sync += fold.eq(fold + 1)
+        with m.State("LAYER_END"):
+            m.d.comb += busy.eq(1)
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
+            with m.If(wait == 0):
+                m.d.comb += queue.switch.eq(1)  # after stage 2 pushed the last record
+                m.d.sync += finishing.eq(layers.is_last)
+            # The next layer one cycle early, so that its first event is held by RUN.
+            with m.If((wait == overhead - 2) & ~finishing):
+                m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
+            with m.If(finishing):
+                with m.If(wait == overhead + settle - 1):
+                    m.next = "DONE"
+            with m.Elif(wait == overhead - 1):
+                m.d.comb += source.capture.eq(1)
+                m.next = "RUN"
+        with m.State("DONE"):
+            m.d.comb += results.valid.eq(1)
+            with m.If(results.ready):
+                m.d.sync += layer.eq(0)  # IDLE's register takes input events
+                m.next = "IDLE"
+    return seq

@@ -1,0 +1,135 @@
+"""The TTFS core: memories, the lane array, the spike queue, the decision unit and the
+sequencer that runs the schedule of docs/cycles.md.
+
+One inference: input spike events stream in, in time order, ending with an ``end``
+marker; layers run one after another on the one lane array; the result streams out.
+Every pass over a layer is ``F = ceil(n_out / P)`` cycles, one fold of ``P`` neurons a
+cycle, in a pipeline: cycle 1 reads memory, cycle 2 computes and writes back, cycles 3
+and 4 update the decision (output layer only).
+
+The parts, each in its own module: :mod:`.source` (the event held for the next pass),
+:mod:`.sequencer` (the schedule and the counters), :mod:`.pipeline` (the issue stage,
+then the lanes and the write-back), :mod:`.host` (row reads and writes between
+inferences); :mod:`.layouts` holds the ports' payloads.
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.cycles import inference_overhead, layer_overhead, uses_spike_table
+from firstspike.sw.layout import MemoryLayout, Target
+from firstspike.sw.model import Model
+from firstspike.sw.params import CoreParams
+
+from ..decision import DecisionUnit
+from ..lanes import LaneArray, state_layout
+from ..queue import SpikeQueue
+from ..refusal import refuse
+from ..table import SpikeTable
+from .host import host_reads, host_writes
+from .layouts import event_layout, read_layout, result_layout, trace_layout, write_layout
+from .pipeline import Memories, issue_stage, lane_stage
+from .sequencer import layer_select, sequence
+from .source import event_source
+
+__all__ = ["TTFSCore"]
+
+
+class TTFSCore(wiring.Component):
+    """The accelerator core for one :class:`~firstspike.sw.params.CoreParams`.
+
+    Ports
+    -----
+    events:
+        Input spikes in (step, index) order, then an ``end`` marker.
+    results:
+        One :func:`result_layout` per inference.
+    trace:
+        Every fold with a spike, every layer, as it happens (``valid`` and ``payload``;
+        it cannot stall the core, so a monitor must sample every cycle).
+    write:
+        Loads weights, thresholds or initial potentials (:class:`~firstspike.sw.layout.Target`)
+        row by row in the packing of :class:`~firstspike.sw.layout.MemoryLayout`;
+        accepted only between inferences.
+    read, read_data:
+        A row of weights, thresholds or initial potentials back to the host (to verify a
+        load); taken only between inferences, the row follows on ``read_data``.
+    busy:
+        An inference is in progress.
+    """
+
+    def __init__(self, params: CoreParams, model: Model | None = None):
+        if model is not None and model.params.with_lanes(params.lanes) != params:
+            differ = [f"{name} {getattr(model.params, name)!r} vs {getattr(params, name)!r}"
+                      for name in model.params.__dataclass_fields__
+                      if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
+            refuse(self, ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}"))
+        self.params = params
+        self.model = model
+        self.layout = MemoryLayout(params)
+        super().__init__({
+            "events": In(stream.Signature(event_layout(params))),
+            "results": Out(stream.Signature(result_layout(params))),
+            # Not a stream: nothing may stall the core, so there is no ready.
+            "trace": Out(wiring.Signature({"valid": Out(1), "payload": Out(trace_layout(params))})),
+            "write": In(stream.Signature(write_layout(params))),
+            "read": In(stream.Signature(read_layout(params))),
+            "read_data": Out(stream.Signature(max(MemoryLayout(params).weight_width,
+                                                  MemoryLayout(params).neuron_width))),
+            "busy": Out(1),
+        })
+
+    def _memory(self, m: Module, name: str, width: int, depth: int, target: Target | None):
+        init = self.layout.words(self.model, target) if self.model is not None and target is not None else []
+        mem = memory.Memory(shape=unsigned(width), depth=depth, init=init)
+        m.submodules[name] = mem
+        return mem
+
+    def elaborate(self, platform):
+        m = Module()
+        params, layout = self.params, self.layout
+        state = state_layout(params)
+        tabled = uses_spike_table(params)
+
+        weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
+        thresholds = self._memory(m, "thresholds", layout.neuron_width, layout.neuron_rows, Target.THRESHOLDS)
+        initial = self._memory(m, "initial", layout.neuron_width, layout.neuron_rows, Target.INITIAL_POTENTIALS)
+        states = self._memory(m, "states", state.size * params.lanes, layout.neuron_rows, None)
+        weights_w, thresholds_w, initial_w = (mem.write_port() for mem in (weights, thresholds, initial))
+        states_w = states.write_port()
+        memories = Memories(weights_r=weights.read_port(transparent_for=(weights_w,)),
+                            thresholds_r=thresholds.read_port(transparent_for=(thresholds_w,)),
+                            initial_r=initial.read_port(transparent_for=(initial_w,)),
+                            states_r=states.read_port(transparent_for=(states_w,)), states_w=states_w)
+
+        m.submodules.lanes = lanes = LaneArray(params)
+        m.submodules.queue = queue = SpikeTable(params) if tabled else SpikeQueue(params)
+        m.submodules.decision = decision = DecisionUnit(params)
+        # The result is read in DONE, after the last LAYER_END's `overhead + settle` cycles.
+        assert 1 + decision.latency <= layer_overhead(params) + inference_overhead(params)
+
+        layers = layer_select(m, params, layout)
+        step = Signal(params.time_bits, name="step")  # the step whose end is pending
+        source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
+                              pending_step=step)
+        seq = sequence(m, params, layout, layers=layers, source=source, step=step, queue=queue,
+                       decision=decision, events=self.events, results=self.results, write=self.write,
+                       busy=self.busy)
+        issue_stage(m, memories, layers=layers, source=source, seq=seq)
+        lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue, decision=decision,
+                   trace=self.trace, tabled=tabled)
+
+        result = self.results.payload
+        m.d.comb += [
+            result.decision.eq(decision.decision), result.fired.eq(decision.fired), result.error.eq(seq.error),
+            result.cycles.eq(seq.cycles), result.input_spikes.eq(seq.input_spikes),
+            result.layer_spikes.eq(seq.layer_spikes),
+            result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),
+        ]
+        host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, weights_r=memories.weights_r,
+                   thresholds_r=memories.thresholds_r, initial_r=memories.initial_r)
+        host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w, initial_w=initial_w)
+        return m
