@@ -16,14 +16,12 @@ from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, fifo, memory, wiring
 from amaranth.lib.wiring import In
 
+from firstspike.sw.cycles import TABLE_READ_AHEAD
 from firstspike.sw.params import CoreParams
 
 from .queue import event_source_members, record_layout, records_to_events
 
 __all__ = ["SpikeTable"]
-
-# Records read ahead of the next layer: covers the memory read and the FIFO's latency.
-READ_AHEAD = 4
 
 
 def _lowest(m: Module, bits, width: int, name: str) -> tuple[Signal, Signal]:
@@ -106,11 +104,11 @@ class SpikeTable(wiring.Component):
         any_step, step = _lowest(m, busy_steps, steps, "next_step")
         _, fold = _lowest(m, bits.word_select(step, folds), folds, "next_fold")  # a busy step has a fold
 
-        m.submodules.ahead = ahead = fifo.SyncFIFOBuffered(width=record_layout(params).size, depth=READ_AHEAD)
+        m.submodules.ahead = ahead = fifo.SyncFIFOBuffered(width=record_layout(params).size, depth=TABLE_READ_AHEAD)
         in_flight = Signal()
         issue = Signal()
         m.d.comb += [
-            issue.eq(enabled & any_step & (ahead.level + in_flight < READ_AHEAD)),
+            issue.eq(enabled & any_step & (ahead.level + in_flight < TABLE_READ_AHEAD)),
             rows_r.addr.eq(read_bank * folds + fold),
         ]
         taken = Signal(steps * folds)

@@ -27,14 +27,22 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["LAYER_OVERHEAD", "TABLE_PRIMING", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
+__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
+           "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles"]
 
-LAYER_OVERHEAD = 3
+# The cycles a layer ends with (the sequencer's LAYER_END), in order: the last fold's
+# stage 2, which pushes its spikes and switches the queue over to the next layer; the next
+# layer's constants; that layer's first event into the source register.
+DRAIN, LAYER_SWITCH, SOURCE_FILL = 1, 1, 1
+LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
 # before the next layer starts.
 TABLE_PRIMING = 3
+# Records the spike table reads ahead of the next layer (its FIFO's depth): enough to cover
+# the memory read and the FIFO's latency, so the layer's events come without a bubble.
+TABLE_READ_AHEAD = 4
 # The ramp kernel's spike table holds a bit per (step, fold) of a hidden layer, and each
 # lane decodes its spike time into one of T lines: both are bounded.
 SPIKE_TABLE_LIMITS = {"time_steps": 64, "bits": 2048}

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 
-from firstspike.sw.cycles import inference_overhead, layer_overhead, passes_span_steps
+from firstspike.sw.cycles import (
+    DRAIN,
+    LAYER_SWITCH,
+    SOURCE_FILL,
+    inference_overhead,
+    layer_overhead,
+    passes_span_steps,
+)
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
 
@@ -172,17 +179,17 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
-            with m.If(wait == 0):
-                m.d.comb += queue.switch.eq(1)  # after stage 2 pushed the last record
+            with m.If(wait == DRAIN - 1):
+                m.d.comb += queue.switch.eq(1)  # with stage 2's push of the last record
                 m.d.sync += finishing.eq(layers.is_last)
-            # The next layer one cycle early, so that its first event is held by RUN.
-            with m.If((wait == overhead - 2) & ~finishing):
+            # (A spike table reads ahead in the cycles between: TABLE_PRIMING.)
+            with m.If((wait == overhead - SOURCE_FILL - LAYER_SWITCH) & ~finishing):
                 m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
             with m.If(finishing):
-                with m.If(wait == overhead + settle - 1):
+                with m.If(wait == overhead + settle - 1):  # the decision has settled
                     m.next = "DONE"
-            with m.Elif(wait == overhead - 1):
-                m.d.comb += source.capture.eq(1)
+            with m.Elif(wait == overhead - SOURCE_FILL):
+                m.d.comb += source.capture.eq(1)  # the new layer's first event, held by RUN
                 m.next = "RUN"
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
