@@ -7,7 +7,7 @@ from .encoding import LatencyEncoding
 from .errors import DatasetError, FirstSpikeError, ModelFileError, SpikeInputError
 from .golden import GoldenResult, simulate, simulate_batches
 from .model import Layer, Model, load_model, save_model
-from .params import CoreParams, DecisionRule, Kernel
+from .params import CoreParams, DecisionRule, Kernel, Schedule
 
 __version__ = "0.1.0"
 
@@ -17,5 +17,5 @@ __all__ = [
     "DatasetError", "FirstSpikeError", "ModelFileError", "SpikeInputError",
     "GoldenResult", "simulate", "simulate_batches",
     "Layer", "Model", "load_model", "save_model",
-    "CoreParams", "DecisionRule", "Kernel",
+    "CoreParams", "DecisionRule", "Kernel", "Schedule",
 ]

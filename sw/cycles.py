@@ -30,7 +30,7 @@ from .params import CoreParams, Kernel
 __all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
-           "cycles_per_inference", "ideal_cycles"]
+           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles"]
 
 # The cycles a layer ends with (the sequencer's LAYER_END), in order: the last fold's
 # stage 2, which pushes its spikes and switches the queue over to the next layer; the next
@@ -60,9 +60,9 @@ def ramp_skips_empty_steps(params: CoreParams, lanes: int | None = None) -> bool
 
 
 def passes_span_steps(params: CoreParams, lanes: int | None = None) -> bool:
-    """A ramp core that skips empty steps: one pass integrates several steps, so a fold's
-    lanes can fire at different steps."""
-    return params.kernel is Kernel.RAMP and ramp_skips_empty_steps(params, lanes)
+    """A layered ramp core that skips empty steps: one pass integrates several steps, so a
+    fold's lanes can fire at different steps. (The stepped schedule ends every step.)"""
+    return params.kernel is Kernel.RAMP and not params.stepped and ramp_skips_empty_steps(params, lanes)
 
 
 def uses_spike_table(params: CoreParams, lanes: int | None = None) -> bool:
@@ -130,3 +130,38 @@ def cycles_per_inference(params: CoreParams, events: np.ndarray, busy_steps: np.
 def ideal_cycles(params: CoreParams, events: np.ndarray, lanes: int | None = None) -> np.ndarray:
     """The event-bound ideal: the sum over layers of ``events * ceil(n_out / P)``."""
     return np.asarray(events, np.int64) @ _folds(params, lanes)
+
+
+def stepped_runs(params: CoreParams, events_per_step: np.ndarray, horizon: np.ndarray) -> np.ndarray:
+    """``bool [batch, n_layers, T]``: where the stepped schedule runs layer ``k`` at step ``t``.
+
+    Steps up to ``horizon`` (the decision step, or ``T - 1``) are visited where layer 0
+    has events, and at ``t = 0`` (fresh neurons may start above threshold), at ``T - 1``
+    (the output potentials the fallback decides by) and, for ``ramp``, at every step (a
+    potential moves every step). At a visited step a layer runs where it has events (the
+    previous layer's spikes at ``t``) or where the step needs every layer checked.
+    """
+    steps = params.time_steps
+    t = np.arange(steps)
+    within = t[None, :] <= np.asarray(horizon)[:, None]
+    check = (t == 0) | (t == steps - 1) | (params.kernel is Kernel.RAMP)
+    busy = np.asarray(events_per_step) > 0
+    visited = within & (check[None, :] | busy[:, 0, :])
+    return visited[:, None, :] & (check[None, None, :] | busy)
+
+
+def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.ndarray,
+                   lanes: int | None = None) -> np.ndarray:
+    """Cycles per inference on the stepped schedule (docs/cycles.md), ``int64 [batch]``.
+
+    ``events_per_step``: ``int [batch, n_layers, T]``, spikes arriving at each layer at
+    each step up to ``horizon``; ``horizon``: ``int [batch]``, the step the core stops
+    after. Each run of a layer at a step is ``max(events, 1)`` passes of ``F_k`` folds
+    (its last event's pass also ends the step; without events a pass only ends it) plus
+    the layer change; the last adds the decision's settling.
+    """
+    events = np.asarray(events_per_step, np.int64)
+    runs = stepped_runs(params, events, horizon)
+    passes = np.where(runs, np.maximum(events, 1), 0).sum(axis=2)
+    return (passes @ _folds(params, lanes) + runs.sum(axis=(1, 2)) * layer_overhead(params, lanes)
+            + inference_overhead(params, lanes))

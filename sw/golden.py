@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arith import NO_SPIKE, decide, first_crossing, integrate_steps
-from .cycles import cycles_per_inference, ideal_cycles
+from .cycles import cycles_per_inference, ideal_cycles, stepped_cycles
 from .model import Layer, Model
 from .params import CoreParams
 from .spikes import check_spike_times
@@ -57,6 +57,14 @@ class GoldenResult:
     fired:
         ``bool [batch]``: whether any output neuron fired (else the class came from
         the potentials at ``T-1``).
+    decision_step:
+        ``int64 [batch]``: the step the decision is final at: the first output spike's,
+        or ``T-1`` where no output fired.
+
+    On the stepped schedule (:class:`~firstspike.sw.params.Schedule`) the core stops after
+    the decision step: ``spike_times`` then hold only the spikes up to it (later ones are
+    never computed), and the counts below count only what came up to it. ``potentials``
+    are the network's at ``T-1`` either way; the stepped core reports none of them.
     """
 
     params: CoreParams
@@ -65,16 +73,43 @@ class GoldenResult:
     potentials: tuple[np.ndarray, ...]
     decision: np.ndarray
     fired: np.ndarray
+    decision_step: np.ndarray
 
     @property
     def batch(self) -> int:
         return len(self.decision)
 
     @property
+    def horizon(self) -> np.ndarray:
+        """``int64 [batch]``: the last step the core works on: the decision step on the
+        stepped schedule, ``T-1`` on the layered one."""
+        if self.params.stepped:
+            return self.decision_step
+        return np.full(self.batch, self.params.time_steps - 1, np.int64)
+
+    def _arrivals(self) -> tuple[np.ndarray, ...]:
+        """Spike times arriving at each layer, up to the horizon (``NO_SPIKE`` after it)."""
+        inputs = np.where(self.input_spike_times > self.horizon[:, None], NO_SPIKE, self.input_spike_times)
+        return (inputs, *self.spike_times[:-1])
+
+    @property
     def spike_counts(self) -> np.ndarray:
-        """``int64 [batch, n_layers + 1]``: spikes of the inputs, then of each layer."""
-        layers = (self.input_spike_times, *self.spike_times)
+        """``int64 [batch, n_layers + 1]``: spikes of the inputs, then of each layer (up to
+        the horizon)."""
+        layers = (*self._arrivals(), self.spike_times[-1])
         return np.stack([(s != NO_SPIKE).sum(axis=1) for s in layers], axis=1).astype(np.int64)
+
+    @property
+    def events_per_step(self) -> np.ndarray:
+        """``int64 [batch, n_layers, T]``: spikes arriving at each layer at each step."""
+        steps, batch = self.params.time_steps, self.batch
+        out = []
+        for times in self._arrivals():
+            rows = np.broadcast_to(np.arange(batch)[:, None], times.shape)
+            spiked = times != NO_SPIKE
+            out.append(np.bincount(rows[spiked] * steps + times[spiked].astype(np.int64),
+                                   minlength=batch * steps).reshape(batch, steps))
+        return np.stack(out, axis=1).astype(np.int64)
 
     @property
     def events(self) -> np.ndarray:
@@ -101,6 +136,8 @@ class GoldenResult:
 
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: clock cycles the core takes with ``lanes`` lanes."""
+        if self.params.stepped:
+            return stepped_cycles(self.params, self.events_per_step, self.horizon, lanes)
         return cycles_per_inference(self.params, self.events, self.busy_steps, lanes)
 
     def ideal_cycles(self, lanes: int | None = None) -> np.ndarray:
@@ -119,6 +156,7 @@ class GoldenResult:
             tuple(cat(layer) for layer in zip(*(p.potentials for p in parts))),
             cat([p.decision for p in parts]),
             cat([p.fired for p in parts]),
+            cat([p.decision_step for p in parts]),
         )
 
 
@@ -194,8 +232,13 @@ def _simulate_chunk(model: Model, spike_times: np.ndarray, method: str = "auto")
         layer_potentials.append(potential)
     at_spike = np.take_along_axis(history, np.maximum(times, 0)[None].astype(np.int64), axis=0)[0]
     decision, fired = decide(times, at_spike.astype(np.int64), potential)
+    steps = model.params.time_steps
+    decision_step = np.where(fired, np.where(times == NO_SPIKE, steps, times).min(axis=1, initial=steps),
+                             steps - 1).astype(np.int64)
+    if model.params.stepped:  # the core stops after the decision step
+        layer_times = [np.where(t > decision_step[:, None], NO_SPIKE, t).astype(t.dtype) for t in layer_times]
     return GoldenResult(model.params, spike_times, tuple(layer_times), tuple(layer_potentials),
-                        decision, fired)
+                        decision, fired, decision_step)
 
 
 def _chunk_size(params: CoreParams) -> int:

@@ -11,7 +11,7 @@ import enum
 import math
 from dataclasses import dataclass, replace
 
-__all__ = ["Kernel", "DecisionRule", "CoreParams", "LIMITS"]
+__all__ = ["Kernel", "DecisionRule", "Schedule", "CoreParams", "LIMITS"]
 
 
 class Kernel(enum.Enum):
@@ -29,6 +29,20 @@ class DecisionRule(enum.Enum):
     """How the output layer's spikes become a class (see docs/arithmetic.md)."""
 
     FIRST_SPIKE = "first-spike"
+
+
+class Schedule(enum.Enum):
+    """The order in which the core does an inference's work (docs/cycles.md).
+
+    ``LAYERED``: each layer over all ``T`` steps, then the next; the result after the
+    last. ``STEPPED``: all layers advance together step by step, and the core stops at
+    the end of the first step at which an output fires (the decision is final then):
+    hidden spikes after that step are never computed and the remaining input events are
+    dropped. Both give the same class, fired flag and output spikes at the decision step.
+    """
+
+    LAYERED = "layered"
+    STEPPED = "stepped"
 
 
 # Allowed ranges, inclusive. The hardware issue may widen them; the messages follow.
@@ -68,6 +82,10 @@ class CoreParams:
         computed, only how many cycles it takes.
     decision:
         The output rule, :class:`DecisionRule`.
+    schedule:
+        How the core orders the work, :class:`Schedule`. Like ``lanes``, a property of
+        the core, not of the network: it changes cycles and what is reported after the
+        decision, never the decision.
     """
 
     layer_sizes: tuple[int, ...]
@@ -77,6 +95,7 @@ class CoreParams:
     potential_bits: int = 16
     lanes: int = 1
     decision: DecisionRule = DecisionRule.FIRST_SPIKE
+    schedule: Schedule = Schedule.LAYERED
 
     def __post_init__(self) -> None:
         sizes = self.layer_sizes
@@ -94,6 +113,8 @@ class CoreParams:
             raise ValueError(
                 f"decision must be one of {[d.value for d in DecisionRule]}, not {self.decision!r}"
             )
+        if not isinstance(self.schedule, Schedule):
+            raise ValueError(f"schedule must be one of {[s.value for s in Schedule]}, not {self.schedule!r}")
         _check_int("weight_bits", self.weight_bits, *LIMITS["weight_bits"])
         low, high = LIMITS["potential_bits"]
         _check_int("potential_bits", self.potential_bits, max(low, self.weight_bits + 1), high)
@@ -137,3 +158,10 @@ class CoreParams:
 
     def with_lanes(self, lanes: int) -> CoreParams:
         return replace(self, lanes=lanes)
+
+    def with_schedule(self, schedule: Schedule) -> CoreParams:
+        return replace(self, schedule=schedule)
+
+    @property
+    def stepped(self) -> bool:
+        return self.schedule is Schedule.STEPPED

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import reference
 
-from firstspike.sw import NO_SPIKE, CoreParams, Kernel, LatencyEncoding, Layer, Model, simulate
+from firstspike.sw import NO_SPIKE, CoreParams, Kernel, LatencyEncoding, Layer, Model, Schedule, simulate
+from firstspike.sw.cycles import stepped_cycles
 from firstspike.sw.golden import GoldenResult, simulate_batches
 from firstspike.sw.synthetic import random_model, random_spike_times
 
@@ -214,3 +215,52 @@ def test_empty_batch_gives_empty_result() -> None:
     model = random_model(params, np.random.default_rng(0))
     result = simulate(model, np.zeros((0, 3), np.int16))
     assert result.batch == 0 and result.spike_times[0].shape == (0, 2)
+
+
+# -- the stepped schedule: the core stops at the decision step --------------------------------
+
+@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
+@pytest.mark.parametrize("seed", range(6))
+def test_the_stepped_schedule_decides_alike_and_reports_only_up_to_the_decision_step(kernel, seed):
+    rng = np.random.default_rng(seed)
+    params = CoreParams((14, 17, 9, 6), 10, kernel, 6, 12)
+    layered = random_model(params, rng, firing=0.5)
+    stepped = Model(params.with_schedule(Schedule.STEPPED), layered.layers, layered.encoding)
+    times = random_spike_times(params, rng, 40, density=0.5)
+    full, cut = simulate(layered, times), simulate(stepped, times)
+    np.testing.assert_array_equal(cut.decision, full.decision)
+    np.testing.assert_array_equal(cut.fired, full.fired)
+    np.testing.assert_array_equal(cut.decision_step, full.decision_step)
+    first = np.where(full.spike_times[-1] >= 0, full.spike_times[-1], 99).min(axis=1)
+    np.testing.assert_array_equal(full.decision_step, np.where(full.fired, first, 9))
+    for whole, reported in zip(full.spike_times, cut.spike_times):
+        after = whole > full.decision_step[:, None]
+        assert (reported[after] == NO_SPIKE).all() and (reported[~after] == whole[~after]).all()
+    assert full.fired.any() and (full.decision_step < 9).any(), "some decisions must come early"
+    arrived = (times >= 0) & (times <= full.decision_step[:, None])
+    np.testing.assert_array_equal(cut.spike_counts[:, 0], arrived.sum(axis=1))
+    assert (cut.events_per_step.sum(axis=2) == cut.events).all()
+
+
+def _stepped_params(kernel: Kernel) -> CoreParams:
+    return CoreParams((4, 3, 2), 4, kernel, 6, 12, lanes=2, schedule=Schedule.STEPPED)
+
+
+def test_stepped_cycles_of_a_hand_counted_case_step_kernel():
+    """Layer 0 gets 1 event at t = 0 and 2 at t = 2, layer 1 one at t = 2; F = 2, 1 at P = 2.
+    Visited: t = 0 (every layer checked: fresh neurons may start above threshold) and t = 2;
+    t = 1 has nothing. Runs: (0, 0) 1 pass, (1, 0) a check pass, (0, 2) 2, (1, 2) 1, each
+    run 3 cycles of layer change; settling is 0 at P = 2. Undecided, t = 3 adds a check
+    pass of each layer."""
+    events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
+    params = _stepped_params(Kernel.STEP)
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [(1 + 2) * 2 + (1 + 1) * 1 + 4 * 3]
+    assert stepped_cycles(params, events, np.array([3])).tolist() == [20 + 2 + 1 + 2 * 3]
+
+
+def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
+    """The ramp moves potentials every step: every layer runs at every step up to the
+    decision, a check pass where it has no events."""
+    events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
+    params = _stepped_params(Kernel.RAMP)
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [(1 + 1 + 2) * 2 + (1 + 1 + 1) * 1 + 6 * 3]

@@ -15,6 +15,8 @@ inferences); :mod:`.layouts` holds the ports' payloads.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from amaranth import Module, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -62,7 +64,7 @@ class TTFSCore(wiring.Component):
     """
 
     def __init__(self, params: CoreParams, model: Model | None = None):
-        if model is not None and model.params.with_lanes(params.lanes) != params:
+        if model is not None and replace(model.params, lanes=params.lanes, schedule=params.schedule) != params:
             differ = [f"{name} {getattr(model.params, name)!r} vs {getattr(params, name)!r}"
                       for name in model.params.__dataclass_fields__
                       if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
