@@ -118,6 +118,9 @@ class LaneArray(wiring.Component):
         def saturate(value):
             return Mux(value > high, high, Mux(value < low, low, value))
 
+        if params.stepped:
+            self._add_then_end(m)
+            return m
         for lane in range(params.lanes):
             old, new = self.state_in[lane], self.state_out[lane]
             potential = Mux(self.op.fresh, self.initial[lane], old.potential)
@@ -146,6 +149,45 @@ class LaneArray(wiring.Component):
             else:
                 m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, potential) + add)
         return m
+
+    def _add_then_end(self, m: Module) -> None:
+        """The stepped schedule's order: the row of weights is added first, then (if
+        ``end_of_step``) the step ends: a step's last event and its end are one operation,
+        and every operation covers one step (``span`` is 1)."""
+        params = self.params
+        low, high = params.potential_range
+        ramp = params.kernel is Kernel.RAMP
+
+        def saturate(value):
+            return Mux(value > high, high, Mux(value < low, low, value))
+
+        for lane in range(params.lanes):
+            old, new = self.state_in[lane], self.state_out[lane]
+            potential = Mux(self.op.fresh, self.initial[lane], old.potential)
+            fired = Mux(self.op.fresh, 0, old.fired)
+            add = Mux(self.op.add, self.weights[lane], 0)
+            if ramp:
+                summed = Mux(self.op.fresh, 0, old.current) + add  # I(t-1) + this event's weight
+                current_sat = Signal(signed(params.potential_bits), name=f"current_{lane}")
+                m.d.comb += current_sat.eq(saturate(summed))
+                moved = potential + current_sat                      # V(t-1) + I(t), not saturated
+            else:
+                summed = moved = potential + add
+            settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
+            m.d.comb += settled.eq(saturate(moved))
+            fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & reaches(moved, self.thresholds[lane], low)
+            m.d.comb += [
+                self.fire[lane].eq(fires),
+                self.time[lane].eq(self.op.step),
+                self.potential[lane].eq(settled),
+                new.fired.eq(fired | fires),
+                new.time.eq(Mux(fires, self.op.step, Mux(self.op.fresh, 0, old.time))),
+            ]
+            if ramp:
+                m.d.comb += [new.current.eq(Mux(self.op.end_of_step, current_sat, summed)),
+                             new.potential.eq(Mux(self.op.end_of_step, settled, potential))]
+            else:
+                m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, summed))
 
     def _span(self, m: Module, lane: int, potential, current):
         """The ends of ``op.span`` steps with a constant (saturated) current ``I``, in closed

@@ -116,6 +116,12 @@ def expected(params: CoreParams, op: Operation, v: dict[str, np.ndarray], index:
 
     fire = np.zeros(n, bool)
     at = np.full(n, op.step, np.int64)
+    if params.stepped:  # the weights first, then the end of the one step
+        if ramp:
+            current = current + add
+        else:
+            potential = potential + add
+        add = np.zeros(n, np.int64)
     if op.end_of_step:
         # The ends of steps step ... step + span - 1: V(t) = sat(V + sat(I)) (ramp) or
         # sat(V) (step); the neuron's step is the first at which V(t) >= theta.
@@ -224,8 +230,7 @@ def testbench(params: CoreParams, lanes: int) -> str:
 
 
 def build(params: CoreParams, folder: Path, component: type[LaneArray] = LaneArray, lanes: int = LANES) -> Path:
-    params = CoreParams(params.layer_sizes, params.time_steps, params.kernel, params.weight_bits,
-                        params.potential_bits, lanes=lanes)
+    params = params.with_lanes(lanes)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lanes.v").write_text(verilog.convert(component(params), name="lanes"))
     (folder / "lane_sweep.v").write_text(testbench(params, lanes))

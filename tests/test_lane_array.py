@@ -9,7 +9,7 @@ import lane_sweep
 import pytest
 
 from firstspike.hw import lanes
-from firstspike.sw.params import CoreParams, Kernel
+from firstspike.sw.params import CoreParams, Kernel, Schedule
 
 pytestmark = pytest.mark.slow
 
@@ -18,11 +18,14 @@ pytestmark = pytest.mark.slow
 WIDTHS = [(2, 4, 8), (3, 5, 4)]
 
 
+@pytest.mark.parametrize("schedule", list(Schedule), ids=lambda s: s.value)
 @pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
 @pytest.mark.parametrize("weight_bits, potential_bits, time_steps", WIDTHS, ids=lambda v: str(v))
 def test_every_lane_input_under_every_operation_follows_the_rule(kernel, weight_bits, potential_bits, time_steps,
-                                                                 tmp_path):
-    params = CoreParams((2, 1), time_steps, kernel, weight_bits, potential_bits)
+                                                                 schedule, tmp_path):
+    """Layered: the end of the pending step, then the weights (the first event of the next
+    step carries the end of the last); stepped: the weights, then the end of this step."""
+    params = CoreParams((2, 1), time_steps, kernel, weight_bits, potential_bits, schedule=schedule)
     executable = lane_sweep.build(params, tmp_path)
     checked, mismatches = lane_sweep.sweep(params, executable)
     assert checked == lane_sweep.Space.of(params).size * len(lane_sweep.operations(params))
