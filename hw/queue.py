@@ -8,7 +8,7 @@ order without a bubble between records.
 
 from __future__ import annotations
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,11 +49,13 @@ def event_source_members(params: CoreParams) -> dict:
     }
 
 
-def records_to_events(m: Module, port, params: CoreParams, available, record) -> Signal:
+def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None) -> Signal:
     """One event per ``take`` from records: the set bits of the current record, lowest lane
     first, the next record loaded as the last bit is taken, so no cycle is lost between
     records. ``port`` has ``valid``, ``index``, ``step``, ``take``; the record source
-    offers ``record`` when ``available``. Returns the source's read enable."""
+    offers ``record`` when ``available``. ``direct``: ``(valid, record)`` loaded instead
+    when it is valid (the caller makes sure nothing else is due then). Returns the
+    source's read enable."""
     current = Signal(record_layout(params))
     lane = Signal(range(max(2, params.lanes)))
     for bit in reversed(range(params.lanes)):
@@ -74,6 +76,9 @@ def records_to_events(m: Module, port, params: CoreParams, available, record) ->
     m.d.comb += load.eq(need & available)
     with m.If(load):
         m.d.sync += [current.eq(record), port.valid.eq(1)]
+    if direct is not None:
+        with m.If(direct[0]):
+            m.d.sync += [current.eq(direct[1]), port.valid.eq(1)]
     return load
 
 
@@ -106,15 +111,20 @@ class SpikeQueue(wiring.Component):
         layout = record_layout(params)
         depth = queue_depth(params)
         m.submodules.fifo = buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
-        m.d.comb += [buffer.w_en.eq(self.push), buffer.w_data.eq(self.record.as_value())]
-
         pushed = Signal(range(depth + 1))
         remaining = Signal(range(depth + 1))
-        load = records_to_events(m, self, params, buffer.r_rdy & (remaining != 0), buffer.r_data)
+        # A layer's only record, pushed as the layer ends, would reach the FIFO's output two
+        # cycles later, one after the next layer's first event is due: it goes straight to
+        # the event port instead (at a switch the port and the FIFO hold nothing to read).
+        bypass = Signal()
+        m.d.comb += [bypass.eq(self.switch & self.push & (pushed == 0)),
+                     buffer.w_en.eq(self.push & ~bypass), buffer.w_data.eq(self.record.as_value())]
+        load = records_to_events(m, self, params, buffer.r_rdy & (remaining != 0), buffer.r_data,
+                                 direct=(bypass, self.record))
         m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & (remaining == 0))]
 
         with m.If(self.switch):
-            m.d.sync += [remaining.eq(pushed + self.push), pushed.eq(0)]
+            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push)), pushed.eq(0)]
         with m.Else():
             m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load)]
         return m

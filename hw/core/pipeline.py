@@ -22,7 +22,7 @@ from .layouts import unpack_row
 from .sequencer import Layers, Sequencer
 from .source import Source
 
-__all__ = ["Memories", "issue_stage", "lane_stage"]
+__all__ = ["Memories", "Spikes", "issue_stage", "lane_stage"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,16 @@ def issue_stage(m: Module, memories: Memories, *, layers: Layers, source: Source
     ]
 
 
+@dataclass(frozen=True)
+class Spikes:
+    """What stage 2 reports to the sequencer this cycle."""
+
+    any: Signal     # a lane fired
+    output: Signal  # an output neuron fired
+
+
 def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
-               lanes, queue, decision, trace, tabled: bool) -> None:
+               lanes, queue, decision, trace, tabled: bool) -> Spikes:
     """Stage 2: compute and write back; report spikes; the decision unit one register on."""
     p, n_layers = params.lanes, params.n_layers
     s2_valid, s2_final, s2_last = Signal(), Signal(), Signal()
@@ -73,6 +81,8 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
         memories.states_w.en.eq(s2_valid),
     ]
     spiked = s2_valid & (lanes.fire != 0)
+    spikes = Spikes(any=Signal(name="stage2_spiked"), output=Signal(name="stage2_output_spiked"))
+    m.d.comb += [spikes.any.eq(spiked), spikes.output.eq(spiked & s2_last)]
     m.d.comb += [
         queue.push.eq(spiked & ~s2_last),
         trace.valid.eq(spiked),
@@ -109,3 +119,4 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
         decision.lanes_valid.eq(s2_lanes),
         *(decision.potential[lane].eq(lanes.potential[lane]) for lane in range(p)),
     ]
+    return spikes

@@ -36,6 +36,7 @@ from .layouts import event_layout, read_layout, result_layout, trace_layout, wri
 from .pipeline import Memories, issue_stage, lane_stage
 from .sequencer import layer_select, sequence
 from .source import event_source
+from .stepped import stepped_sequence, stepped_source
 
 __all__ = ["TTFSCore"]
 
@@ -115,14 +116,22 @@ class TTFSCore(wiring.Component):
 
         layers = layer_select(m, params, layout)
         step = Signal(params.time_bits, name="step")  # the step whose end is pending
-        source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
-                              pending_step=step)
-        seq = sequence(m, params, layout, layers=layers, source=source, step=step, queue=queue,
-                       decision=decision, events=self.events, results=self.results, write=self.write,
-                       busy=self.busy)
+        spiked, output_spiked = Signal(), Signal()    # from stage 2, for the stepped sequencer
+        ports = dict(queue=queue, decision=decision, events=self.events, results=self.results, write=self.write,
+                     busy=self.busy)
+        if params.stepped:
+            source = stepped_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
+                                    pending_step=step)
+            seq = stepped_sequence(m, params, layout, layers=layers, source=source, step=step, spiked=spiked,
+                                   output_spiked=output_spiked, **ports)
+        else:
+            source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
+                                  pending_step=step)
+            seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
         issue_stage(m, memories, layers=layers, source=source, seq=seq)
-        lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue, decision=decision,
-                   trace=self.trace, tabled=tabled)
+        spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
+                            decision=decision, trace=self.trace, tabled=tabled)
+        m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]
 
         result = self.results.payload
         m.d.comb += [
