@@ -28,7 +28,10 @@ def record_layout(params: CoreParams) -> data.StructLayout:
 
 def queue_depth(params: CoreParams) -> int:
     """Records held at once: at most one a neuron of the layer being read, plus one a
-    neuron of the layer being written."""
+    neuron of the layer being written; on the stepped schedule one a fold of one layer's
+    run (the next layer reads them before the layer runs again)."""
+    if params.stepped:
+        return max(2, max(params.folds(k) for k in range(params.n_layers - 1)) if params.n_layers > 1 else 2)
     hidden = params.layer_sizes[1:-1]
     if not hidden:
         return 2
@@ -110,7 +113,13 @@ class SpikeQueue(wiring.Component):
         params = self.params
         layout = record_layout(params)
         depth = queue_depth(params)
-        m.submodules.fifo = buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
+        if params.stepped:
+            # A run's records, one a fold at most, read by the next layer at the same step: a
+            # shallow FIFO whose entries can be read the cycle after they are written.
+            buffer = fifo.SyncFIFO(width=layout.size, depth=depth)
+        else:
+            buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
+        m.submodules.fifo = buffer
         pushed = Signal(range(depth + 1))
         remaining = Signal(range(depth + 1))
         # A layer's only record, pushed as the layer ends, would reach the FIFO's output two
@@ -119,12 +128,15 @@ class SpikeQueue(wiring.Component):
         bypass = Signal()
         m.d.comb += [bypass.eq(self.switch & self.push & (pushed == 0)),
                      buffer.w_en.eq(self.push & ~bypass), buffer.w_data.eq(self.record.as_value())]
-        load = records_to_events(m, self, params, buffer.r_rdy & (remaining != 0), buffer.r_data,
+        # At a switch the port and the records of the layer being read are used up, so the
+        # first of the new ones may load in the same cycle.
+        readable = (remaining != 0) | (self.switch & (pushed != 0))
+        load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data,
                                  direct=(bypass, self.record))
         m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & (remaining == 0))]
 
         with m.If(self.switch):
-            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push)), pushed.eq(0)]
+            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push - load)), pushed.eq(0)]
         with m.Else():
             m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load)]
         return m

@@ -27,7 +27,7 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
+__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles"]
@@ -37,6 +37,11 @@ __all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
 # layer's constants; that layer's first event into the source register.
 DRAIN, LAYER_SWITCH, SOURCE_FILL = 1, 1, 1
 LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
+# The stepped schedule decides where to go on as the last fold's stage 2 reports its
+# spikes (DRAIN): to the next layer at the same step, whose first event the source then
+# takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
+STEPPED_LAYER_CHANGE = DRAIN + SOURCE_FILL
+STEPPED_STEP_CHANGE = DRAIN
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
 # before the next layer starts.
 TABLE_PRIMING = 3
@@ -157,11 +162,16 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     ``events_per_step``: ``int [batch, n_layers, T]``, spikes arriving at each layer at
     each step up to ``horizon``; ``horizon``: ``int [batch]``, the step the core stops
     after. Each run of a layer at a step is ``max(events, 1)`` passes of ``F_k`` folds
-    (its last event's pass also ends the step; without events a pass only ends it) plus
-    the layer change; the last adds the decision's settling.
+    (its last event's pass also ends the step; without events a pass only ends it), then
+    ``STEPPED_LAYER_CHANGE`` cycles where the next layer runs at the same step,
+    ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run the
+    decision's latency.
     """
     events = np.asarray(events_per_step, np.int64)
     runs = stepped_runs(params, events, horizon)
     passes = np.where(runs, np.maximum(events, 1), 0).sum(axis=2)
-    return (passes @ _folds(params, lanes) + runs.sum(axis=(1, 2)) * layer_overhead(params, lanes)
-            + inference_overhead(params, lanes))
+    p = params.lanes if lanes is None else lanes
+    total = runs.sum(axis=(1, 2))
+    to_layer = runs[:, 1:, :].sum(axis=(1, 2))  # every later layer's run follows its predecessor's
+    return (passes @ _folds(params, lanes) + to_layer * STEPPED_LAYER_CHANGE
+            + (total - to_layer - 1) * STEPPED_STEP_CHANGE + decision_latency(p))

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 
-from firstspike.sw.cycles import DRAIN, LAYER_SWITCH, SOURCE_FILL, inference_overhead, layer_overhead
+from firstspike.sw.cycles import (
+    DRAIN,
+    SOURCE_FILL,
+    STEPPED_LAYER_CHANGE,
+    STEPPED_STEP_CHANGE,
+    decision_latency,
+)
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
 
@@ -106,8 +112,10 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     being run; ``output_spiked``: of the output layer."""
     p, n_layers = params.lanes, params.n_layers
     last_step = params.time_steps - 1
-    overhead = layer_overhead(params)
-    settle = inference_overhead(params)
+    # After the last run: DRAIN, then the decision unit's remaining latency.
+    finish = decision_latency(p) - STEPPED_STEP_CHANGE
+    assert finish >= 1 and STEPPED_STEP_CHANGE == DRAIN and STEPPED_LAYER_CHANGE == DRAIN + SOURCE_FILL
+    assert 1 + decision.latency <= DRAIN + finish
     layer = layers.layer
 
     seq = Sequencer(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
@@ -119,8 +127,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     pass_op = Signal(operation_layout(params))
     pass_takes = Signal()
     fresh = Signal()
-    wait = Signal(range(overhead + settle + 1))
-    finishing = Signal()
+    wait = Signal(range(finish + 1))
     run_spiked = Signal()   # the layer being run spiked at this step
     decided = Signal()      # an output fired: the decision is final at this step
     check = Signal()        # this step checks every layer: t = 0, t = T-1, or a ramp's every step
@@ -195,33 +202,32 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                         with m.If(layer == 0):
                             m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
                     with m.If(seq.op.end_of_step):
-                        m.d.sync += wait.eq(0)
-                        m.next = "LAYER_END"
+                        m.next = "DRAIN"
                 with m.Else():
                     m.d.sync += fold.eq(fold + 1)
-        with m.State("LAYER_END"):
+        with m.State("DRAIN"):  # the last fold's stage 2 reports the run's spikes
+            m.d.comb += [busy.eq(1), queue.switch.eq(1)]
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
+            with m.If(layers.is_last & (decided | output_spiked | (step == last_step))):
+                m.next = "FINISH"
+            with m.Elif(~layers.is_last & (run_spiked | spiked | check)):
+                m.d.sync += [layer.eq(layer + 1), fresh.eq(step == 0)]
+                m.next = "FILL"
+            with m.Elif(next_known):
+                m.d.sync += [layer.eq(0), step.eq(next_step), fresh.eq(0)]
+                m.next = "RUN"
+            with m.Else():  # the next input event has not come yet
+                m.d.sync += [layer.eq(0), fresh.eq(0)]
+                m.next = "NEXT_STEP"
+        with m.State("FILL"):  # the next layer's first event, from the queue
+            m.d.comb += [busy.eq(1), source.capture.eq(1)]
+            m.d.sync += seq.cycles.eq(seq.cycles + 1)
+            m.next = "RUN"
+        with m.State("FINISH"):  # the decision unit settles
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
-            with m.If(wait == DRAIN - 1):
-                m.d.comb += queue.switch.eq(1)  # with stage 2's push of the last record
-            with m.If(wait == overhead - SOURCE_FILL - LAYER_SWITCH):
-                # Stage 2 has reported this run's spikes: where does the work go on?
-                with m.If(layers.is_last & (decided | (step == last_step))):
-                    m.d.sync += finishing.eq(1)
-                with m.Elif(~layers.is_last & (run_spiked | check)):
-                    m.d.sync += [layer.eq(layer + 1), fresh.eq(step == 0), finishing.eq(0)]
-                with m.Elif(next_known):
-                    m.d.sync += [layer.eq(0), step.eq(next_step), fresh.eq(0), finishing.eq(0)]
-                with m.Else():  # the next input event has not come yet
-                    m.d.sync += [layer.eq(0), finishing.eq(0)]
-                    m.next = "NEXT_STEP"
-                m.d.sync += run_spiked.eq(0)
-            with m.If(finishing):
-                with m.If(wait == overhead + settle - 1):
-                    m.next = "DONE"
-            with m.Elif(wait == overhead - SOURCE_FILL):
-                m.d.comb += source.capture.eq(1)
-                m.next = "RUN"
+            with m.If(wait == finish - 1):
+                m.next = "DONE"
         with m.State("NEXT_STEP"):  # waiting for the input stream (not counted: a stall)
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             with m.If(next_known):
@@ -230,7 +236,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
-                m.d.sync += [layer.eq(0), finishing.eq(0)]
+                m.d.sync += layer.eq(0)
                 m.next = "FLUSH"
         with m.State("FLUSH"):  # the input events of this inference not taken, to its end marker
             m.d.comb += source.capture.eq(1)

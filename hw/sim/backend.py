@@ -45,8 +45,9 @@ class RTLResult(GoldenResult):
     def join(cls, parts: list[RTLResult]) -> RTLResult:
         base = GoldenResult.join(parts)
         return cls(base.params, base.input_spike_times, base.spike_times, base.potentials, base.decision,
-                   base.fired, parts[0].lanes, np.concatenate([p.measured_cycles for p in parts]),
-                   np.concatenate([p.agrees for p in parts]))
+                   base.fired, base.decision_step, lanes=parts[0].lanes,
+                   measured_cycles=np.concatenate([p.measured_cycles for p in parts]),
+                   agrees=np.concatenate([p.agrees for p in parts]))
 
 
 def run_netlist_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, simulator: str | None = None,
@@ -109,5 +110,6 @@ def run_rtl_batches(model: Model, spike_times: np.ndarray, *, lanes: int = 16, s
         yield RTLResult(model.params, part.astype(np.int16), spikes,
                         tuple(np.zeros((len(part), 0), np.int64) for _ in range(n_layers)),
                         hw["decision"].astype(np.int64), hw["fired"].astype(bool),
-                        lanes, hw["cycles"].astype(np.int64),
-                        agreement(golden, DeviceResults.from_arrays(hw, n_layers), lanes))
+                        golden.decision_step,  # (the result does not carry it yet)
+                        lanes=lanes, measured_cycles=hw["cycles"].astype(np.int64),
+                        agrees=agreement(golden, DeviceResults.from_arrays(hw, n_layers), lanes))
