@@ -26,6 +26,7 @@ from firstspike.sw.link.messages import (
     REPLY,
     RESULT_FIRED,
     RESULT_INPUT_ERROR,
+    STEPPED,
     Command,
     Info,
     Nack,
@@ -105,7 +106,7 @@ class CommandHandler(wiring.Component):
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()          # the bank has had a cycle to answer ``position``
         sha = Signal(256, init=int.from_bytes(self.model_sha256, "little"))
-        flags = Signal(8, init=COMMITTED if self.committed else 0)
+        flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0))
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
         have_result = Signal()
         region = Signal(struct_layout(REGION))
@@ -296,6 +297,10 @@ class CommandHandler(wiring.Component):
                 with m.If(sender.done):
                     m.next = "DONE"
             with m.State("DONE"):
-                m.d.comb += self.release.eq(from_frame)
-                m.next = "IDLE"
+                # A core on the stepped schedule answers an INFER at its decision, while the
+                # decoder may still be handing it the rest of the spikes (which it drops): the
+                # bank they are read from is released once the decoder is through.
+                with m.If(decoder.start.ready):
+                    m.d.comb += self.release.eq(from_frame)
+                    m.next = "IDLE"
         return m

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..arith import NO_SPIKE
 from ..layout import MemoryLayout, Target
-from ..params import CoreParams, DecisionRule, Kernel
+from ..params import CoreParams, DecisionRule, Kernel, Schedule
 from .fields import REGION, result_reply
 from .spikecode import max_encoded_bytes
 
@@ -57,6 +57,7 @@ _INFO_TAIL = struct.Struct("<HBBBBBIIH32sB")      # T, kernel, weight bits, pote
 _KERNELS = {Kernel.STEP: 0, Kernel.RAMP: 1}
 _DECISIONS = {DecisionRule.FIRST_SPIKE: 0}
 COMMITTED = 0x01  # Info.flags: the model hash was set by COMMIT (or at generation) and nothing since
+STEPPED = 0x02    # Info.flags: the core runs the stepped schedule (it answers at the decision step)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Info:
                 + struct.pack(f"<{p.n_layers + 1}H", *p.layer_sizes)
                 + _INFO_TAIL.pack(p.time_steps, _KERNELS[p.kernel], p.weight_bits, p.potential_bits, p.lanes,
                                   _DECISIONS[p.decision], self.clock_hz, self.baud, self.max_payload,
-                                  self.model_sha256, self.flags))
+                                  self.model_sha256, self.flags | (STEPPED if p.stepped else 0)))
 
     @classmethod
     def unpack(cls, payload: bytes) -> Info:
@@ -95,7 +96,8 @@ class Info:
         if kernel not in kernels or decision not in decisions:
             raise ValueError(f"unknown kernel {kernel} or decision rule {decision} in an INFO reply")
         params = CoreParams(tuple(sizes), steps, kernel=kernels[kernel], weight_bits=wb, potential_bits=pb,
-                            lanes=lanes, decision=decisions[decision])
+                            lanes=lanes, decision=decisions[decision],
+                            schedule=Schedule.STEPPED if flags & STEPPED else Schedule.LAYERED)
         return cls(params, clock, baud, max_payload, sha, flags, version)
 
 
