@@ -98,7 +98,7 @@ def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float
     """Wire bytes of one INFER and its reply, averaged over the samples."""
     params = golden.params
     reply = len(encode_frame(Frame(Command.INFER | REPLY, 0, Result(
-        0, False, False, 0, 0, (0,) * params.n_layers, np.full(params.n_outputs, -1)).pack())))
+        0, False, False, 0, 0, (0,) * params.n_layers, np.full(params.n_outputs, -1), 0).pack())))
     sent = np.mean([len(encode_frame(Frame(Command.INFER, 0, encode_spikes(t)))) for t in spike_times])
     return float(sent + reply)
 

@@ -74,6 +74,7 @@ class DecisionUnit(wiring.Component):
             "lanes_valid": In(p),
             "potential": In(signed(pb)).array(p),
             "decision": Out(range(max(2, n_out))),
+            "step": Out(params.time_bits),  # the step the decision is final at: the first spike's, or T-1
             "fired": Out(1),
             "output_fired": Out(n_out),
             "output_times": Out(data.ArrayLayout(unsigned(params.time_bits), n_out)),
@@ -137,5 +138,6 @@ class DecisionUnit(wiring.Component):
                 fold, lane = divmod(neuron, p)
                 with m.If(self.fire[lane] & (self.fold == fold)):
                     m.d.sync += [self.output_fired[neuron].eq(1), self.output_times[neuron].eq(self.times[lane])]
-        m.d.comb += self.decision.eq(Mux(self.fired, best_index, max_index))
+        m.d.comb += [self.decision.eq(Mux(self.fired, best_index, max_index)),
+                     self.step.eq(Mux(self.fired, best_step, params.time_steps - 1))]
         return m

@@ -86,6 +86,7 @@ def manifest(model: Model, lanes: int) -> dict:
             "layer_sizes": list(params.layer_sizes), "time_steps": params.time_steps,
             "kernel": params.kernel.value, "weight_bits": params.weight_bits,
             "potential_bits": params.potential_bits, "lanes": params.lanes, "decision": params.decision.value,
+            "schedule": params.schedule.value,
         },
         "cycles": {"layer_overhead": layer_overhead(params), "inference_overhead": inference_overhead(params)},
         "ports": {

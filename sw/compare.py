@@ -26,6 +26,7 @@ class DeviceResults:
     decision: np.ndarray                        # int [batch]
     fired: np.ndarray                           # bool [batch]
     output_times: np.ndarray                    # int [batch, n_out], -1 = did not fire
+    decision_step: np.ndarray | None = None     # int [batch]
     cycles: np.ndarray | None = None            # int [batch], measured
     input_spikes: np.ndarray | None = None      # int [batch]
     layer_spikes: np.ndarray | None = None      # int [batch, L]
@@ -40,6 +41,7 @@ class DeviceResults:
     def from_arrays(cls, arrays: dict[str, np.ndarray], n_layers: int) -> DeviceResults:
         """From the RTL testbench's arrays (``decision``, ..., ``spike_times_K``)."""
         return cls(decision=arrays["decision"], fired=arrays["fired"].astype(bool),
+                   decision_step=arrays.get("decision_step"),
                    output_times=arrays["output_times"], cycles=arrays["cycles"],
                    input_spikes=arrays["input_spikes"], layer_spikes=arrays["layer_spikes"],
                    error=arrays["error"].astype(bool),
@@ -49,6 +51,7 @@ class DeviceResults:
     def from_link(cls, results: Sequence[Result]) -> DeviceResults:
         """From the results a device sent over the link (no hidden spike times)."""
         return cls(decision=np.array([r.decision for r in results], np.int64),
+                   decision_step=np.array([r.decision_step for r in results], np.int64),
                    fired=np.array([r.fired for r in results], bool),
                    output_times=np.array([r.output_times for r in results], np.int64),
                    cycles=np.array([r.cycles for r in results], np.int64),
@@ -79,6 +82,8 @@ def _fields(golden: GoldenResult, device: DeviceResults, lanes: int) -> list[tup
             fields.append((f"layer {k}", device.spike_times[k], want))
     fields += [("class", device.decision, golden.decision), ("fired flag", device.fired, golden.fired),
                ("output spike times", device.output_times, golden.spike_times[-1])]
+    if device.decision_step is not None:
+        fields.append(("decision step", device.decision_step, golden.decision_step))
     if device.cycles is not None:
         fields.append(("cycles", device.cycles, golden.cycles(lanes)))
     if device.input_spikes is not None:

@@ -131,7 +131,8 @@ class DeviceEmulator:
         golden = simulate(self.model(), times[None, :])
         result = Result(int(golden.decision[0]), bool(golden.fired[0]), False,
                         int(golden.cycles(self.params.lanes)[0]), int(golden.spike_counts[0, 0]),
-                        tuple(int(c) for c in golden.spike_counts[0, 1:]), golden.spike_times[-1][0])
+                        tuple(int(c) for c in golden.spike_counts[0, 1:]), golden.spike_times[-1][0],
+                        int(golden.decision_step[0]))
         self.last_result = (self._sequence, result.pack())
         self.inferences += 1
         return self.last_result[1]

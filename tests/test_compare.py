@@ -74,7 +74,8 @@ def test_fields_a_device_does_not_expose_are_not_compared(golden):
 def test_results_over_the_link_are_compared_in_every_field_they_carry(golden):
     results = [Result(int(golden.decision[i]), bool(golden.fired[i]), False, int(golden.cycles(LANES)[i]),
                       int(golden.spike_counts[i, 0]), tuple(int(c) for c in golden.spike_counts[i, 1:]),
-                      golden.spike_times[-1][i].astype(np.int64)) for i in range(golden.batch)]
+                      golden.spike_times[-1][i].astype(np.int64), int(golden.decision_step[i]))
+               for i in range(golden.batch)]
     assert compare(golden, DeviceResults.from_link(results), LANES) is None
     results[4] = dataclasses.replace(results[4], layer_spikes=(0, 0))
     mismatch = compare(golden, DeviceResults.from_link(results), LANES)

@@ -103,7 +103,7 @@ def test_info_and_result_round_trip():
     params = CoreParams((784, 400, 100, 10), 32, kernel=Kernel.RAMP, weight_bits=6, potential_bits=20, lanes=32)
     info = Info(params, 48_000_000, 1_000_000, 1200, bytes(range(32)), 1)
     assert Info.unpack(info.pack()) == info
-    result = Result(7, True, False, 123456, 300, (40, 9, 2), np.array([3, -1, 5, -1, -1, -1, -1, 2, -1, -1]))
+    result = Result(7, True, False, 123456, 300, (40, 9, 2), np.array([3, -1, 5, -1, -1, -1, -1, 2, -1, -1]), 2)
     back = Result.unpack(result.pack(), params)
     assert back.decision == 7 and back.cycles == 123456 and back.layer_spikes == (40, 9, 2)
     assert back.output_times.tolist() == result.output_times.tolist()

@@ -31,6 +31,7 @@ def event_layout(params: CoreParams) -> data.StructLayout:
 def result_layout(params: CoreParams) -> data.StructLayout:
     return data.StructLayout({
         "decision": unsigned(bits_for(params.n_outputs)),
+        "decision_step": unsigned(params.time_bits),  # the first output spike's step, or T-1
         "fired": unsigned(1),
         "error": unsigned(1),  # an input event was out of range or out of time order
         "cycles": unsigned(COUNTER_BITS),

@@ -135,7 +135,8 @@ class TTFSCore(wiring.Component):
 
         result = self.results.payload
         m.d.comb += [
-            result.decision.eq(decision.decision), result.fired.eq(decision.fired), result.error.eq(seq.error),
+            result.decision.eq(decision.decision), result.decision_step.eq(decision.step),
+            result.fired.eq(decision.fired), result.error.eq(seq.error),
             result.cycles.eq(seq.cycles), result.input_spikes.eq(seq.input_spikes),
             result.layer_spikes.eq(seq.layer_spikes),
             result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),

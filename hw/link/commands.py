@@ -133,6 +133,7 @@ class CommandHandler(wiring.Component):
         m.d.comb += [
             reply_result.flags.eq(Mux(result.fired, RESULT_FIRED, 0) | Mux(result.error, RESULT_INPUT_ERROR, 0)),
             reply_result.decision.eq(result.decision),
+            reply_result.decision_step.eq(result.decision_step),
             reply_result.cycles.eq(result.cycles),
             reply_result.input_spikes.eq(result.input_spikes),
             *(reply_result.layer_spikes[k].eq(result.layer_spikes[k]) for k in range(params.n_layers)),

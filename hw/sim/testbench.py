@@ -187,6 +187,7 @@ class CoreTB:
         n_layers, n_out = len(sizes) - 1, sizes[-1]
         out = {
             "decision": [fields.get(r, "decision") for r in self.results.results],
+            "decision_step": [fields.get(r, "decision_step") for r in self.results.results],
             "fired": [fields.get(r, "fired") for r in self.results.results],
             "error": [fields.get(r, "error") for r in self.results.results],
             "cycles": [fields.get(r, "cycles") for r in self.results.results],

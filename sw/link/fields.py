@@ -86,8 +86,10 @@ REGION = WireLayout((WireField("target", 1), WireField("address", 4), WireField(
 
 
 def result_reply(n_layers: int, n_outputs: int) -> WireLayout:
-    """An INFER reply: flags (bit 0 fired, bit 1 input error), class, cycles, input spikes,
-    spikes per layer, then each output's spike time (0xFFFF: did not fire)."""
-    return WireLayout((WireField("flags", 1), WireField("decision", 2), WireField("cycles", 4),
+    """An INFER reply: flags (bit 0 fired, bit 1 input error), class, the step the class
+    was final at, cycles, input spikes, spikes per layer, then each output's spike time
+    (0xFFFF: did not fire)."""
+    return WireLayout((WireField("flags", 1), WireField("decision", 2), WireField("decision_step", 2),
+                       WireField("cycles", 4),
                        WireField("input_spikes", 2), WireField("layer_spikes", 2, n_layers),
                        WireField("output_times", 2, n_outputs)))

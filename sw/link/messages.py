@@ -22,7 +22,7 @@ from .spikecode import max_encoded_bytes
 __all__ = ["PROTOCOL_VERSION", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
            "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 REPLY = 0x80
 NACK = 0xFF
 
@@ -116,12 +116,14 @@ class Result:
     input_spikes: int
     layer_spikes: tuple[int, ...]
     output_times: np.ndarray  # int [n_out], NO_SPIKE where an output did not fire
+    decision_step: int        # the first output spike's step, or T-1 where none fired
 
     def pack(self) -> bytes:
         flags = (RESULT_FIRED if self.fired else 0) | (RESULT_INPUT_ERROR if self.input_error else 0)
         times = [NO_TIME if t == NO_SPIKE else int(t) for t in self.output_times]
         return result_reply(len(self.layer_spikes), len(times)).pack(
-            flags=flags, decision=self.decision, cycles=self.cycles, input_spikes=self.input_spikes,
+            flags=flags, decision=self.decision, decision_step=self.decision_step, cycles=self.cycles,
+            input_spikes=self.input_spikes,
             layer_spikes=self.layer_spikes, output_times=times)
 
     @classmethod
@@ -133,7 +135,7 @@ class Result:
                              f"length ({len(payload)} bytes)") from None
         times = np.array([NO_SPIKE if t == NO_TIME else t for t in v["output_times"]], np.int64)
         return cls(v["decision"], bool(v["flags"] & RESULT_FIRED), bool(v["flags"] & RESULT_INPUT_ERROR),
-                   v["cycles"], v["input_spikes"], v["layer_spikes"], times)
+                   v["cycles"], v["input_spikes"], v["layer_spikes"], times, v["decision_step"])
 
 
 # -- memory rows ---------------------------------------------------------------------------
