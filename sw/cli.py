@@ -27,12 +27,13 @@ from .cli_options import (
     model_and_data,
     progress,
     resolve_model,
+    schedule_option,
 )
 from .errors import FirstSpikeError, SpikeInputError
 from .files import check_output_folder, check_output_path, write_atomically
 from .golden import GoldenResult
 from .model import Model
-from .params import LIMITS
+from .params import LIMITS, Schedule
 from .processes import end_descendants, ending_descendants_on_interrupt
 from .spikes import check_spike_times
 
@@ -46,7 +47,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     options = _backend_options(args)
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     dataset = load_dataset(args.dataset, args.data_dir)
     x, _ = dataset.split(args.split)
     total = len(x) if args.limit is None else min(args.limit, len(x))
@@ -129,7 +130,7 @@ def run_arrays(model: Model, result: GoldenResult, lanes: int) -> dict[str, Any]
 def _cmd_run(args: argparse.Namespace) -> int:
     check_output_path(args.output, "--output")
     options = _backend_options(args)
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     spike_times = check_spike_times(_load_spike_file(args.input), model.params, f"{args.input}")
     if len(spike_times) == 0:
         raise SpikeInputError(f"{args.input}: holds no samples (shape {list(spike_times.shape)})")
@@ -198,7 +199,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
     if args.report:
         check_output_path(args.report, "--report", (".png",))
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     dataset = load_dataset(args.dataset, args.data_dir)
     x, labels = dataset.split("test")
     if args.limit is not None:
@@ -253,7 +254,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     model.params.with_lanes(args.lanes)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     if x.shape[1] != model.params.n_inputs:
@@ -275,7 +276,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
     rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
@@ -303,7 +304,7 @@ def _cmd_program(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     generate = hw("generate", "generate").generate
     check_output_folder(args.out, "--out")
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     model.params.with_lanes(args.lanes)
     verilog, manifest = generate(model, args.lanes, args.out)
     print(f"wrote {verilog} and {manifest} ({'-'.join(map(str, model.params.layer_sizes))}, P={args.lanes}, "
@@ -318,7 +319,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 # -- info, bench -------------------------------------------------------------------
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     p = model.params
     info = {
         "layer_sizes": list(p.layer_sizes), "time_steps": p.time_steps, "kernel": p.kernel.value,
@@ -360,26 +361,37 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
 
     if args.plot:
         check_output_path(args.plot, "--plot", (".png",))
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     data = load_dataset(args.dataset, args.data_dir)
     x, _ = data.split("test")
-    small = simulate(model, model.encoding.encode(x[:args.samples], model.params.time_steps))
+    small_times = model.encoding.encode(x[:args.samples], model.params.time_steps)
     from .synthetic import benchmark_network
     big_model, big_times, big_source = benchmark_network(args.seed, args.samples, args.data_dir)
-    big = simulate(big_model, big_times)
     name = f"{args.model} ({'-'.join(map(str, model.params.layer_sizes))})"
-    points = (cycle_sweep(name, small, args.lanes, args.clock_mhz)
-              + cycle_sweep("784-400-10", big, args.lanes, args.clock_mhz))
+    points, steps = [], {}
+    for network, net, times in ((name, model, small_times), ("784-400-10", big_model, big_times)):
+        for schedule in Schedule:
+            result = simulate(net.with_schedule(schedule), times)
+            points += cycle_sweep(network, result, args.lanes, args.clock_mhz)
+            steps[network] = float(result.decision_step.mean())
     if args.json:
         print(json.dumps([p.as_dict() for p in points], indent=2))
     else:
-        print(f"{name} on {small.batch} {data.name} test images; 784-400-10 (random weights, T=32) on "
-              f"{big.batch} {big_source}. Cycles = the golden cycle function, which the RTL matches exactly.")
-        print(f"{'network':<24} {'P':>3} {'cycles':>10} {'max':>8} {'ideal':>10} {'ratio':>6} "
-              f"{'inf/s @ ' + format(args.clock_mhz, 'g') + ' MHz':>16}")
-        for p in points:
-            print(f"{p.network:<24} {p.lanes:>3} {p.cycles_mean:>10,.1f} {p.cycles_max:>8,} {p.ideal_mean:>10,.1f} "
+        print(f"{name} on {len(small_times)} {data.name} test images; 784-400-10 (random weights, T=32) on "
+              f"{len(big_times)} {big_source}. Cycles = the golden cycle function, which the RTL matches "
+              "exactly; layered: layer after layer over all steps; stepped: step by step, stopping at the "
+              "decision.")
+        rate = "inf/s @ " + format(args.clock_mhz, "g") + " MHz"
+        print(f"{'network':<24} {'P':>3} {'layered':>10} {'stepped':>10} {'ratio':>6} {'max':>8} {'ideal':>10} "
+              f"{'/ideal':>6} {rate:>16}   (stepped: max, ideal, /ideal, inf/s)")
+        layered = {(p.network, p.lanes): p for p in points if p.schedule == "layered"}
+        for p in (p for p in points if p.schedule == "stepped"):
+            old = layered[(p.network, p.lanes)]
+            print(f"{p.network:<24} {p.lanes:>3} {old.cycles_mean:>10,.1f} {p.cycles_mean:>10,.1f} "
+                  f"{p.cycles_mean / old.cycles_mean:>6.3f} {p.cycles_max:>8,} {p.ideal_mean:>10,.1f} "
                   f"{p.ratio:>6.3f} {p.inferences_per_second:>16,.0f}")
+        for network, step in steps.items():
+            print(f"{network}: the decision comes at step {step:.2f} on average")
     if args.plot:
         plot_cycle_sweep(points, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
@@ -391,7 +403,7 @@ def _cmd_bench_rtl(args: argparse.Namespace) -> int:
     from .bench import machine_description
     from .datasets import load_dataset
 
-    model = resolve_model(args.model)
+    model = resolve_model(args.model, getattr(args, "schedule", None))
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     workloads = [(model, model.encoding.encode(x[:args.samples], model.params.time_steps), args.lanes)]
     if args.big_samples:
@@ -448,6 +460,7 @@ def _parser() -> Parser:
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
+    schedule_option(p)
     p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N samples")
     _rtl_options(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -460,6 +473,7 @@ def _parser() -> Parser:
     p.add_argument("--output", required=True, help=".npz to write")
     p.add_argument("--backend", default="golden", choices=sorted(BACKENDS))
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P for the cycle count")
+    schedule_option(p)
     _rtl_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_run)
@@ -472,6 +486,7 @@ def _parser() -> Parser:
     model_and_data(p)
     p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N test samples")
     p.add_argument("--lanes", type=lanes, default=16, help="lanes P of the simulated board or emulator")
+    schedule_option(p)
     p.add_argument("--simulator", choices=["icarus", "verilator"], help="for --device sim (default icarus)")
     p.add_argument("--load", action="store_true",
                    help="load the model through the link even if the device was built with it")
@@ -487,6 +502,7 @@ def _parser() -> Parser:
     p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "arty"])
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--lanes", type=lanes, default=1, help="parallel neuron lanes P")
+    schedule_option(p)
     p.add_argument("--out", required=True, help="build folder")
     p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
     model_and_data(p, "inputs for the cycles and bytes per inference in the report", model=False)
@@ -498,6 +514,7 @@ def _parser() -> Parser:
                                           "Fmax and inferences/s against P")
     p.add_argument("--boards", nargs="+", choices=["icebreaker", "ulx3s", "arty"], default=["icebreaker", "ulx3s"])
     p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 2, 4, 8])
+    schedule_option(p)
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--out", required=True, help="folder for the builds, sweep.csv and sweep.png")
     p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
@@ -513,6 +530,7 @@ def _parser() -> Parser:
     p = commands.add_parser("generate", help="Verilog and a JSON manifest of the core for a model")
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--lanes", type=lanes, default=16, help="parallel neuron lanes P")
+    schedule_option(p)
     p.add_argument("--out", required=True, help="folder to write firstspike_core.v and manifest.json into")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only -Wall on the result")
     p.set_defaults(handler=_cmd_generate)
@@ -553,6 +571,7 @@ def _parser() -> Parser:
     model_and_data(p)
     p.add_argument("--samples", type=int_in("--samples", 1), default=200)
     p.add_argument("--lanes", type=lanes, default=16)
+    schedule_option(p)
     p.add_argument("--simulators", nargs="+", choices=["icarus", "verilator"], default=["icarus", "verilator"])
     p.add_argument("--harnesses", nargs="+", choices=["native", "cocotb"], default=["native", "cocotb"],
                    help="native: the Verilog testbench, no Python per clock; cocotb: the Python testbench")

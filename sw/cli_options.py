@@ -17,6 +17,7 @@ from typing import NoReturn
 from .errors import FirstSpikeError
 from .model import Model, load_model
 from .models import SHIPPED, shipped_model_path
+from .params import Schedule
 
 __all__ = ["UsageError", "Parser", "int_in", "float_in", "hw", "resolve_model", "progress", "model_and_data",
            "DATASETS", "SHIPPED_NAMES"]
@@ -81,13 +82,23 @@ def hw(module: str, purpose: str):
         raise FirstSpikeError(f"{purpose} needs the hardware extra ({error}); pip install 'firstspike[hw]'") from None
 
 
-def resolve_model(text: str) -> Model:
-    """A model by path, or by the name of a shipped model (``digits``).
+def resolve_model(text: str, schedule: str | None = None) -> Model:
+    """A model by path, or by the name of a shipped model (``digits``), on a core with
+    ``schedule`` (``--schedule``) where given.
 
     A file of that name wins over the shipped model; a folder of that name does not."""
     if text in SHIPPED and not Path(text).is_file():
-        return load_model(shipped_model_path(text))
-    return load_model(text)
+        model = load_model(shipped_model_path(text))
+    else:
+        model = load_model(text)
+    return model if schedule is None else model.with_schedule(schedule)
+
+
+def schedule_option(p: argparse.ArgumentParser) -> None:
+    """``--schedule``: the order the core works in (docs/cycles.md)."""
+    p.add_argument("--schedule", choices=[s.value for s in Schedule], default=Schedule.STEPPED.value,
+                   help="stepped: all layers step by step, answering at the first output spike (default); "
+                        "layered: each layer over all steps, then the next")
 
 
 def progress(total: int, description: str, enabled: bool):

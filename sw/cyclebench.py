@@ -21,6 +21,7 @@ LANES = (1, 4, 8, 16, 32, 64)
 @dataclass(frozen=True)
 class CyclePoint:
     network: str
+    schedule: str
     lanes: int
     cycles_mean: float
     cycles_max: int
@@ -37,7 +38,8 @@ def cycle_sweep(network: str, result: GoldenResult, lanes=LANES, clock_mhz: floa
     points = []
     for p in lanes:
         cycles, ideal = result.cycles(p), result.ideal_cycles(p)
-        points.append(CyclePoint(network, p, float(cycles.mean()), int(cycles.max()), float(ideal.mean()),
+        points.append(CyclePoint(network, result.params.schedule.value, p, float(cycles.mean()), int(cycles.max()),
+                                 float(ideal.mean()),
                                  float(cycles.mean() / ideal.mean()), clock_mhz * 1e6 / float(cycles.mean()),
                                  clock_mhz))
     return points
@@ -50,12 +52,13 @@ def plot_cycle_sweep(points: list[CyclePoint], path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    for network in dict.fromkeys(p.network for p in points):
-        rows = [p for p in points if p.network == network]
+    for network, schedule in dict.fromkeys((p.network, p.schedule) for p in points):
+        rows = [p for p in points if (p.network, p.schedule) == (network, schedule)]
         lanes = [p.lanes for p in rows]
-        line, = axis.plot(lanes, [p.cycles_mean for p in rows], "o-", label=f"{network}: core")
+        line, = axis.plot(lanes, [p.cycles_mean for p in rows], "o-" if schedule == "stepped" else "s:",
+                          label=f"{network}, {schedule}: core")
         axis.plot(lanes, [p.ideal_mean for p in rows], "--", color=line.get_color(), alpha=0.6,
-                  label=f"{network}: ideal (spikes x folds)")
+                  label=f"{network}, {schedule}: ideal (spikes x folds)")
     axis.set_xscale("log", base=2)
     axis.set_yscale("log")
     axis.set_xticks(sorted({p.lanes for p in points}), [str(v) for v in sorted({p.lanes for p in points})])

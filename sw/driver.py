@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -238,7 +239,8 @@ class Accelerator:
         self._check_model()
 
     def _check_fits(self, model: Model) -> None:
-        if model.params.with_lanes(self.params.lanes) != self.params:
+        # Lanes and schedule are the core's own; the driver reads them from INFO.
+        if replace(model.params, lanes=self.params.lanes, schedule=self.params.schedule) != self.params:
             raise ModelMismatch(f"the model ({'-'.join(map(str, model.params.layer_sizes))}, "
                                 f"T={model.params.time_steps}) does not fit the device's core "
                                 f"({'-'.join(map(str, self.params.layer_sizes))}, T={self.params.time_steps})")

@@ -44,7 +44,7 @@ def run_on_device(device: Accelerator, model: Model, spike_times: np.ndarray, la
     results = device.infer_batch(spike_times, window=window, progress=progress)
     seconds = time.perf_counter() - start
     wire = (device.bytes_sent - sent + device.bytes_received - received) / len(results)
-    golden = simulate(model, spike_times)
+    golden = simulate(model.with_schedule(device.params.schedule), spike_times)  # as the device runs it
     same = agreement(golden, DeviceResults.from_link(results), device.params.lanes)
     info = device.info()
     cycles = np.array([r.cycles for r in results], np.float64)

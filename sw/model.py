@@ -34,7 +34,7 @@ import numpy as np
 from .encoding import LatencyEncoding
 from .errors import ModelFileError
 from .files import write_atomically
-from .params import CoreParams, DecisionRule, Kernel
+from .params import CoreParams, DecisionRule, Kernel, Schedule
 
 __all__ = ["Layer", "Model", "load_model", "save_model", "FORMAT", "FORMAT_VERSION"]
 
@@ -73,6 +73,11 @@ class Model:
             for array in (layer.weights, layer.thresholds, layer.initial_potentials):
                 h.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
         return h.hexdigest()
+
+    def with_schedule(self, schedule: Schedule | str) -> Model:
+        """The same network on a core with another :class:`~firstspike.sw.params.Schedule`."""
+        return Model(self.params.with_schedule(Schedule(schedule)), self.layers, self.encoding,
+                     dict(self.provenance))
 
     def replace_layer(self, index: int, layer: Layer) -> Model:
         layers = list(self.layers)

@@ -36,7 +36,7 @@ def test_eval_json_reports_shipped_digits_accuracy_above_95_percent(capsys):
 def test_eval_figures_match_the_golden_model(capsys):
     status, out, _ = run(capsys, "eval", "--limit", "40", "--lanes", "4", "--json", "--quiet")
     report = json.loads(out)
-    model = load_model(shipped_model_path("digits"))
+    model = load_model(shipped_model_path("digits")).with_schedule("stepped")  # the default
     from firstspike.sw.datasets import load_dataset
     data = load_dataset("digits")
     result = simulate(model, model.encoding.encode(data.test_x[:40], model.params.time_steps))
@@ -52,13 +52,14 @@ def test_eval_text_names_accuracy_spikes_ops_and_cycles(capsys):
         assert word in out
 
 
-def test_run_writes_classes_and_every_layers_spike_times(capsys, tmp_path):
-    model = load_model(shipped_model_path("digits"))
+@pytest.mark.parametrize("schedule", ["stepped", "layered"])
+def test_run_writes_classes_and_every_layers_spike_times(schedule, capsys, tmp_path):
+    model = load_model(shipped_model_path("digits")).with_schedule(schedule)
     rng = np.random.default_rng(0)
     times = rng.integers(-1, model.params.time_steps, (25, 64))
     np.save(tmp_path / "in.npy", times)
     status, out, _ = run(capsys, "run", "--input", str(tmp_path / "in.npy"), "--output",
-                         str(tmp_path / "out.npz"), "--lanes", "8", "--quiet")
+                         str(tmp_path / "out.npz"), "--lanes", "8", "--quiet", "--schedule", schedule)
     assert status == 0 and "25 samples" in out
     saved = np.load(tmp_path / "out.npz")
     expected = simulate(model, times)
@@ -142,10 +143,13 @@ def test_cycles_sweep_prints_every_lane_count_within_ten_percent_of_ideal_plus_a
     status, out, _ = run(capsys, "cycles", "--samples", "60", "--plot", str(plot), "--json")
     assert status == 0
     points = json.loads(out)
-    assert [p["lanes"] for p in points] == [1, 4, 8, 16, 32, 64] * 2
+    assert [p["lanes"] for p in points] == [1, 4, 8, 16, 32, 64] * 4
     assert {p["network"] for p in points} == {"digits (64-128-10)", "784-400-10"}
-    for p in points:  # the bound: 1.10 x the ideal plus a small fixed overhead per layer (2 layers)
+    layered = {(p["network"], p["lanes"]): p for p in points if p["schedule"] == "layered"}
+    for p in layered.values():  # the bound: 1.10 x the ideal plus a small fixed overhead per layer (2 layers)
         assert p["ratio"] >= 1.0 and p["cycles_mean"] <= 1.10 * p["ideal_mean"] + 2 * 2, p
+    for p in (p for p in points if p["schedule"] == "stepped"):  # stopping at the decision saves work
+        assert p["ratio"] >= 1.0 and p["cycles_mean"] < layered[(p["network"], p["lanes"])]["cycles_mean"], p
     means = [p["cycles_mean"] for p in points[:6]]
     assert means == sorted(means, reverse=True)
     assert plot.read_bytes().startswith(b"\x89PNG")

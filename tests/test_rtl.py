@@ -136,7 +136,7 @@ def test_run_with_the_rtl_backend_writes_results_agreement_and_a_waveform(tmp_pa
                    "--waves", str(tmp_path / "one.vcd"), "--waves-sample", "2"])
     assert status == 0, capsys.readouterr().err
     with np.load(tmp_path / "out.npz") as out:
-        golden = simulate(model, times[:5])
+        golden = simulate(model.with_schedule("stepped"), times[:5])  # the default schedule
         assert out["class"].tolist() == golden.decision.tolist()
         assert out["cycles"].tolist() == golden.cycles(4).tolist()
         assert out["agrees_with_golden"].all()
