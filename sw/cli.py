@@ -236,7 +236,7 @@ def _print_run(args: argparse.Namespace, device, dataset_name: str, run) -> None
     print(f"data       {dataset_name} test split, {run.samples} samples")
     print(f"accuracy   {100 * run.accuracy:.2f} %")
     print(f"agreement  {100 * run.agreement:.2f} % of samples equal the golden model in class, fired flag, "
-          f"output spike times, cycles and spike counts"
+          f"decision step, output spike times, cycles and spike counts"
           + ("" if run.first_difference is None else f"; first difference at sample {run.first_difference}"))
     print(f"cycles     mean {run.cycles_mean:,.1f} per inference")
     print(f"speed      {run.inferences_per_second:,.1f} inferences/s measured here; at the device's clock and baud "

@@ -25,9 +25,11 @@ class EvalReport:
     samples: int
     backend: str
     lanes: int
+    schedule: str
     accuracy: float
     correct: int
     outputs_fired: float
+    decision_step_mean: float  # the step the class is final at (first output spike, or T-1)
     spikes_per_neuron: list[float]
     spikes_per_layer: list[float]
     synaptic_ops: float
@@ -53,16 +55,18 @@ class EvalReport:
             f"data       {self.dataset} {self.split} split, {self.samples} samples",
             f"backend    {self.backend}{backend_label}  ({self.samples / max(self.seconds, 1e-9):,.0f} inferences/s)",
             f"accuracy   {100 * self.accuracy:.2f} %  ({self.correct}/{self.samples}); "
-            f"an output fired in {100 * self.outputs_fired:.1f} %",
+            f"an output fired in {100 * self.outputs_fired:.1f} %; decided at step "
+            f"{self.decision_step_mean:.2f} on average",
             "spikes     " + ", ".join(f"{layer} {per:.3f}/neuron ({total:.1f})" for layer, per, total
                                       in zip(layers, self.spikes_per_neuron, self.spikes_per_layer)),
             f"syn. ops   {self.synaptic_ops:,.1f} per inference",
         ]
         if self.agreement is not None:
             lines.append(f"agreement  {100 * self.agreement:.2f} % of samples equal the golden model in every spike "
-                         "time, class and cycle count")
-        lines.append(f"cycles     P={self.lanes}: mean {self.cycles_mean:,.1f} (min {self.cycles_min}, "
-                     f"max {self.cycles_max}); {self.cycles_mean / max(self.ideal_cycles_mean, 1e-9):.3f} x the "
+                         "time, class, decision step and cycle count")
+        ratio = self.cycles_mean / max(self.ideal_cycles_mean, 1e-9)
+        lines.append(f"cycles     P={self.lanes}, {self.schedule}: mean {self.cycles_mean:,.1f} "
+                     f"(min {self.cycles_min}, max {self.cycles_max}); {ratio:.3f} x the "
                      f"event-bound ideal {self.ideal_cycles_mean:,.1f}")
         return lines
 
@@ -109,9 +113,11 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         samples=len(y),
         backend=backend,
         lanes=lanes,
+        schedule=model.params.schedule.value,
         accuracy=correct / len(y),
         correct=correct,
         outputs_fired=float(result.fired.mean()),
+        decision_step_mean=float(result.decision_step.mean()),
         spikes_per_neuron=[float(v) for v in counts / sizes],
         spikes_per_layer=[float(v) for v in counts],
         synaptic_ops=float(result.synaptic_ops.mean()),
