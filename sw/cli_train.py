@@ -40,7 +40,8 @@ def _config(args: argparse.Namespace):
         weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         input_dropout=args.input_dropout, spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
-        interpolate=args.interpolate, reversal=args.reversal)
+        interpolate=args.interpolate, reversal=args.reversal, first_spike=args.first_spike,
+        min_fired=args.min_fired)
 
 
 def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
@@ -51,7 +52,7 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
 
 #: Options only the torch trainer reads, by argparse destination.
 _TORCH_ONLY = ("batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding", "interpolate",
-               "reversal", "checkpoint", "resume")
+               "reversal", "first_spike", "min_fired", "checkpoint", "resume")
 
 
 def _check_numpy_options(args: argparse.Namespace) -> None:
@@ -245,6 +246,12 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                               "(Voelker et al.); 0 = off")
     methods.add_argument("--reversal", type=float_in("--reversal", 0.0), default=d.reversal,
                          help="weight of the temporal-reversal consistency and star losses (Zuo et al.); 0 = off")
+    methods.add_argument("--first-spike", type=float_in("--first-spike", 0.0), default=d.first_spike,
+                         help="weight of the first-spike margin loss: the right output reaches the threshold, the "
+                              "others stay half a threshold below; 0 = off")
+    methods.add_argument("--min-fired", type=float_in("--min-fired", 0.0, 1.0), default=d.min_fired,
+                         help="export an output threshold at which outputs fire on at least this fraction of "
+                              "training images; 0 = any")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

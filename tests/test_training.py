@@ -84,6 +84,18 @@ def test_spike_penalty_reduces_hidden_spikes(digits):
     assert hidden_spikes(3.0) < 0.7 * hidden_spikes(0.0)
 
 
+def test_min_fired_exports_a_threshold_at_which_outputs_fire_that_often_on_held_out_images(digits):
+    """The threshold is chosen on the tenth of the training split the network did not see."""
+    config = replace(SHORT, first_spike=3.0, min_fired=0.97)
+    model = train(digits.train_x, digits.train_y, x_max=digits.x_max, config=config, provenance={}).model
+    held_out = np.random.default_rng(config.seed).permutation(len(digits.train_y))[:len(digits.train_y) // 10]
+    golden = simulate(model, model.encoding.encode(digits.train_x[held_out], config.time_steps))
+    assert golden.fired.mean() >= 0.97
+    plain = train(digits.train_x, digits.train_y, x_max=digits.x_max, config=SHORT, provenance={}).model
+    test_times = model.encoding.encode(digits.test_x, config.time_steps)
+    assert simulate(model, test_times).fired.mean() > simulate(plain, test_times).fired.mean()
+
+
 def test_resumed_training_ends_exactly_where_an_uninterrupted_run_does(digits, tmp_path):
     config = replace(SHORT, epochs=3)
     x, y = digits.train_x[:400], digits.train_y[:400]

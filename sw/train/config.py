@@ -42,6 +42,17 @@ class TrainConfig:
         Zuo et al.'s temporal-reversal regulariser: weight of the consistency loss
         between the network's outputs on the input and on its time-reversed copy,
         plus the "star" (element-wise product) mixed hidden feature's loss (0 = off).
+    first_spike:
+        Weight of a margin loss for deciding by the first output spike: the correct
+        output's potential must reach a quarter above the output threshold (1, as the
+        hidden ones) and every other output's stay half a threshold below it at every
+        step, so that the first output to fire is the right one and some output fires
+        (0 = off).
+    min_fired:
+        The exported output threshold is one at which outputs fire on at least this
+        fraction of training images (the first-spike decision rather than the fallback),
+        the lowest within a tolerance of the best accuracy among those (0 = any). Chosen
+        on a tenth of the training split held out from training.
     """
 
     hidden: tuple[int, ...] = (128,)
@@ -61,6 +72,8 @@ class TrainConfig:
     decoding: str = "temporal"
     interpolate: float = 0.0
     reversal: float = 0.0
+    first_spike: float = 0.0
+    min_fired: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.kernel, Kernel):
@@ -75,12 +88,12 @@ class TrainConfig:
         for size in self.hidden:
             if not low <= size <= high:
                 raise ValueError(f"hidden layer size must be between {low} and {high}, not {size}")
-        for name in ("spike_penalty", "reversal", "input_dropout", "interpolate"):
+        for name in ("spike_penalty", "reversal", "input_dropout", "interpolate", "first_spike", "min_fired"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, not {value!r}")
-        if self.interpolate > 1 or self.input_dropout >= 1:
-            raise ValueError("interpolate must be at most 1 and input_dropout below 1")
+        if self.interpolate > 1 or self.input_dropout >= 1 or self.min_fired > 1:
+            raise ValueError("interpolate and min_fired must be at most 1 and input_dropout below 1")
         if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
 

@@ -49,16 +49,22 @@ def to_model(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding, o
 
 def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding,
                             spike_times: np.ndarray, labels: np.ndarray,
-                            tolerance: float = 0.002) -> tuple[int, float]:
-    """``(threshold, golden accuracy)`` on the given training samples."""
+                            tolerance: float = 0.002, min_fired: float = 0.0) -> tuple[int, float]:
+    """``(threshold, golden accuracy)`` on the given training samples; with ``min_fired``,
+    a threshold at which outputs fire on at least that fraction of them where one exists."""
     probe = to_model(net, params, encoding, params.potential_range[1], {})
     # Candidates: quantiles of each sample's highest output potential over all steps.
     peaks = exact_forward(probe, spike_times).output_potentials.max(axis=(0, 2))
     low, high = params.potential_range
     candidates = np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high)
 
-    def accuracy_of(theta: int) -> float:
-        model = to_model(net, params, encoding, theta, {})
-        return float(np.mean(simulate(model, spike_times).decision == labels))
+    scores: dict[int, tuple[float, float]] = {}
+
+    def score(theta: int) -> tuple[float, float]:
+        if theta not in scores:
+            result = simulate(to_model(net, params, encoding, theta, {}), spike_times)
+            scores[theta] = (float(np.mean(result.decision == labels)), float(result.fired.mean()))
+        return scores[theta]
     # The highest threshold never fires: the class falls back to the highest final potential.
-    return lowest_good_threshold([*candidates, high], accuracy_of, tolerance)
+    return lowest_good_threshold([*candidates, high], lambda theta: score(theta)[0], tolerance,
+                                 fired_of=lambda theta: score(theta)[1], min_fired=min_fired)

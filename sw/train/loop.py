@@ -34,6 +34,8 @@ Progress = Callable[[int, int, int, dict], None]
 
 # Training images the output threshold is chosen on (the golden model runs them ~50 times).
 _THRESHOLD_SAMPLES = 5000
+# With min_fired, one training image in this many is held out to choose the output threshold on.
+_HOLD_OUT = 10
 _INIT_SAMPLES = 1024
 
 
@@ -89,6 +91,13 @@ def _loss(net: SurrogateNet, config: TrainConfig, times: torch.Tensor, labels: t
     stats = {"ce": float(loss.detach()), "fired": float(fired.detach())}
     if config.spike_penalty > 0:
         loss = loss + config.spike_penalty * fired
+    if config.first_spike > 0:
+        peak = v_out.max(dim=1).values                      # [batch, n_out] over the steps
+        correct = peak.gather(1, labels[:, None])[:, 0]
+        others = peak.masked_fill(F.one_hot(labels, peak.shape[1]).bool(), -1e9)
+        margin = F.relu(1.25 - correct).mean() + F.relu(others - 0.5).sum(dim=1).mean()
+        loss = loss + config.first_spike * margin
+        stats["first_spike"] = float(margin.detach())
     if config.reversal > 0:
         v_rev, spikes_rev, _ = net(reverse_times(times, steps), alpha)
         p = (torch.softmax(logits, dim=-1) * step_weights[None, :, None]).sum(dim=1).clamp(min=1e-8)
@@ -158,8 +167,13 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     params = CoreParams(sizes, config.time_steps, config.kernel, config.weight_bits, config.potential_bits)
     encoding = LatencyEncoding(x_max)
     spike_times = encoding.encode(train_x, config.time_steps)
-    times = torch.as_tensor(spike_times.astype(np.int64))
-    labels = torch.as_tensor(np.asarray(train_y, np.int64))
+    held_out = np.zeros(len(train_y), bool)
+    if config.min_fired > 0:
+        # The output threshold that makes outputs fire often enough is chosen on images the
+        # network did not train on: on its own training images it fires more than on new ones.
+        held_out[np.random.default_rng(config.seed).permutation(len(train_y))[:len(train_y) // _HOLD_OUT]] = True
+    times = torch.as_tensor(spike_times[~held_out].astype(np.int64))
+    labels = torch.as_tensor(np.asarray(train_y, np.int64)[~held_out])
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = _load_checkpoint(Path(checkpoint), config, sizes)
     else:
@@ -193,8 +207,12 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
         state.epoch = epoch + 1
         if checkpoint is not None:
             _save_checkpoint(Path(checkpoint), config, state)
-    pick = np.random.default_rng(config.seed).permutation(len(spike_times))[:_THRESHOLD_SAMPLES]
-    threshold, accuracy = choose_output_threshold(net, params, encoding, spike_times[pick], train_y[pick])
+    if held_out.any():
+        pick = np.flatnonzero(held_out)[:_THRESHOLD_SAMPLES]
+    else:
+        pick = np.random.default_rng(config.seed).permutation(len(spike_times))[:_THRESHOLD_SAMPLES]
+    threshold, accuracy = choose_output_threshold(net, params, encoding, spike_times[pick], train_y[pick],
+                                                  min_fired=config.min_fired)
     model = to_model(net, params, encoding, threshold,
                      {**provenance, "train_accuracy": accuracy, "config": config.as_dict()})
     return TrainedModel(model, net, history)

@@ -12,8 +12,13 @@ __all__ = ["lowest_good_threshold"]
 
 
 def lowest_good_threshold(candidates: Iterable[int], accuracy_of: Callable[[int], float],
-                          tolerance: float) -> tuple[int, float]:
-    """``(threshold, accuracy)``: the lowest candidate within ``tolerance`` of the best."""
+                          tolerance: float, *, fired_of: Callable[[int], float] | None = None,
+                          min_fired: float = 0.0) -> tuple[int, float]:
+    """``(threshold, accuracy)``: the lowest candidate within ``tolerance`` of the best;
+    with ``min_fired``, among the candidates at which outputs fire on at least that
+    fraction of the samples (``fired_of``), where there are any."""
     scored = [(theta, accuracy_of(theta)) for theta in sorted({int(c) for c in candidates})]
+    if fired_of is not None and min_fired > 0:
+        scored = [(theta, accuracy) for theta, accuracy in scored if fired_of(theta) >= min_fired] or scored
     best = max(accuracy for _, accuracy in scored)
     return next((theta, accuracy) for theta, accuracy in scored if accuracy >= best - tolerance)
