@@ -65,6 +65,18 @@ def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_ro
         "skipping empty steps must save cycles on this input"
 
 
+@pytest.mark.parametrize("simulator, lanes", [("icarus", 5), pytest.param("verilator", 32, marks=pytest.mark.slow),
+                                               pytest.param("icarus", 1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+def test_stepped_schedule_with_input_gaps_and_result_stalls_matches_golden(kernel, simulator, lanes, build_root):
+    """Through cocotb: events with random gaps (the look-ahead at a step's last event waits
+    for them) and results held back (the core waits in DONE, then drops the rest)."""
+    model, times = cases.random_case(lanes + 60, kernel, batch=8)
+    stepped = model.with_schedule("stepped")
+    result = check(stepped, times, lanes, build_root, simulator=simulator)
+    assert result["cycles"].tolist() == simulate(stepped, times).cycles(lanes).tolist()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 def test_random_networks_match_golden_in_verilator(kernel, build_root):
