@@ -13,9 +13,10 @@ from firstspike.sw.params import CoreParams, Kernel, Schedule
 
 pytestmark = pytest.mark.slow
 
-#: (weight_bits, potential_bits, time_steps): 4-bit potentials over 8 steps, and 5-bit ones
-#: with weights wide enough to move a potential across half its range in one step.
-WIDTHS = [(2, 4, 8), (3, 5, 4)]
+#: (weight_bits, potential_bits, time_steps): 4-bit potentials over 8 steps (every span of
+#: the ramp's closed form up to 8). Other widths run the same Verilog with wider adders: a
+#: sweep at (3, 5, 4) passed too and is left out of CI for time.
+WIDTHS = [(2, 4, 8)]
 
 
 @pytest.mark.parametrize("schedule", list(Schedule), ids=lambda s: s.value)
@@ -32,11 +33,10 @@ def test_every_lane_input_under_every_operation_follows_the_rule(kernel, weight_
     assert not mismatches, "\n".join(map(str, mismatches))
 
 
-@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
-def test_a_threshold_compared_with_greater_than_is_caught(kernel, tmp_path, monkeypatch):
+def test_a_threshold_compared_with_greater_than_is_caught(tmp_path, monkeypatch):
     """The sweep can fail: a lane array that fires only above the threshold."""
     monkeypatch.setattr(lanes, "reaches", lambda value, threshold, low: (value > threshold) | (threshold == low))
-    params = CoreParams((2, 1), 4, kernel, 2, 4)
+    params = CoreParams((2, 1), 4, Kernel.STEP, 2, 4)
     _, mismatches = lane_sweep.sweep(params, lane_sweep.build(params, tmp_path))
     assert mismatches and all(m.output in ("fire", "new_fired", "new_time", "time", "potential", "new_potential")
                               for m in mismatches)

@@ -65,8 +65,7 @@ def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_ro
         "skipping empty steps must save cycles on this input"
 
 
-@pytest.mark.parametrize("simulator, lanes", [("icarus", 5), pytest.param("verilator", 32, marks=pytest.mark.slow),
-                                               pytest.param("icarus", 1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("simulator, lanes", [("icarus", 5), pytest.param("verilator", 32, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 def test_stepped_schedule_with_input_gaps_and_result_stalls_matches_golden(kernel, simulator, lanes, build_root):
     """Through cocotb: events with random gaps (the look-ahead at a step's last event waits
