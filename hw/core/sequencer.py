@@ -70,6 +70,18 @@ class Sequencer:
     layer_spikes: Signal
     error: Signal
 
+    @classmethod
+    def create(cls, m: Module, params: CoreParams, layout: MemoryLayout, layers: Layers, source: Source) -> Sequencer:
+        """The signals, and ``lanes_valid`` from the fold being issued (both schedules)."""
+        p = params.lanes
+        seq = cls(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
+                  pass_row=Signal.like(source.row), op=Signal(operation_layout(params)), final=Signal(),
+                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
+                  input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
+                  error=Signal())
+        m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
+        return seq
+
 
 def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers, source: Source,
              step: Signal, queue, decision, events, results, write, busy) -> Sequencer:
@@ -78,7 +90,6 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     spike table's limits: a pass per step in between), a closing pass, ``LAYER_END``'s
     overhead cycles to drain the pipeline and switch the queue, then the next layer;
     after the last, ``DONE`` offers the result. ``step`` is the step whose end is pending."""
-    p, n_layers = params.lanes, params.n_layers
     ramp = params.kernel is Kernel.RAMP
     skips = passes_span_steps(params)  # a pass spans the empty steps
     overhead = layer_overhead(params)
@@ -86,11 +97,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     last_step = params.time_steps - 1
     layer = layers.layer
 
-    seq = Sequencer(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
-                    pass_row=Signal.like(source.row), op=Signal(operation_layout(params)), final=Signal(),
-                    issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
-                    input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), n_layers)),
-                    error=Signal())
+    seq = Sequencer.create(m, params, layout, layers, source)
     fold, in_pass = seq.fold, seq.in_pass
     pass_op = Signal(operation_layout(params))
     pass_final = Signal()
@@ -134,7 +141,6 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     m.d.comb += [
         seq.op.eq(Mux(in_pass, pass_op, new_op)),
         seq.final.eq(Mux(in_pass, pass_final, new_final)),
-        seq.lanes_valid.eq(Cat(fold * p + lane < layers.n_out for lane in range(p))),
     ]
     last_fold = fold == layers.folds - 1
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data
+from amaranth import Module, Mux, Signal
 
 from firstspike.sw.cycles import (
     DRAIN,
@@ -29,7 +28,6 @@ from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
 
 from ..lanes import operation_layout
-from .layouts import COUNTER_BITS
 from .sequencer import Layers, Sequencer
 from .source import Source, _bad_event
 
@@ -110,19 +108,14 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                      spiked: Signal, output_spiked: Signal) -> Sequencer:
     """The stepped schedule's sequencer. ``spiked``: stage 2 reports a spike of the layer
     being run; ``output_spiked``: of the output layer."""
-    p, n_layers = params.lanes, params.n_layers
     last_step = params.time_steps - 1
     # After the last run: DRAIN, then the decision unit's remaining latency.
-    finish = decision_latency(p) - STEPPED_STEP_CHANGE
+    finish = decision_latency(params.lanes) - STEPPED_STEP_CHANGE
     assert finish >= 1 and STEPPED_STEP_CHANGE == DRAIN and STEPPED_LAYER_CHANGE == DRAIN + SOURCE_FILL
     assert 1 + decision.latency <= DRAIN + finish
     layer = layers.layer
 
-    seq = Sequencer(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
-                    pass_row=Signal.like(source.row), op=Signal(operation_layout(params)), final=Signal(),
-                    issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
-                    input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), n_layers)),
-                    error=Signal())
+    seq = Sequencer.create(m, params, layout, layers, source)
     fold, in_pass = seq.fold, seq.in_pass
     pass_op = Signal(operation_layout(params))
     pass_takes = Signal()
@@ -148,7 +141,6 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     m.d.comb += [
         seq.op.eq(Mux(in_pass, pass_op, new_op)),
         seq.final.eq(seq.op.end_of_step & (step == last_step)),
-        seq.lanes_valid.eq(Cat(fold * p + lane < layers.n_out for lane in range(p))),
     ]
     last_fold = fold == layers.folds - 1
 
