@@ -81,6 +81,7 @@ def layer_overhead(params: CoreParams, lanes: int | None = None) -> int:
 
 
 def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
+    params.require_fully_connected("the cycle contract")
     return np.array([params.folds(k, lanes) for k in range(params.n_layers)], np.int64)
 
 

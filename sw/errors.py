@@ -1,6 +1,6 @@
 """FirstSpike's own error family: user mistakes that the CLI turns into one clear line."""
 
-__all__ = ["FirstSpikeError", "ModelFileError", "DatasetError", "SpikeInputError"]
+__all__ = ["FirstSpikeError", "ModelFileError", "DatasetError", "SpikeInputError", "NotOnTheCore"]
 
 
 class FirstSpikeError(Exception):
@@ -17,3 +17,7 @@ class DatasetError(FirstSpikeError):
 
 class SpikeInputError(FirstSpikeError, ValueError):
     """Input spike times of the wrong shape, type or range."""
+
+
+class NotOnTheCore(FirstSpikeError):
+    """A network the gateware cannot run (yet): the golden model runs it."""

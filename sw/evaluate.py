@@ -33,10 +33,11 @@ class EvalReport:
     spikes_per_neuron: list[float]
     spikes_per_layer: list[float]
     synaptic_ops: float
-    cycles_mean: float
-    cycles_min: int
-    cycles_max: int
-    ideal_cycles_mean: float
+    #: None where the network has layers the core does not run yet (no cycle contract).
+    cycles_mean: float | None
+    cycles_min: int | None
+    cycles_max: int | None
+    ideal_cycles_mean: float | None
     seconds: float
     #: Fraction of samples on which the backend equals the golden model in everything it
     #: exposes (None for the golden model itself).
@@ -64,6 +65,9 @@ class EvalReport:
         if self.agreement is not None:
             lines.append(f"agreement  {100 * self.agreement:.2f} % of samples equal the golden model in every spike "
                          "time, class, decision step and cycle count")
+        if self.cycles_mean is None or self.ideal_cycles_mean is None:
+            lines.append("cycles     none: the core and its cycle contract run dense layers only so far")
+            return lines
         ratio = self.cycles_mean / max(self.ideal_cycles_mean, 1e-9)
         lines.append(f"cycles     P={self.lanes}, {self.schedule}: mean {self.cycles_mean:,.1f} "
                      f"(min {self.cycles_min}, max {self.cycles_max}); {ratio:.3f} x the "
@@ -103,7 +107,8 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     result = type(parts[0]).join(parts)
     counts = result.spike_counts.mean(axis=0)
     sizes = np.array(model.params.layer_sizes, np.float64)
-    cycles = result.cycles(lanes)
+    on_core = model.params.fully_connected
+    cycles = result.cycles(lanes) if on_core else None
     correct = int(np.sum(result.decision == y))
     agrees = getattr(result, "agrees", None)  # a device backend's per-sample agreement with golden
     return EvalReport(
@@ -121,10 +126,10 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         spikes_per_neuron=[float(v) for v in counts / sizes],
         spikes_per_layer=[float(v) for v in counts],
         synaptic_ops=float(result.synaptic_ops.mean()),
-        cycles_mean=float(cycles.mean()),
-        cycles_min=int(cycles.min()),
-        cycles_max=int(cycles.max()),
-        ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()),
+        cycles_mean=None if cycles is None else float(cycles.mean()),
+        cycles_min=None if cycles is None else int(cycles.min()),
+        cycles_max=None if cycles is None else int(cycles.max()),
+        ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()) if on_core else None,
         seconds=seconds,
         agreement=None if agrees is None else float(np.mean(agrees)),
     )

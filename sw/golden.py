@@ -27,6 +27,7 @@ from .cycles import cycles_per_inference, ideal_cycles, stepped_cycles
 from .model import Layer, Model
 from .params import CoreParams
 from .spikes import check_spike_times
+from .topology import NO_TARGET, Conv2d, LayerShape, PoolKind, event_times, fan_out
 
 __all__ = ["GoldenResult", "simulate", "simulate_batches"]
 
@@ -130,9 +131,14 @@ class GoldenResult:
 
     @property
     def synaptic_ops(self) -> np.ndarray:
-        """``int64 [batch]``: weight additions, i.e. sum over layers of spikes in x fan-out."""
-        fan_out = np.array(self.params.layer_sizes[1:], np.int64)
-        return self.events @ fan_out
+        """``int64 [batch]``: weight additions, i.e. sum over layers and events of each
+        event's fan-out (up to the horizon)."""
+        total = np.zeros(self.batch, np.int64)
+        for k, times in enumerate(self._arrivals()):
+            shape = self.params.layer_shape(k)
+            events = event_times(shape, times) != NO_SPIKE
+            total += events.astype(np.int64) @ fan_out(shape, self.params.layer_sizes[k])
+        return total
 
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: clock cycles the core takes with ``lanes`` lanes."""
@@ -160,9 +166,60 @@ class GoldenResult:
         )
 
 
-def _exact_dtype(params: CoreParams, weights: np.ndarray) -> type:
+@dataclass(frozen=True)
+class _Wiring:
+    """One layer made ready for the golden model: which spikes it takes, how they become
+    increments, and a threshold and initial potential per neuron.
+
+    ``weights`` (``[n_events, n_out]``, one row per event source) for dense layers;
+    ``targets`` and ``values`` (``[n_events, fan-out]``) for convolutions. ``shape``
+    where the layer's events are not its input spikes (max pooling).
+    """
+
+    n_out: int
+    thresholds: np.ndarray
+    initial_potentials: np.ndarray
+    increment_bound: int
+    weights: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    values: np.ndarray | None = None
+    shape: LayerShape | None = None
+
+    def inputs(self, spike_times: np.ndarray) -> np.ndarray:
+        return spike_times if self.shape is None else event_times(self.shape, spike_times)
+
+
+def _wiring(params: CoreParams, k: int, layer: Layer) -> _Wiring:
+    """Layer ``k`` as the golden model runs it (docs/arithmetic.md, "Layer shapes")."""
+    shape = params.layer_shape(k)
+    pool = shape.pool
+    max_pool = shape if pool is not None and pool.kind is PoolKind.MAX else None
+    # Each event source's index on the map the weights are indexed by (sum pooling).
+    rows = None
+    if pool is not None and max_pool is None:
+        assert shape.input_map is not None  # checked by Dense and Conv2d
+        rows = pool.window_of(shape.input_map)
+    n_out = shape.n_outputs()
+    summed = pool.size ** 2 if pool is not None and rows is not None else 1
+    if isinstance(shape, Conv2d):
+        targets, index = shape.fanout()
+        values = np.where(targets == NO_TARGET, 0, layer.weights.reshape(-1)[index])
+        if rows is not None:
+            targets = np.where(rows[:, None] == NO_TARGET, NO_TARGET, targets[rows])
+            values = np.where(rows[:, None] == NO_TARGET, 0, values[rows])
+        per_neuron = shape.output_map.height * shape.output_map.width
+        bound = int(np.abs(layer.weights).sum(axis=(0, 1, 2)).max(initial=0)) * summed
+        return _Wiring(n_out, np.repeat(layer.thresholds, per_neuron), np.repeat(layer.initial_potentials, per_neuron),
+                       bound, targets=targets, values=values, shape=max_pool)
+    weights = layer.weights
+    if rows is not None:
+        weights = np.where(rows[:, None] == NO_TARGET, 0, weights[rows])
+    bound = int(np.abs(weights).sum(axis=0).max(initial=0))
+    return _Wiring(n_out, layer.thresholds, layer.initial_potentials, bound, weights=weights, shape=max_pool)
+
+
+def _exact_dtype(params: CoreParams, increment_bound: int) -> type:
     """``float32`` where every intermediate of the layer stays below 2**24 in magnitude."""
-    increment_bound = int(np.abs(weights).sum(axis=0).max(initial=0))
     potential_bound = 1 << params.potential_bits  # V + I, V + a with |V|, |I| < 2**(pb-1)
     if increment_bound + potential_bound <= 1 << 24:
         return np.float32
@@ -213,21 +270,44 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
     return sums[row_of].reshape(steps, batch, n_out)
 
 
-def _run_layer(params: CoreParams, layer: Layer, spike_times: np.ndarray, method: str = "auto"
+def _fanout_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
+    """``a(t)`` ``[T, batch, n_out]`` of a convolution: every spike adds its fan-out."""
+    assert wiring.targets is not None and wiring.values is not None
+    batch = len(spike_times)
+    sample, source = np.nonzero(spike_times != NO_SPIKE)
+    segment = spike_times[sample, source].astype(np.int64) * batch + sample
+    targets, values = wiring.targets[source], wiring.values[source]
+    reached = targets != NO_TARGET
+    flat = (segment[:, None] * wiring.n_out + targets)[reached]
+    # bincount sums in float64: exact for these integers (far below 2**53).
+    sums = np.bincount(flat, weights=values[reached], minlength=steps * batch * wiring.n_out)
+    return sums.astype(dtype).reshape(steps, batch, wiring.n_out)
+
+
+def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, method: str = "auto"
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One layer over a batch: spike times, final potentials and all potentials ``[T, batch, n]``."""
-    dtype = _exact_dtype(params, layer.weights)
-    increments = _increments(spike_times, layer.weights, params.time_steps, dtype, method)
-    history = integrate_steps(increments, layer.initial_potentials.astype(dtype), params)
-    spike_time = first_crossing(history, layer.thresholds.astype(dtype))
+    dtype = _exact_dtype(params, wiring.increment_bound)
+    inputs = wiring.inputs(spike_times)
+    if wiring.weights is not None:
+        increments = _increments(inputs, wiring.weights, params.time_steps, dtype, method)
+    else:
+        increments = _fanout_increments(inputs, wiring, params.time_steps, dtype)
+    history = integrate_steps(increments, wiring.initial_potentials.astype(dtype), params)
+    spike_time = first_crossing(history, wiring.thresholds.astype(dtype))
     return spike_time, history[-1].astype(np.int64), history
 
 
-def _simulate_chunk(model: Model, spike_times: np.ndarray, method: str = "auto") -> GoldenResult:
+def _wirings(model: Model) -> tuple[_Wiring, ...]:
+    return tuple(_wiring(model.params, k, layer) for k, layer in enumerate(model.layers))
+
+
+def _simulate_chunk(model: Model, spike_times: np.ndarray, method: str = "auto",
+                    wirings: tuple[_Wiring, ...] | None = None) -> GoldenResult:
     times = spike_times
     layer_times, layer_potentials = [], []
-    for layer in model.layers:
-        times, potential, history = _run_layer(model.params, layer, times, method)
+    for wiring in wirings or _wirings(model):
+        times, potential, history = _run_layer(model.params, wiring, times, method)
         layer_times.append(times)
         layer_potentials.append(potential)
     at_spike = np.take_along_axis(history, np.maximum(times, 0)[None].astype(np.int64), axis=0)[0]
@@ -257,12 +337,13 @@ def simulate_batches(model: Model, spike_times: np.ndarray, chunk: int | None = 
     spike_times = check_spike_times(spike_times, model.params)
     chunk = chunk or _chunk_size(model.params)
     starts = range(0, len(spike_times), chunk)
+    wirings = _wirings(model)
     if len(starts) <= 1:
-        yield from (_simulate_chunk(model, spike_times[s:s + chunk], method) for s in starts)
+        yield from (_simulate_chunk(model, spike_times[s:s + chunk], method, wirings) for s in starts)
         return
     # NumPy releases the GIL in its loops, so chunks run in parallel on threads.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        yield from pool.map(lambda s: _simulate_chunk(model, spike_times[s:s + chunk], method), starts)
+        yield from pool.map(lambda s: _simulate_chunk(model, spike_times[s:s + chunk], method, wirings), starts)
 
 
 def simulate(model: Model, spike_times: np.ndarray) -> GoldenResult:

@@ -49,6 +49,9 @@ class MemoryLayout:
 
     params: CoreParams
 
+    def __post_init__(self) -> None:
+        self.params.require_fully_connected("the core")
+
     @property
     def folds(self) -> tuple[int, ...]:
         return tuple(self.params.folds(k) for k in range(self.params.n_layers))

@@ -1,6 +1,7 @@
 """The model file: an integer TTFS network in one ``.npz`` that ``numpy.load`` reads alone.
 
-Format version 1 (docs/model-file.md)::
+Format version 2 (docs/model-file.md); version 1 is the same without the layer shapes
+(every layer dense) and loads unchanged::
 
     format                  'firstspike-model'
     format_version          1
@@ -12,9 +13,14 @@ Format version 1 (docs/model-file.md)::
     decision                str            'first-spike'
     encoding                str            'linear-latency'
     encoding_x_max          float          brightest input intensity
-    weights_K               int  [n_K, n_K+1]   for K = 0 ... L-1
-    thresholds_K            int  [n_K+1]
-    initial_potentials_K    int  [n_K+1]
+    layer_kind_K            str            'dense' | 'conv2d'            for K = 0 ... L-1
+    input_map_K             int  [3]       C, H, W of the input map (conv2d; dense if pooled)
+    pool_K                  int            p of p x p pooling of the input map, 1 = none
+    pool_kind_K             str            'sum' | 'max'
+    channels_K, kernel_K, stride_K, padding_K   int, int [2] x 3   (conv2d)
+    weights_K               int  [n_K, n_K+1] (dense) | [C, kh, kw, K] (conv2d)
+    thresholds_K            int  [n_K+1] (dense) | [K] (conv2d)
+    initial_potentials_K    int  like thresholds_K
     provenance              str            JSON: dataset, command, accuracy, ...
 
 Every string is a 0-d unicode array, so ``numpy.load(path)`` needs no pickle.
@@ -35,20 +41,26 @@ from .encoding import LatencyEncoding
 from .errors import ModelFileError
 from .files import write_atomically
 from .params import CoreParams, DecisionRule, Kernel, Schedule
+from .topology import Conv2d, Dense, LayerShape, MapShape, Pooling, PoolKind
 
 __all__ = ["Layer", "Model", "load_model", "save_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "firstspike-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :func:`load_model` reads.
+READ_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One weight layer: ``weights[i, j]`` connects input ``i`` to neuron ``j``."""
+    """One weight layer: ``weights[i, j]`` connects input ``i`` to neuron ``j`` (dense),
+    or ``weights[c, dy, dx, k]`` input channel ``c`` to output channel ``k`` at kernel
+    offset ``(dy, dx)`` (conv2d, thresholds and initial potentials per output channel);
+    see :mod:`~firstspike.sw.topology`."""
 
-    weights: np.ndarray  # int64 [n_in, n_out]
-    thresholds: np.ndarray  # int64 [n_out]
-    initial_potentials: np.ndarray  # int64 [n_out]
+    weights: np.ndarray  # int64 [n_in, n_out] | [C, kh, kw, K]
+    thresholds: np.ndarray  # int64 [n_out] | [K]
+    initial_potentials: np.ndarray  # int64 [n_out] | [K]
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,11 @@ class Model:
         """SHA-256 over everything that changes what the network computes."""
         h = hashlib.sha256()
         p = self.params
-        h.update(json.dumps([list(p.layer_sizes), p.time_steps, p.kernel.value, p.weight_bits,
-                             p.potential_bits, p.decision.value]).encode())
+        identity: list = [list(p.layer_sizes), p.time_steps, p.kernel.value, p.weight_bits,
+                          p.potential_bits, p.decision.value]
+        if not p.fully_connected:  # digests of dense models stay what they were
+            identity.append([_shape_fields(shape) for shape in p.shapes])
+        h.update(json.dumps(identity, default=_plain).encode())
         for layer in self.layers:
             for array in (layer.weights, layer.thresholds, layer.initial_potentials):
                 h.update(np.ascontiguousarray(array, dtype="<i8").tobytes())
@@ -92,11 +107,12 @@ def _check_layers(params: CoreParams, layers: tuple[Layer, ...], source: str) ->
     w_low, w_high = params.weight_range
     v_low, v_high = params.potential_range
     for k, layer in enumerate(layers):
-        n_in, n_out = params.layer_sizes[k], params.layer_sizes[k + 1]
+        layer_shape = params.layer_shape(k)
+        weight_shape, neuron_shape = layer_shape.weight_shape(params.layer_sizes[k]), layer_shape.neuron_param_shape()
         checks = (
-            (f"weights_{k}", layer.weights, (n_in, n_out), w_low, w_high, f"{params.weight_bits}-bit"),
-            (f"thresholds_{k}", layer.thresholds, (n_out,), v_low, v_high, f"{params.potential_bits}-bit"),
-            (f"initial_potentials_{k}", layer.initial_potentials, (n_out,), v_low, v_high,
+            (f"weights_{k}", layer.weights, weight_shape, w_low, w_high, f"{params.weight_bits}-bit"),
+            (f"thresholds_{k}", layer.thresholds, neuron_shape, v_low, v_high, f"{params.potential_bits}-bit"),
+            (f"initial_potentials_{k}", layer.initial_potentials, neuron_shape, v_low, v_high,
              f"{params.potential_bits}-bit"),
         )
         for name, array, shape, low, high, width in checks:
@@ -105,8 +121,10 @@ def _check_layers(params: CoreParams, layers: tuple[Layer, ...], source: str) ->
                 dtype = getattr(array, "dtype", type(array).__name__)
                 raise ModelFileError(f"{source}: {name} must hold integers, found {dtype}")
             if array.shape != shape:
+                origin = (f"layer_sizes {list(params.layer_sizes)}" if isinstance(params.layer_shape(k), Dense)
+                          else f"layer {k}'s conv2d shape")
                 raise ModelFileError(f"{source}: {name} must have shape {list(shape)} "
-                                     f"(from layer_sizes {list(params.layer_sizes)}), found {list(array.shape)}")
+                                     f"(from {origin}), found {list(array.shape)}")
             bad = (array < low) | (array > high)
             if bad.any():
                 where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -116,7 +134,7 @@ def _check_layers(params: CoreParams, layers: tuple[Layer, ...], source: str) ->
 
 def _scalar(archive: np.lib.npyio.NpzFile, key: str, kind: type, source: str):
     if key not in archive.files:
-        raise ModelFileError(f"{source}: missing '{key}' (format version {FORMAT_VERSION} requires it)")
+        raise ModelFileError(f"{source}: missing '{key}' (every model file has it)")
     value = archive[key]
     if value.shape != ():
         raise ModelFileError(f"{source}: '{key}' must be a single value, found shape {list(value.shape)}")
@@ -173,17 +191,20 @@ def _read(archive: np.lib.npyio.NpzFile, source: str) -> Model:
     if fmt != FORMAT:
         raise ModelFileError(f"{source}: 'format' is {fmt!r}, expected {FORMAT!r}")
     version = _scalar(archive, "format_version", int, source)
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise ModelFileError(f"{source}: format version {version} is not supported "
-                             f"(this FirstSpike reads version {FORMAT_VERSION})")
+                             f"(this FirstSpike reads versions {', '.join(map(str, READ_VERSIONS))})")
     if "layer_sizes" not in archive.files:
         raise ModelFileError(f"{source}: missing 'layer_sizes'")
     sizes = archive["layer_sizes"]
     if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer):
         raise ModelFileError(f"{source}: 'layer_sizes' must be a 1-D integer array, "
                              f"found {sizes.dtype} of shape {list(sizes.shape)}")
+    n_layers = max(len(sizes) - 1, 0)
+    shapes = tuple(_read_shape(archive, k, source) for k in range(n_layers)) if version >= 2 else ()
     try:
         params = CoreParams(
+            shapes=shapes,
             layer_sizes=tuple(int(n) for n in sizes),
             time_steps=_scalar(archive, "time_steps", int, source),
             kernel=_enum(Kernel, "kernel", _scalar(archive, "kernel", str, source), source),
@@ -223,6 +244,62 @@ def _read(archive: np.lib.npyio.NpzFile, source: str) -> Model:
     return Model(params, tuple(layers), encoding, provenance)
 
 
+def _array(archive: np.lib.npyio.NpzFile, key: str, length: int, source: str) -> tuple[int, ...]:
+    if key not in archive.files:
+        raise ModelFileError(f"{source}: missing '{key}' (format version 2 requires it for this layer)")
+    value = archive[key]
+    if value.shape != (length,) or value.dtype == bool or not np.issubdtype(value.dtype, np.integer):
+        raise ModelFileError(f"{source}: '{key}' must be {length} integers, found {value.dtype} "
+                             f"of shape {list(value.shape)}")
+    return tuple(int(v) for v in value)
+
+
+def _read_shape(archive: np.lib.npyio.NpzFile, k: int, source: str) -> LayerShape:
+    """Layer ``k``'s shape from a version-2 file; a bad field raises naming it and its value."""
+    kind = _scalar(archive, f"layer_kind_{k}", str, source)
+    if kind not in ("dense", "conv2d"):
+        raise ModelFileError(f"{source}: 'layer_kind_{k}' is {kind!r}; it must be one of 'dense', 'conv2d'")
+    has_map = f"input_map_{k}" in archive.files
+    input_map = None
+    pool = None
+    try:
+        if has_map or kind == "conv2d":
+            input_map = MapShape(*_array(archive, f"input_map_{k}", 3, source))
+        size = _scalar(archive, f"pool_{k}", int, source) if f"pool_{k}" in archive.files else 1
+        if size != 1:
+            pool_kind = _enum(PoolKind, f"pool_kind_{k}", _scalar(archive, f"pool_kind_{k}", str, source), source)
+            pool = Pooling(size, pool_kind)
+        if kind == "dense":
+            return Dense(int(archive["layer_sizes"][k + 1]), input_map, pool)
+        assert input_map is not None
+        kernel, stride, padding = (_array(archive, f"{key}_{k}", 2, source) for key in ("kernel", "stride", "padding"))
+        return Conv2d(input_map, _scalar(archive, f"channels_{k}", int, source),
+                      (kernel[0], kernel[1]), (stride[0], stride[1]), (padding[0], padding[1]), pool)
+    except ModelFileError:
+        raise
+    except ValueError as error:
+        raise ModelFileError(f"{source}: layer {k}: {error}") from None
+
+
+def _shape_fields(shape: LayerShape) -> dict[str, Any]:
+    """Layer shape keys of the file (without the ``_K`` suffix)."""
+    fields: dict[str, Any] = {"layer_kind": shape.kind}
+    if shape.input_map is not None:
+        fields["input_map"] = shape.input_map.as_tuple()
+    if shape.pool is not None:
+        fields["pool"] = shape.pool.size
+        fields["pool_kind"] = shape.pool.kind.value
+    if isinstance(shape, Conv2d):
+        fields.update(channels=shape.channels, kernel=shape.kernel, stride=shape.stride, padding=shape.padding)
+    return fields
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot write {value!r}")
+
+
 def _smallest_int_dtype(array: np.ndarray) -> np.dtype:
     for dtype in (np.int8, np.int16, np.int32):
         info = np.iinfo(dtype)
@@ -248,6 +325,8 @@ def save_model(model: Model, path: str | os.PathLike) -> None:
         "provenance": np.array(json.dumps(model.provenance, sort_keys=True)),
     }
     for k, layer in enumerate(model.layers):
+        for key, value in _shape_fields(p.layer_shape(k)).items():
+            arrays[f"{key}_{k}"] = np.array(value, np.int64) if not isinstance(value, str) else np.array(value)
         for name, array in (("weights", layer.weights), ("thresholds", layer.thresholds),
                             ("initial_potentials", layer.initial_potentials)):
             arrays[f"{name}_{k}"] = array.astype(_smallest_int_dtype(array))

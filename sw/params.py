@@ -11,6 +11,9 @@ import enum
 import math
 from dataclasses import dataclass, replace
 
+from .errors import NotOnTheCore
+from .topology import Conv2d, Dense, LayerShape
+
 __all__ = ["Kernel", "DecisionRule", "Schedule", "CoreParams", "LIMITS"]
 
 
@@ -86,6 +89,10 @@ class CoreParams:
         How the core orders the work, :class:`Schedule`. Like ``lanes``, a property of
         the core, not of the network: it changes cycles and what is reported after the
         decision, never the decision.
+    shapes:
+        Per layer, :class:`~firstspike.sw.topology.Dense` or
+        :class:`~firstspike.sw.topology.Conv2d` (with any pooling of its input);
+        empty means every layer is dense. Their sizes must be ``layer_sizes``.
     """
 
     layer_sizes: tuple[int, ...]
@@ -96,6 +103,7 @@ class CoreParams:
     lanes: int = 1
     decision: DecisionRule = DecisionRule.FIRST_SPIKE
     schedule: Schedule = Schedule.LAYERED
+    shapes: tuple[LayerShape, ...] = ()
 
     def __post_init__(self) -> None:
         sizes = self.layer_sizes
@@ -119,6 +127,31 @@ class CoreParams:
         low, high = LIMITS["potential_bits"]
         _check_int("potential_bits", self.potential_bits, max(low, self.weight_bits + 1), high)
         _check_int("lanes", self.lanes, *LIMITS["lanes"])
+        self._check_shapes()
+
+    def _check_shapes(self) -> None:
+        shapes = self.shapes
+        if not isinstance(shapes, tuple) or not all(isinstance(s, (Dense, Conv2d)) for s in shapes):
+            raise ValueError(f"shapes must be a tuple of Dense and Conv2d layer shapes, not {shapes!r}")
+        if all(isinstance(s, Dense) and s.input_map is None and s.pool is None for s in shapes):
+            object.__setattr__(self, "shapes", ())  # the plain form: one value per network
+            return
+        if len(shapes) != self.n_layers:
+            raise ValueError(f"shapes has {len(shapes)} layers but layer_sizes {list(self.layer_sizes)} "
+                             f"has {self.n_layers}")
+        before = None
+        for k, shape in enumerate(shapes):
+            if shape.input_map is not None:
+                if shape.input_map.size != self.layer_sizes[k]:
+                    raise ValueError(f"layer {k}'s input map {list(shape.input_map.as_tuple())} holds "
+                                     f"{shape.input_map.size} neurons, but layer_sizes[{k}] is {self.layer_sizes[k]}")
+                if before is not None and shape.input_map != before:
+                    raise ValueError(f"layer {k}'s input map {list(shape.input_map.as_tuple())} is not the map "
+                                     f"layer {k - 1} makes, {list(before.as_tuple())}")
+            if shape.n_outputs() != self.layer_sizes[k + 1]:
+                raise ValueError(f"layer {k} ({shape.kind}) makes {shape.n_outputs()} neurons, but "
+                                 f"layer_sizes[{k + 1}] is {self.layer_sizes[k + 1]}")
+            before = shape.output_map
 
     # -- derived sizes -------------------------------------------------------------
 
@@ -155,6 +188,23 @@ class CoreParams:
         p = self.lanes if lanes is None else lanes
         _check_int("lanes", p, *LIMITS["lanes"])
         return -(-self.layer_sizes[layer + 1] // p)
+
+    def layer_shape(self, layer: int) -> LayerShape:
+        """The shape of ``layer`` (0-based): a plain :class:`~firstspike.sw.topology.Dense` where none is given."""
+        return self.shapes[layer] if self.shapes else Dense(self.layer_sizes[layer + 1])
+
+    @property
+    def fully_connected(self) -> bool:
+        """Every layer dense, without pooling: the networks the gateware runs so far."""
+        return all(isinstance(s, Dense) and s.pool is None for s in self.shapes)
+
+    def require_fully_connected(self, what: str) -> None:
+        """Raise :class:`~firstspike.sw.errors.NotOnTheCore` unless :attr:`fully_connected`."""
+        if not self.fully_connected:
+            kinds = sorted({s.kind if s.pool is None else f"{s.pool.kind.value}-pooled {s.kind}" for s in self.shapes
+                            if not (isinstance(s, Dense) and s.pool is None)})
+            raise NotOnTheCore(f"{what} runs dense layers only so far, and this network has {', '.join(kinds)} "
+                               "layers; the golden model runs it (--backend golden)")
 
     def with_lanes(self, lanes: int) -> CoreParams:
         return replace(self, lanes=lanes)

@@ -9,6 +9,7 @@ from .encoding import LatencyEncoding
 from .errors import FirstSpikeError
 from .model import Layer, Model
 from .params import CoreParams
+from .topology import PoolKind
 
 __all__ = ["random_model", "random_spike_times", "benchmark_network"]
 
@@ -23,11 +24,18 @@ def random_model(params: CoreParams, rng: np.random.Generator, *, firing: float 
     w_low, w_high = params.weight_range
     v_low, v_high = params.potential_range
     layers = []
-    for n_in, n_out in zip(params.layer_sizes, params.layer_sizes[1:]):
-        weights = rng.integers(w_low, w_high + 1, (n_in, n_out))
-        # Spread of a random walk of about n_in / 2 weights, scaled by how much should fire.
-        spread = max(1.0, np.sqrt(n_in / 2) * (w_high + 1) / np.sqrt(3))
+    for k, n_in in enumerate(params.layer_sizes[:-1]):
+        shape = params.layer_shape(k)
+        weights = rng.integers(w_low, w_high + 1, shape.weight_shape(n_in))
+        # Weights one neuron sums: a dense layer's rows; a kernel's C·kh·kw (times the
+        # window of sum pooling).
+        fan_in = int(np.prod(weights.shape[:-1]))
+        if shape.pool is not None and shape.pool.kind is PoolKind.SUM:
+            fan_in *= shape.pool.size ** 2
+        # Spread of a random walk of about fan_in / 2 weights, scaled by how much should fire.
+        spread = max(1.0, np.sqrt(fan_in / 2) * (w_high + 1) / np.sqrt(3))
         centre = spread * (1.0 - 2.0 * firing)
+        n_out = shape.neuron_param_shape()
         thresholds = np.clip(np.round(rng.normal(centre, spread / 2, n_out)), v_low, v_high)
         initial = np.clip(rng.integers(-(w_high + 1), w_high + 1, n_out), v_low, v_high)
         layers.append(Layer(weights.astype(np.int64), thresholds.astype(np.int64), initial.astype(np.int64)))

@@ -45,7 +45,7 @@ def test_round_trip_preserves_every_array_and_the_digest(tmp_path, model):
 def test_file_reads_with_numpy_alone_and_no_pickle(tmp_path, model):
     save_model(model, tmp_path / "m.npz")
     archive = np.load(tmp_path / "m.npz", allow_pickle=False)
-    assert str(archive["format"]) == "firstspike-model" and int(archive["format_version"]) == 1
+    assert str(archive["format"]) == "firstspike-model" and int(archive["format_version"]) == 2
     assert archive["weights_0"].shape == (6, 4) and np.issubdtype(archive["weights_0"].dtype, np.integer)
     assert str(archive["kernel"]) == "ramp"
     assert isinstance(json.loads(str(archive["provenance"])), dict)
@@ -63,10 +63,10 @@ def test_shipped_digits_model_loads_and_names_its_command():
     ({"weights_0": np.zeros((6, 4), np.float32)}, "weights_0 must hold integers, found float32"),
     ({"thresholds_0": np.zeros(5, np.int64)}, "thresholds_0 must have shape [4] (from layer_sizes [6, 4, 3]), found [5]"),
     ({"initial_potentials_1": np.full(3, 5000)}, "initial_potentials_1[0] = 5000 is outside the 12-bit signed range [-2048, 2047]"),
-    ({"time_steps": None}, "missing 'time_steps' (format version 1 requires it)"),
+    ({"time_steps": None}, "missing 'time_steps' (every model file has it)"),
     ({"weights_1": None}, "missing 'weights_1' (layer_sizes has 2 layers)"),
     ({"kernel": np.array("exp")}, "'kernel' is 'exp'; it must be one of 'step', 'ramp'"),
-    ({"format_version": np.array(7)}, "format version 7 is not supported (this FirstSpike reads version 1)"),
+    ({"format_version": np.array(7)}, "format version 7 is not supported (this FirstSpike reads versions 1, 2)"),
     ({"format": np.array("other")}, "'format' is 'other', expected 'firstspike-model'"),
     ({"weight_bits": np.array(1)}, "weight_bits must be an integer between 2 and 16, not 1"),
     ({"time_steps": np.array(2.5)}, "'time_steps' must be an integer, found float64"),
@@ -116,3 +116,55 @@ def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
     argv[argv.index("--out") + 1] = str(tmp_path / "again.npz")
     assert main(argv + ["--quiet"]) == 0
     assert load_model(tmp_path / "again.npz").digest() == shipped.digest()
+
+
+@pytest.fixture
+def conv_model():
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, PoolKind, stack
+    sizes, shapes = stack(MapShape(2, 9, 8), [lambda m: Conv2d(m, 3, (3, 2), (2, 1), (1, 0)),
+                                              lambda m: Dense(4, m, Pooling(2, PoolKind.MAX))])
+    params = CoreParams(sizes, time_steps=8, weight_bits=6, potential_bits=12, shapes=shapes)
+    return random_model(params, np.random.default_rng(0))
+
+
+def test_conv_models_round_trip_with_their_shapes(tmp_path, conv_model):
+    save_model(conv_model, tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.params == conv_model.params and loaded.digest() == conv_model.digest()
+    archive = np.load(tmp_path / "m.npz")
+    assert str(archive["layer_kind_0"]) == "conv2d" and archive["kernel_0"].tolist() == [3, 2]
+    assert str(archive["pool_kind_1"]) == "max" and archive["weights_0"].shape == (2, 3, 2, 3)
+
+
+def test_a_layer_shape_changes_the_digest(conv_model):
+    from dataclasses import replace
+    shapes = conv_model.params.shapes
+    other = replace(shapes[1], pool=replace(shapes[1].pool, kind=type(shapes[1].pool.kind)("sum")))
+    params = replace(conv_model.params, shapes=(shapes[0], other))
+    assert type(conv_model)(params, conv_model.layers, conv_model.encoding).digest() != conv_model.digest()
+
+
+def test_version_1_files_load_as_dense_networks(tmp_path, model):
+    path = write_with(tmp_path / "v1.npz", model, format_version=np.array(1), layer_kind_0=None, layer_kind_1=None)
+    loaded = load_model(path)
+    assert loaded.params.shapes == () and loaded.digest() == model.digest()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"layer_kind_0": np.array("pool")}, "'layer_kind_0' is 'pool'; it must be one of 'dense', 'conv2d'"),
+    ({"layer_kind_0": None}, "missing 'layer_kind_0' (every model file has it)"),
+    ({"kernel_0": np.array([3, 2, 1])}, "'kernel_0' must be 2 integers, found int64 of shape [3]"),
+    ({"stride_0": None}, "missing 'stride_0' (format version 2 requires it for this layer)"),
+    ({"input_map_0": np.array([2, 9, 7])}, "layer 0's input map [2, 9, 7] holds 126 neurons, but layer_sizes[0] is 144"),
+    ({"channels_0": np.array(0)}, "layer 0: channels must be an integer between 1 and 65535, not 0"),
+    ({"pool_kind_1": np.array("mean")}, "'pool_kind_1' is 'mean'; it must be one of 'sum', 'max'"),
+    ({"pool_1": np.array(9)}, "layer 1: a 9x9 pooling needs a map of at least 9x9, not 5x7"),
+    ({"weights_0": np.zeros((2, 3, 3, 3), np.int8)},
+     "weights_0 must have shape [2, 3, 2, 3] (from layer 0's conv2d shape), found [2, 3, 3, 3]"),
+    ({"thresholds_0": np.zeros(4, np.int8)}, "thresholds_0 must have shape [3] (from layer 0's conv2d shape), found [4]"),
+])
+def test_loader_names_the_bad_layer_shape_field(tmp_path, conv_model, changes, message):
+    path = write_with(tmp_path / "bad.npz", conv_model, **changes)
+    with pytest.raises(ModelFileError) as error:
+        load_model(path)
+    assert message in str(error.value)
