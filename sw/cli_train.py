@@ -36,12 +36,25 @@ def _config(args: argparse.Namespace):
     from .params import Kernel
     from .train.config import TrainConfig
     return TrainConfig(
-        hidden=tuple(args.hidden), kernel=Kernel(args.kernel), time_steps=args.time_steps,
+        hidden=tuple(args.hidden), conv=tuple(args.conv), pool=args.pool, kernel=Kernel(args.kernel),
+        time_steps=args.time_steps,
         weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         input_dropout=args.input_dropout, spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
         interpolate=args.interpolate, reversal=args.reversal, first_spike=args.first_spike,
         min_fired=args.min_fired)
+
+
+def _conv_spec(text: str) -> tuple[int, int, int]:
+    """``C:K[:S]`` to ``(channels, kernel, stride)``."""
+    parts = text.split(":")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (2, 3) or not all(1 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"--conv takes CHANNELS:KERNEL[:STRIDE], each 1 ... 255, not {text!r}")
+    return values[0], values[1], values[2] if len(values) == 3 else 1
 
 
 def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
@@ -51,8 +64,8 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
 
 
 #: Options only the torch trainer reads, by argparse destination.
-_TORCH_ONLY = ("batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding", "interpolate",
-               "reversal", "first_spike", "min_fired", "checkpoint", "resume")
+_TORCH_ONLY = ("conv", "batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding",
+               "interpolate", "reversal", "first_spike", "min_fired", "checkpoint", "resume")
 
 
 def _check_numpy_options(args: argparse.Namespace) -> None:
@@ -95,7 +108,7 @@ def _train_torch(args, x, y, dataset, command, bar):
         bar.update(1)
     checkpoint = args.checkpoint or f"{args.out}.checkpoint.pt"
     trained = loop.train(x, y, x_max=dataset.x_max, config=config, checkpoint=checkpoint,
-                         resume=args.resume, progress=progress,
+                         resume=args.resume, progress=progress, image_shape=dataset.image_shape,
                          provenance={"dataset": dataset.name, "command": command, "method": "surrogate-torch",
                                      "seed": args.seed})
     return trained.model, trained.net
@@ -215,12 +228,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
-    from .train.config import DECODINGS, INITS, TrainConfig
+    from .train.config import DECODINGS, INITS, POOLS, TrainConfig
     d = TrainConfig()
     p.add_argument("--dataset", default="digits", choices=DATASETS)
     p.add_argument("--data-dir", help="folder with the IDX files (fashion-mnist, mnist)")
-    p.add_argument("--hidden", type=int_in("--hidden", *LIMITS["layer size"]), nargs="+", default=list(d.hidden),
-                   help="hidden layer sizes")
+    p.add_argument("--hidden", type=int_in("--hidden", *LIMITS["layer size"]), nargs="*", default=list(d.hidden),
+                   help="hidden dense layer sizes (none: give --hidden alone, after --conv layers)")
+    p.add_argument("--conv", type=_conv_spec, nargs="+", default=[], metavar="C:K[:S]",
+                   help="convolutions before the dense layers: C output channels, K x K kernel, stride S "
+                        "(default 1), 'same' padding K // 2 (torch trainer)")
+    p.add_argument("--pool", choices=POOLS, default=d.pool,
+                   help="2 x 2 pooling of each conv layer's output: avg (ETTFS; sum pooling in the integers), "
+                        "max (the earliest spike) or none")
     p.add_argument("--kernel", choices=["step", "ramp"], default="step")
     p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=d.time_steps)
     p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]), default=d.weight_bits)

@@ -75,6 +75,35 @@ def test_integer_forward_pass_agrees_with_golden_on_edge_cases(case, kernel):
     assert_same_as_golden(*case(kernel))
 
 
+@pytest.mark.parametrize("kernel", [Kernel.STEP, Kernel.RAMP], ids=["step", "ramp"])
+@pytest.mark.parametrize("seed", range(2))
+def test_integer_forward_pass_agrees_with_golden_on_random_conv_networks(kernel, seed):
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, PoolKind, stack
+    rng = np.random.default_rng(seed)
+    sizes, shapes = stack(MapShape(2, 9, 7), [
+        lambda m: Conv2d(m, 3, (3, 3), 1, 1), lambda m: Conv2d(m, 4, (3, 2), (2, 1), (1, 0), Pooling(2)),
+        lambda m: Dense(6, m, Pooling(2, PoolKind.MAX)), lambda m: Dense(4)])
+    params = CoreParams(sizes, time_steps=int(rng.integers(3, 12)), kernel=kernel, weight_bits=5,
+                        potential_bits=int(rng.integers(9, 14)), shapes=shapes)
+    model = random_model(params, rng, firing=float(rng.uniform(0.2, 0.6)))
+    assert_same_as_golden(model, random_spike_times(params, rng, 32, density=float(rng.uniform(0.2, 0.9))))
+
+
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_a_conv_network_trains_and_exports_to_the_integers_the_golden_model_runs(digits, pool):
+    config = replace(SHORT, conv=((8, 3, 1),), pool=pool, hidden=(32,), epochs=4, spike_penalty=0.05)
+    result = train(digits.train_x, digits.train_y, x_max=digits.x_max, config=config, provenance={},
+                   image_shape=digits.image_shape)
+    model = result.model
+    assert [s.kind for s in model.params.shapes] == ["conv2d", "dense", "dense"]
+    assert model.layers[0].weights.shape == (1, 3, 3, 8) and model.layers[0].thresholds.shape == (8,)
+    assert model.params.shapes[1].pool.kind.value == {"avg": "sum", "max": "max"}[pool]
+    times = model.encoding.encode(digits.test_x, config.time_steps)
+    assert_same_as_golden(model, times)
+    assert np.mean(simulate(model, times).decision == digits.test_y) > 0.4
+    assert result.history[-1]["ce"] < result.history[0]["ce"]
+
+
 def test_spike_penalty_reduces_hidden_spikes(digits):
     def hidden_spikes(penalty):
         config = replace(SHORT, spike_penalty=penalty, reversal=0.0)
@@ -134,6 +163,8 @@ def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
     ({"decoding": "max"}, "decoding must be one of"),
     ({"spike_penalty": -1.0}, "spike_penalty must be >= 0"),
     ({"hidden": ()}, "at least one hidden layer"),
+    ({"pool": "mean"}, "pool must be one of avg, max, none, not 'mean'"),
+    ({"conv": ((8, 3),)}, r"a conv layer is \(channels, kernel, stride\), each 1 ... 255, not \(8, 3\)"),
 ])
 def test_bad_settings_are_named(change, message):
     with pytest.raises(ValueError, match=message):

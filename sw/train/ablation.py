@@ -60,7 +60,8 @@ def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | 
         if progress is not None:
             progress(name)
         config = replace(base, **change)
-        trained = train(x, y, x_max=dataset.x_max, config=config, provenance={"dataset": dataset.name})
+        trained = train(x, y, x_max=dataset.x_max, config=config, provenance={"dataset": dataset.name},
+                        image_shape=dataset.image_shape)
         report = evaluate(trained.model, dataset, lanes=lanes)
         hidden_sizes = trained.model.params.layer_sizes[1:-1]
         hidden_spikes = sum(report.spikes_per_layer[1:-1]) / sum(hidden_sizes)

@@ -8,16 +8,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ..params import LIMITS, Kernel
+from ..topology import Conv2d, Dense, LayerShape, MapShape, Pooling, PoolKind, stack
 
-__all__ = ["TrainConfig", "INITS", "DECODINGS"]
+__all__ = ["TrainConfig", "INITS", "DECODINGS", "POOLS"]
 
 INITS = ("default", "ettfs")
 DECODINGS = ("uniform", "temporal")
+#: Pooling between convolutions: ETTFS's average (``sum`` pooling in the integers), max, none.
+POOLS = ("avg", "max", "none")
+_POOL_KINDS = {"avg": PoolKind.SUM, "max": PoolKind.MAX}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Architecture, number formats, optimiser, and the methods.
+
+    Architecture: ``conv`` convolutions ``(channels, kernel, stride)`` with "same"
+    padding (``kernel // 2``), each after the first reading its input through ``2 x 2``
+    ``pool`` pooling, as does the first dense layer after them; then the ``hidden``
+    dense layers and the output layer.
 
     The defaults are the recipe that measured best on digits (docs/training.md's
     ablation); every method is one option away. Methods:
@@ -56,6 +65,8 @@ class TrainConfig:
     """
 
     hidden: tuple[int, ...] = (128,)
+    conv: tuple[tuple[int, int, int], ...] = ()
+    pool: str = "avg"
     kernel: Kernel = Kernel.STEP
     time_steps: int = 16
     weight_bits: int = 8
@@ -82,8 +93,13 @@ class TrainConfig:
             raise ValueError(f"init must be one of {', '.join(INITS)}, not {self.init!r}")
         if self.decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, not {self.decoding!r}")
-        if not self.hidden:
-            raise ValueError("hidden must name at least one hidden layer size")
+        if not self.hidden and not self.conv:
+            raise ValueError("hidden must name at least one hidden layer size (or give conv layers)")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {self.pool!r}")
+        for layer in self.conv:
+            if len(layer) != 3 or not all(isinstance(v, int) and 1 <= v <= 255 for v in layer):
+                raise ValueError(f"a conv layer is (channels, kernel, stride), each 1 ... 255, not {layer!r}")
         low, high = LIMITS["layer size"]
         for size in self.hidden:
             if not low <= size <= high:
@@ -102,6 +118,7 @@ class TrainConfig:
         out = asdict(self)
         out["kernel"] = self.kernel.value
         out["hidden"] = list(self.hidden)
+        out["conv"] = [list(layer) for layer in self.conv]
         return out
 
     @classmethod
@@ -110,4 +127,17 @@ class TrainConfig:
         values = {k: v for k, v in values.items() if k in known}
         values["kernel"] = Kernel(values.get("kernel", "step"))
         values["hidden"] = tuple(values.get("hidden", (128,)))
+        values["conv"] = tuple(tuple(layer) for layer in values.get("conv", ()))
         return cls(**values)
+
+    def architecture(self, input_map: MapShape, n_classes: int) -> tuple[tuple[int, ...], tuple[LayerShape, ...]]:
+        """``(layer_sizes, shapes)`` of the network for images of ``input_map``."""
+        pool = Pooling(2, _POOL_KINDS[self.pool]) if self.pool != "none" and self.conv else None
+        makers: list = []
+        for i, (channels, kernel, stride) in enumerate(self.conv):
+            makers.append(lambda m, c=channels, k=kernel, s=stride, first=i == 0:
+                          Conv2d(m, c, (k, k), (s, s), (k // 2, k // 2), None if first else pool))
+        for j, size in enumerate((*self.hidden, n_classes)):
+            makers.append(lambda m, n=size, first=j == 0:
+                          Dense(n, m, pool) if first and pool is not None else Dense(n))
+        return stack(input_map, makers)

@@ -31,7 +31,10 @@ def integer_layers(net: SurrogateNet, params: CoreParams) -> list[tuple[np.ndarr
     out = []
     for k in range(len(net.weights)):
         s = float(net.scale(k))
-        w = np.clip(np.round(net.weights[k].numpy().astype(np.float64) * s), w_low, w_high)
+        master = net.weights[k].numpy().astype(np.float64)
+        if master.ndim == 4:  # conv2d: PyTorch's [K, C, kh, kw] to the file's [C, kh, kw, K]
+            master = master.transpose(1, 2, 3, 0)
+        w = np.clip(np.round(master * s), w_low, w_high)
         b = np.clip(np.round(net.biases[k].numpy().astype(np.float64) * s), p_low, p_high)
         out.append((w.astype(np.int64), b.astype(np.int64), int(np.clip(round(s), p_low, p_high))))
     return out
@@ -43,7 +46,7 @@ def to_model(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding, o
     integer = integer_layers(net, params)
     for k, (w, b, theta) in enumerate(integer):
         threshold = theta if k < len(integer) - 1 else output_threshold
-        layers.append(Layer(w, np.full(len(b), threshold, np.int64), b))
+        layers.append(Layer(w, np.full(b.shape, threshold, np.int64), b))
     return Model(params, tuple(layers), encoding, provenance)
 
 

@@ -23,6 +23,7 @@ from ..errors import FirstSpikeError
 from ..files import write_atomically
 from ..model import Model
 from ..params import CoreParams, Kernel
+from ..topology import LayerShape, MapShape
 from .config import TrainConfig
 from .export import choose_output_threshold, to_model
 from .network import SurrogateNet, reverse_times
@@ -129,12 +130,13 @@ def _save_checkpoint(path: Path, config: TrainConfig, state: _State) -> None:
     write_atomically(path, lambda handle: torch.save(saved, handle))
 
 
-def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...]) -> _State:
+def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...],
+                     shapes: tuple[LayerShape, ...] = ()) -> _State:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if TrainConfig.from_dict(saved["config"]) != config or tuple(saved["sizes"]) != sizes:
             raise FirstSpikeError(f"{path} was made with other settings or data; remove it or drop --resume")
-        state = _new_state(config, sizes)
+        state = _new_state(config, sizes, shapes)
         state.net.load_state_dict(saved["net"])
         state.optimizer.load_state_dict(saved["optimizer"])
         state.generator.set_state(saved["generator"])
@@ -148,23 +150,32 @@ def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...]) ->
     return state
 
 
-def _new_state(config: TrainConfig, sizes: tuple[int, ...]) -> _State:
+def _new_state(config: TrainConfig, sizes: tuple[int, ...], shapes: tuple[LayerShape, ...] = ()) -> _State:
     generator = torch.Generator().manual_seed(config.seed)
-    net = SurrogateNet(sizes, config, generator)
+    net = SurrogateNet(sizes, config, generator, shapes)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     return _State(net, optimizer, generator, 0, [])
 
 
 def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: TrainConfig,
           provenance: dict, checkpoint: str | os.PathLike | None = None, resume: bool = False,
-          progress: Progress | None = None) -> TrainedModel:
-    """Train ``n_in - hidden... - n_classes`` and export it to an integer :class:`Model`.
+          progress: Progress | None = None, image_shape: tuple[int, int] | None = None) -> TrainedModel:
+    """Train ``n_in - [conv...] - hidden... - n_classes`` and export it to an integer :class:`Model`.
 
     ``checkpoint``: written after every epoch; with ``resume``, training continues from it.
+    ``image_shape``: ``(height, width)`` of the images, needed for conv layers.
     """
     n_classes = int(train_y.max()) + 1
-    sizes = (train_x.shape[1], *config.hidden, n_classes)
-    params = CoreParams(sizes, config.time_steps, config.kernel, config.weight_bits, config.potential_bits)
+    shapes: tuple[LayerShape, ...] = ()
+    if config.conv:
+        if image_shape is None or image_shape[0] * image_shape[1] != train_x.shape[1]:
+            raise FirstSpikeError(f"conv layers need the images' height and width, not {image_shape!r} "
+                                  f"for {train_x.shape[1]} pixels")
+        sizes, shapes = config.architecture(MapShape(1, *image_shape), n_classes)
+    else:
+        sizes = (train_x.shape[1], *config.hidden, n_classes)
+    params = CoreParams(sizes, config.time_steps, config.kernel, config.weight_bits, config.potential_bits,
+                        shapes=shapes)
     encoding = LatencyEncoding(x_max)
     spike_times = encoding.encode(train_x, config.time_steps)
     held_out = np.zeros(len(train_y), bool)
@@ -175,9 +186,9 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     times = torch.as_tensor(spike_times[~held_out].astype(np.int64))
     labels = torch.as_tensor(np.asarray(train_y, np.int64)[~held_out])
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        state = _load_checkpoint(Path(checkpoint), config, sizes)
+        state = _load_checkpoint(Path(checkpoint), config, sizes, shapes)
     else:
-        state = _new_state(config, sizes)
+        state = _new_state(config, sizes, shapes)
         if config.init == "ettfs":
             _ettfs_init(state.net, times[torch.randperm(len(times), generator=state.generator)[:_INIT_SAMPLES]])
     net, optimizer, generator, history = state.net, state.optimizer, state.generator, state.history
