@@ -11,10 +11,11 @@ import numpy as np
 from .arith import NO_SPIKE
 from .encoding import LatencyEncoding
 from .golden import simulate
+from .model import Model
 from .params import CoreParams
 from .synthetic import random_model, random_spike_times
 
-__all__ = ["bench_golden", "machine_description"]
+__all__ = ["bench_golden", "bench_model", "machine_description"]
 
 
 def machine_description() -> str:
@@ -58,6 +59,28 @@ def bench_golden(sizes: tuple[int, ...] = (784, 400, 10), time_steps: int = 32, 
         "input_density": density,
         "inferences_per_second": batch / best,
         "microseconds_per_inference": best / batch * 1e6,
+        "hidden_spikes_per_inference": float(result.spike_counts[:, 1:-1].sum(axis=1).mean()),
+        "machine": machine_description(),
+    }
+
+
+def bench_model(model: Model, spike_times: np.ndarray, *, repeats: int = 3) -> dict:
+    """Golden-model throughput of ``model`` on ``spike_times`` (the best of ``repeats`` runs)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = simulate(model, spike_times)
+        best = min(best, time.perf_counter() - start)
+    p = model.params
+    return {
+        "network": "-".join(str(n) for n in p.layer_sizes),
+        "layers": [s.kind for s in (p.layer_shape(k) for k in range(p.n_layers))],
+        "time_steps": p.time_steps,
+        "batch": len(spike_times),
+        "inputs": "images",
+        "input_density": float(np.mean(spike_times != NO_SPIKE)),
+        "inferences_per_second": len(spike_times) / best,
+        "microseconds_per_inference": best / len(spike_times) * 1e6,
         "hidden_spikes_per_inference": float(result.spike_counts[:, 1:-1].sum(axis=1).mean()),
         "machine": machine_description(),
     }

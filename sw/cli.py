@@ -332,18 +332,31 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_golden
+    from .bench import bench_golden, bench_model
 
     images, x_max = None, 255.0
-    if args.inputs != "random":
+    if args.model is not None:
+        from .datasets import load_dataset
+        model = resolve_model(args.model)
+        name = args.inputs if args.inputs != "random" else model.provenance.get("dataset")
+        if name not in DATASETS:
+            raise FirstSpikeError(f"--model {args.model}: name its data set with --inputs (the model does not say)")
+        data = load_dataset(name, args.data_dir)
+        if data.test_x.shape[1] != model.params.n_inputs:
+            raise FirstSpikeError(f"{name} images have {data.test_x.shape[1]} pixels; the model takes "
+                                  f"{model.params.n_inputs} inputs")
+        figures = bench_model(model, model.encoding.encode(data.test_x[:args.batch], model.params.time_steps))
+        args.inputs = name
+    elif args.inputs != "random":
         from .datasets import load_dataset
         data = load_dataset(args.inputs, args.data_dir)
         images, x_max = data.test_x, data.x_max
         if images.shape[1] != args.sizes[0]:
             raise FirstSpikeError(f"{args.inputs} images have {images.shape[1]} pixels; "
                                   f"--sizes must start with {images.shape[1]}")
-    figures = bench_golden(tuple(args.sizes), args.time_steps, args.batch, args.density,
-                           images=images, x_max=x_max)
+    if args.model is None:
+        figures = bench_golden(tuple(args.sizes), args.time_steps, args.batch, args.density,
+                               images=images, x_max=x_max)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -542,7 +555,10 @@ def _parser() -> Parser:
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.set_defaults(handler=_cmd_info)
 
-    p = commands.add_parser("bench", help="golden-model throughput on a random network")
+    p = commands.add_parser("bench", help="golden-model throughput on a model (its data set's test images) "
+                                          "or a random network")
+    p.add_argument("--model", help="a model file or shipped name, run on its data set's test images "
+                                   "(else a random network of --sizes)")
     p.add_argument("--sizes", type=int_in("--sizes", 1, 65535), nargs="+", default=[784, 400, 10])
     p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=32)
     p.add_argument("--batch", type=int_in("--batch", 1), default=4096)

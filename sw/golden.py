@@ -36,6 +36,9 @@ _CHUNK_ELEMENTS = 1 << 22
 # The sparse sum costs about this many times more per spike than the dense product per
 # (step, input) pair (measured with OpenBLAS on 2 cores): sparse wins below T / this density.
 _SPARSE_COST = 40
+# A scattered addition costs about this many multiply-adds of a matrix product (measured
+# like _SPARSE_COST): the fan-out sum wins below that ratio of work.
+_SCATTER_COST = 30
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ class _Wiring:
     targets: np.ndarray | None = None
     values: np.ndarray | None = None
     shape: LayerShape | None = None
+    rows: np.ndarray | None = None
+    conv: Conv2d | None = None
+    kernel_matrix: np.ndarray | None = None
 
     def inputs(self, spike_times: np.ndarray) -> np.ndarray:
         return spike_times if self.shape is None else event_times(self.shape, spike_times)
@@ -209,8 +215,10 @@ def _wiring(params: CoreParams, k: int, layer: Layer) -> _Wiring:
             values = np.where(rows[:, None] == NO_TARGET, 0, values[rows])
         per_neuron = shape.output_map.height * shape.output_map.width
         bound = int(np.abs(layer.weights).sum(axis=(0, 1, 2)).max(initial=0)) * summed
+        c, kh, kw, k = layer.weights.shape
         return _Wiring(n_out, np.repeat(layer.thresholds, per_neuron), np.repeat(layer.initial_potentials, per_neuron),
-                       bound, targets=targets, values=values, shape=max_pool)
+                       bound, targets=targets, values=values, shape=max_pool, rows=rows, conv=shape,
+                       kernel_matrix=layer.weights.reshape(c * kh * kw, k))
     weights = layer.weights
     if rows is not None:
         weights = np.where(rows[:, None] == NO_TARGET, 0, weights[rows])
@@ -270,6 +278,15 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
     return sums[row_of].reshape(steps, batch, n_out)
 
 
+def _scatter_is_cheaper(spike_times: np.ndarray, wiring: _Wiring, steps: int) -> bool:
+    """Whether adding each spike's fan-out beats convolving every step's map (both exact)."""
+    assert wiring.targets is not None and wiring.conv is not None
+    pairs = int((spike_times != NO_SPIKE).sum()) * wiring.targets.shape[1]
+    out = wiring.conv.output_map
+    products = steps * len(spike_times) * out.size * (wiring.targets.shape[1] // out.channels)
+    return pairs * _SCATTER_COST < products
+
+
 def _fanout_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
     """``a(t)`` ``[T, batch, n_out]`` of a convolution: every spike adds its fan-out."""
     assert wiring.targets is not None and wiring.values is not None
@@ -284,6 +301,37 @@ def _fanout_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dty
     return sums.astype(dtype).reshape(steps, batch, wiring.n_out)
 
 
+def _convolved_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
+    """``a(t)`` ``[T, batch, n_out]`` of a convolution by one matrix product.
+
+    First the events of every step are counted per position of the (padded) seen map
+    (a sum-pooled window counts all its inputs); then those count maps, unrolled into
+    windows (im2col) for all steps at once, times the ``[K, C·kh·kw]`` kernel.
+    """
+    shape, kernel = wiring.conv, wiring.kernel_matrix
+    assert shape is not None and kernel is not None
+    batch = len(spike_times)
+    seen, out = shape.seen_map(), shape.output_map
+    (kh, kw), (sy, sx), (py, px) = shape.kernel, shape.stride, shape.padding
+    height, width = seen.height + 2 * py, seen.width + 2 * px
+    sample, source = np.nonzero(spike_times != NO_SPIKE)
+    step = spike_times[sample, source].astype(np.int64)
+    if wiring.rows is not None:  # sum pooling: each input counts in its window
+        source = wiring.rows[source]
+        kept = source != NO_TARGET
+        sample, source, step = sample[kept], source[kept], step[kept]
+    channel, y, x = np.unravel_index(source, seen.as_tuple())
+    cell = (((step * batch + sample) * seen.channels + channel) * height + y + py) * width + x + px
+    counts: np.ndarray = np.bincount(cell, minlength=steps * batch * seen.channels * height * width).astype(dtype)
+    counts = counts.reshape(steps, batch, seen.channels, height, width)
+    windows = np.lib.stride_tricks.sliding_window_view(counts, (kh, kw), axis=(3, 4))
+    windows = windows[:, :, :, ::sy, ::sx][:, :, :, :out.height, :out.width]  # [T, B, C, Ho, Wo, kh, kw]
+    columns = windows.transpose(2, 5, 6, 0, 1, 3, 4).reshape(seen.channels * kh * kw, -1)
+    products = kernel.T.astype(dtype) @ columns  # [K, T·B·Ho·Wo]
+    products = products.reshape(out.channels, steps, batch, out.height * out.width).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(products).reshape(steps, batch, wiring.n_out)
+
+
 def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, method: str = "auto"
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One layer over a batch: spike times, final potentials and all potentials ``[T, batch, n]``."""
@@ -291,8 +339,10 @@ def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, met
     inputs = wiring.inputs(spike_times)
     if wiring.weights is not None:
         increments = _increments(inputs, wiring.weights, params.time_steps, dtype, method)
-    else:
+    elif method == "sparse" or (method == "auto" and _scatter_is_cheaper(inputs, wiring, params.time_steps)):
         increments = _fanout_increments(inputs, wiring, params.time_steps, dtype)
+    else:
+        increments = _convolved_increments(inputs, wiring, params.time_steps, dtype)
     history = integrate_steps(increments, wiring.initial_potentials.astype(dtype), params)
     spike_time = first_crossing(history, wiring.thresholds.astype(dtype))
     return spike_time, history[-1].astype(np.int64), history

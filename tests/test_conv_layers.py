@@ -94,17 +94,18 @@ def _conv_stack(kind: str) -> list:
 STACKS = ["conv", "strided", "sum-pool", "max-pool"]
 
 
+@pytest.mark.parametrize("method", ["dense", "sparse"])  # convolved per step, or each spike's fan-out added
 @pytest.mark.parametrize("kernel", [Kernel.STEP, Kernel.RAMP], ids=lambda k: k.value)
 @pytest.mark.parametrize("kind", STACKS)
 @pytest.mark.parametrize("seed", range(3))
-def test_random_conv_networks_match_the_reference(kernel: Kernel, kind: str, seed: int) -> None:
+def test_random_conv_networks_match_the_reference(kernel: Kernel, kind: str, seed: int, method: str) -> None:
     rng = np.random.default_rng(seed)
     input_map = MapShape(int(rng.integers(1, 3)), int(rng.integers(7, 12)), int(rng.integers(7, 12)))
     sizes, shapes = stack(input_map, _conv_stack(kind))
     params = CoreParams(sizes, time_steps=int(rng.integers(3, 9)), kernel=kernel, weight_bits=4,
                         potential_bits=12, shapes=shapes)
     model = random_model(params, rng, firing=0.3)
-    assert_matches_reference(model, random_spike_times(params, rng, 4, density=0.4))
+    assert_matches_reference(model, random_spike_times(params, rng, 4, density=0.4), method)
 
 
 @pytest.mark.parametrize("kernel", [Kernel.STEP, Kernel.RAMP], ids=lambda k: k.value)
