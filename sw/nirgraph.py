@@ -30,6 +30,7 @@ from .errors import FirstSpikeError
 from .files import write_atomically
 from .model import Layer, Model
 from .params import CoreParams, Kernel
+from .topology import Conv2d, Dense, LayerShape, MapShape, Pooling, PoolKind
 
 __all__ = ["NIRImportError", "ImportReport", "LayerReport", "import_nir", "export_nir", "read_nir",
            "write_nir"]
@@ -141,27 +142,124 @@ def _non_leaky_gain(name: str, node, size: int) -> np.ndarray:
     return np.where(np.isinf(r), 1.0, r)
 
 
-def _layers(chain) -> tuple[int, list[dict], Kernel]:
-    """Float layers ``{weights [n_in, n_out], thresholds, biases, nodes}`` from the chain."""
-    nir = _nir()
-    name, node = chain[0]
-    shape = np.asarray(node.input_type.get("input", next(iter(node.input_type.values()))), np.int64)
+def _pair_of(name: str, field: str, value, *, low: int) -> tuple[int, int]:
+    if isinstance(value, str):
+        raise NIRImportError(f"node {name!r}: {field} {value!r} is not supported; give it as numbers")
+    array = np.asarray(value).reshape(-1)
+    if array.size == 1:
+        array = np.repeat(array, 2)
+    if array.size != 2 or not np.all(array == np.round(array)) or np.any(array < low):
+        raise NIRImportError(f"node {name!r}: {field} must be one or two integers >= {low}, not {value!r}")
+    return int(array[0]), int(array[1])
+
+
+def _per_channel(name: str, field: str, values: np.ndarray, shape: Conv2d) -> np.ndarray:
+    """Per-neuron values of a conv layer's IF node to one per output channel (FirstSpike's form)."""
+    grid = values.reshape(shape.channels, -1)
+    if np.any(grid != grid[:, :1]):
+        raise NIRImportError(f"node {name!r}: {field} differs between positions of one channel; FirstSpike "
+                             "holds one per output channel, as a convolution's bias is")
+    return grid[:, 0]
+
+
+def _input_map(node) -> tuple[int, MapShape | None]:
+    shape = np.asarray(node.input_type.get("input", next(iter(node.input_type.values()))), np.int64).reshape(-1)
     n_in = int(np.prod(shape)) if shape.size else 1
+    if shape.size == 3:
+        return n_in, MapShape(*(int(v) for v in shape))
+    if shape.size == 2:
+        return n_in, MapShape(1, int(shape[0]), int(shape[1]))
+    return n_in, None
+
+
+def _pooling(name: str, node, current: MapShape | None) -> tuple[Pooling, float]:
+    """A pool node before a layer: sum pooling, and the factor its weights take (1/p² for average)."""
+    nir = _nir()
+    if current is None:
+        raise NIRImportError(f"node {name!r} ({type(node).__name__}) pools a map, but its input is flat")
+    kernel = _pair_of(name, "kernel_size", node.kernel_size, low=1)
+    stride = _pair_of(name, "stride", node.stride, low=1)
+    padding = _pair_of(name, "padding", node.padding, low=0)
+    if kernel[0] != kernel[1] or stride != kernel or padding != (0, 0):
+        raise NIRImportError(f"node {name!r}: FirstSpike pools square windows at a stride of their size, without "
+                             f"padding; this one has kernel {kernel}, stride {stride}, padding {padding}")
+    try:
+        pool = Pooling(kernel[0], PoolKind.SUM)
+        pool.output(current)
+    except ValueError as error:
+        raise NIRImportError(f"node {name!r}: {error}") from None
+    return pool, 1.0 / kernel[0] ** 2 if isinstance(node, nir.AvgPool2d) else 1.0
+
+
+def _synapse(name: str, node, current: MapShape | None, flat: bool, width: int, pool: Pooling | None,
+             factor: float) -> tuple[np.ndarray, np.ndarray, LayerShape]:
+    """``(weights in the file's layout, bias per neuron or channel, shape)`` of a weight node."""
+    nir = _nir()
+    weight = np.asarray(node.weight, np.float64)
+    if not np.all(np.isfinite(weight)):
+        raise NIRImportError(f"node {name!r}: weight has values that are not finite")
+    if isinstance(node, nir.Conv2d):
+        if current is None or flat:
+            raise NIRImportError(f"node {name!r} (Conv2d) needs a 2-D map as input, not a flat vector")
+        dilation = _pair_of(name, "dilation", node.dilation, low=1)
+        if dilation != (1, 1):
+            raise NIRImportError(f"node {name!r}: dilation {dilation} is not supported (only 1)")
+        if int(node.groups) != 1:
+            raise NIRImportError(f"node {name!r}: groups = {node.groups} is not supported (only 1)")
+        if weight.ndim != 4:
+            raise NIRImportError(f"node {name!r}: a Conv2d weight must be [K, C, kh, kw], not {list(weight.shape)}")
+        seen = pool.output(current) if pool is not None else current
+        if weight.shape[1] != seen.channels:
+            raise NIRImportError(f"node {name!r}: weight takes {weight.shape[1]} channels, its input map "
+                                 f"{list(seen.as_tuple())} has {seen.channels}")
+        try:
+            shape: LayerShape = Conv2d(current, weight.shape[0], (weight.shape[2], weight.shape[3]),
+                                       _pair_of(name, "stride", node.stride, low=1),
+                                       _pair_of(name, "padding", node.padding, low=0), pool)
+        except ValueError as error:
+            raise NIRImportError(f"node {name!r}: {error}") from None
+        bias = _vector(name, "bias", node.bias, weight.shape[0])
+        return weight.transpose(1, 2, 3, 0) * factor, bias, shape
+    if current is not None and not flat and (current.height > 1 or current.width > 1):
+        raise NIRImportError(f"node {name!r} ({type(node).__name__}) follows a 2-D map "
+                             f"{list(current.as_tuple())} without a Flatten node")
+    seen_width = pool.output(current).size if pool is not None and current is not None else width
+    if weight.ndim != 2 or weight.shape[1] != seen_width:
+        raise NIRImportError(f"node {name!r}: weight shape {weight.shape} does not take "
+                             f"{seen_width} inputs (expected [n_out, {seen_width}])")
+    n_out = weight.shape[0]
+    bias = _vector(name, "bias", node.bias, n_out) if isinstance(node, nir.Affine) else np.zeros(n_out)
+    return weight.T * factor, bias, Dense(n_out, current if pool is not None else None, pool)
+
+
+def _layers(chain) -> tuple[int, MapShape | None, list[dict], Kernel]:
+    """Float layers ``{weights, thresholds, biases, nodes, shape}`` from the chain (weights in
+    the file's layout: ``[n_in, n_out]`` or ``[C, kh, kw, K]``)."""
+    nir = _nir()
+    n_in, current = _input_map(chain[0][1])
+    input_map = current
     width, layers, kernels = n_in, [], set()
-    position = 1
+    pool: Pooling | None = None
+    factor, flat, position = 1.0, False, 1
+    pool_nodes: list[str] = []
     while position < len(chain) - 1:
         name, node = chain[position]
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            weight = np.asarray(node.weight, np.float64)
-            if weight.ndim != 2 or weight.shape[1] != width:
-                raise NIRImportError(f"node {name!r}: weight shape {weight.shape} does not take "
-                                     f"{width} inputs (expected [n_out, {width}])")
-            if not np.all(np.isfinite(weight)):
-                raise NIRImportError(f"node {name!r}: weight has values that are not finite")
-            n_out = weight.shape[0]
-            bias = (_vector(name, "bias", node.bias, n_out) if isinstance(node, nir.Affine)
-                    else np.zeros(n_out))
-            nodes, gain = [name], np.ones(n_out)
+        if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+            if pool is not None:
+                raise NIRImportError(f"node {name!r}: two pooling nodes in a row are not supported")
+            pool, factor = _pooling(name, node, current)
+            pool_nodes.append(name)
+            position += 1
+            continue
+        if isinstance(node, nir.Flatten):
+            flat = True
+            pool_nodes.append(name)
+            position += 1
+            continue
+        if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
+            weights, bias, shape = _synapse(name, node, current, flat, width, pool, factor)
+            n_out = shape.n_outputs()
+            nodes, gain = [*pool_nodes, name], np.ones(n_out)
             position += 1
             name, node = chain[position]
             kernel = Kernel.STEP
@@ -178,25 +276,35 @@ def _layers(chain) -> tuple[int, list[dict], Kernel]:
             else:
                 raise NIRImportError(
                     f"node {name!r} ({type(node).__name__}) is not supported after {nodes[-1]!r}: FirstSpike "
-                    "runs Input -> (Affine|Linear) -> [I] -> IF -> ... -> Output chains of non-leaky "
-                    "integrate-and-fire neurons")
+                    "runs Input -> [pool] [Flatten] (Affine|Linear|Conv2d) -> [I] -> IF -> ... -> Output chains "
+                    "of non-leaky integrate-and-fire neurons")
             nodes.append(name)
             kernels.add(kernel)
-            layers.append({"weights": (weight * gain[:, None]).T, "biases": bias,
-                           "thresholds": _vector(name, "v_threshold", node.v_threshold, n_out),
-                           "nodes": tuple(nodes)})
-            width = n_out
+            thresholds = _vector(name, "v_threshold", node.v_threshold, n_out)
+            if isinstance(shape, Conv2d):
+                gain = _per_channel(name, "the input gain r", gain, shape)
+                thresholds = _per_channel(name, "v_threshold", thresholds, shape)
+                weights = weights * gain
+            else:
+                weights = weights * gain[None, :]
+            layers.append({"weights": weights, "biases": bias, "thresholds": thresholds,
+                           "nodes": tuple(nodes), "shape": shape})
+            width, current = n_out, shape.output_map
+            pool, factor, flat, pool_nodes = None, 1.0, False, []
             position += 1
             continue
         raise NIRImportError(
-            f"node {name!r} ({type(node).__name__}) is not supported: FirstSpike runs Input -> "
-            "(Affine|Linear) -> [I] -> IF -> ... -> Output chains of non-leaky integrate-and-fire neurons")
+            f"node {name!r} ({type(node).__name__}) is not supported: FirstSpike runs Input -> [pool] [Flatten] "
+            "(Affine|Linear|Conv2d) -> [I] -> IF -> ... -> Output chains of non-leaky integrate-and-fire neurons "
+            "(max pooling, dilation, groups and leaky neurons are not)")
     if not layers:
         raise NIRImportError("the graph has no Affine/Linear -> IF layer")
+    if pool is not None or pool_nodes:
+        raise NIRImportError(f"nodes {pool_nodes} come after the last layer; FirstSpike decides on its neurons")
     if len(kernels) > 1:
         raise NIRImportError("every layer must use the same synapse: either all with an I node (ramp) "
                              "or none (step)")
-    return n_in, layers, kernels.pop()
+    return n_in, input_map, layers, kernels.pop()
 
 
 def _quantize(layer: dict, params: CoreParams, clip_percentile: float) -> tuple[Layer, LayerReport]:
@@ -227,6 +335,10 @@ def _quantize(layer: dict, params: CoreParams, clip_percentile: float) -> tuple[
             LayerReport(layer["nodes"], scale, weights_clipped, thresholds_clipped, biases_clipped, rms))
 
 
+def _sizes(n_in: int, layers: list[dict]) -> tuple[int, ...]:
+    return (n_in, *(layer["shape"].n_outputs() for layer in layers))
+
+
 def _restore(graph, n_in: int, layers: list[dict], kernel: Kernel) -> Model | None:
     """A FirstSpike-written graph: its integers and parameters back, or None."""
     raw = (graph.metadata or {}).get(_METADATA_KEY)
@@ -235,11 +347,12 @@ def _restore(graph, n_in: int, layers: list[dict], kernel: Kernel) -> Model | No
     try:
         saved = json.loads(raw)
         params = CoreParams(tuple(saved["layer_sizes"]), int(saved["time_steps"]), Kernel(saved["kernel"]),
-                            int(saved["weight_bits"]), int(saved["potential_bits"]))
+                            int(saved["weight_bits"]), int(saved["potential_bits"]),
+                            shapes=tuple(layer["shape"] for layer in layers))
         encoding = LatencyEncoding(float(saved["encoding_x_max"]))
     except (ValueError, KeyError, TypeError) as error:
         raise NIRImportError(f"the graph's FirstSpike metadata is damaged ({error})") from None
-    if params.layer_sizes != (n_in, *(len(layer["thresholds"]) for layer in layers)) or params.kernel is not kernel:
+    if params.layer_sizes != _sizes(n_in, layers) or params.kernel is not kernel:
         raise NIRImportError("the graph's FirstSpike metadata does not match its nodes")
     restored = []
     for layer in layers:
@@ -284,7 +397,7 @@ def import_nir(graph, *, time_steps: int | None = None, x_max: float | None = No
         graph = read_nir(graph)
     if not 0 < clip_percentile <= 100:
         raise NIRImportError(f"clip_percentile must be in (0, 100], not {clip_percentile!r}")
-    n_in, layers, kernel = _layers(_chain(graph))
+    n_in, _, layers, kernel = _layers(_chain(graph))
     restored = _restore(graph, n_in, layers, kernel)
     if restored is not None:
         model, said = _override(restored, {"time_steps": time_steps, "weight_bits": weight_bits,
@@ -296,8 +409,11 @@ def import_nir(graph, *, time_steps: int | None = None, x_max: float | None = No
                              "from a data set)")
     given = {"time_steps": time_steps, "weight_bits": weight_bits, "potential_bits": potential_bits}
     time_steps, weight_bits, potential_bits = (IMPORT_DEFAULTS[k] if v is None else v for k, v in given.items())
-    params = CoreParams((n_in, *(len(layer["thresholds"]) for layer in layers)), time_steps, kernel,
-                        weight_bits, potential_bits)
+    try:
+        params = CoreParams(_sizes(n_in, layers), time_steps, kernel, weight_bits, potential_bits,
+                            shapes=tuple(layer["shape"] for layer in layers))
+    except ValueError as error:
+        raise NIRImportError(str(error)) from None
     quantized = [_quantize(layer, params, clip_percentile) for layer in layers]
     model = Model(params, tuple(q[0] for q in quantized), LatencyEncoding(x_max),
                   {"imported_from": "nir", **(provenance or {})})
@@ -317,23 +433,58 @@ def read_nir(path: str | os.PathLike):
 # -- export --------------------------------------------------------------------------
 
 def export_nir(model: Model):
-    """The model as a NIR graph (``float`` copies of its integers, units of one weight step)."""
+    """The model as a NIR graph (``float`` copies of its integers, units of one weight step).
+
+    Sum pooling becomes a ``SumPool2d`` node before the layer that reads through it, a
+    dense layer after a map a ``Flatten`` before its ``Affine``. Max pooling has no NIR
+    node: such a model is refused, naming the layer."""
     nir = _nir()
     p = model.params
-    nodes = {"input": nir.Input(input_type={"input": np.array([p.n_inputs])})}
+    first = p.layer_shape(0).input_map
+    input_shape = first.as_tuple() if first is not None else (p.n_inputs,)
+    nodes = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
     edges, previous = [], "input"
+    current: MapShape | None = first
     for k, layer in enumerate(model.layers):
-        n_out = layer.weights.shape[1]
-        chain = [(f"affine{k}", nir.Affine(weight=layer.weights.T.astype(np.float64),
-                                           bias=layer.initial_potentials.astype(np.float64)))]
+        shape = p.layer_shape(k)
+        chain: list[tuple[str, object]] = []
+        if shape.pool is not None:
+            if shape.pool.kind is PoolKind.MAX:
+                raise FirstSpikeError(f"layer {k} reads its input through max pooling, which NIR has no node "
+                                      "for (NIR pools by sum or average)")
+            size = np.array([shape.pool.size] * 2)
+            chain.append((f"pool{k}", nir.SumPool2d(kernel_size=size, stride=size, padding=np.zeros(2, np.int64))))
+        n_out = shape.n_outputs()
+        if isinstance(shape, Conv2d):
+            if shape.kernel[0] != shape.kernel[1]:
+                raise FirstSpikeError(f"layer {k}'s kernel is {shape.kernel[0]}x{shape.kernel[1]}: NIR {nir.version} "
+                                      "works out conv shapes for square kernels only")
+            seen = shape.seen_map()
+            per_neuron = shape.output_map.height * shape.output_map.width
+            chain.append((f"conv{k}", nir.Conv2d(
+                input_shape=(seen.height, seen.width), weight=layer.weights.transpose(3, 0, 1, 2).astype(np.float64),
+                stride=shape.stride, padding=shape.padding, dilation=(1, 1), groups=1,
+                bias=layer.initial_potentials.astype(np.float64))))
+            thresholds = np.repeat(layer.thresholds, per_neuron).astype(np.float64)
+            neurons: tuple[int, ...] = shape.output_map.as_tuple()
+        else:
+            if current is not None and k > 0:
+                seen_map = shape.seen_map() or current
+                chain.append((f"flatten{k}", nir.Flatten(input_type={"input": np.array(seen_map.as_tuple())},
+                                                         start_dim=0, end_dim=-1)))
+            chain.append((f"affine{k}", nir.Affine(weight=layer.weights.T.astype(np.float64),
+                                                   bias=layer.initial_potentials.astype(np.float64))))
+            thresholds = layer.thresholds.astype(np.float64)
+            neurons = (n_out,)
         if p.kernel is Kernel.RAMP:
-            chain.append((f"current{k}", nir.I(r=np.ones(n_out))))
-        chain.append((f"if{k}", nir.IF(r=np.ones(n_out), v_threshold=layer.thresholds.astype(np.float64),
-                                       v_reset=np.zeros(n_out))))
+            chain.append((f"current{k}", nir.I(r=np.ones(neurons))))
+        chain.append((f"if{k}", nir.IF(r=np.ones(neurons), v_threshold=thresholds.reshape(neurons),
+                                       v_reset=np.zeros(neurons))))
         for name, node in chain:
             nodes[name] = node
             edges.append((previous, name))
             previous = name
+        current = shape.output_map
     nodes["output"] = nir.Output(output_type={"output": np.array([p.n_outputs])})
     edges.append((previous, "output"))
     metadata = {_METADATA_KEY: json.dumps({
