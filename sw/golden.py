@@ -29,7 +29,7 @@ from .params import CoreParams
 from .spikes import check_spike_times
 from .topology import NO_TARGET, Conv2d, LayerShape, PoolKind, event_times, fan_out
 
-__all__ = ["GoldenResult", "simulate", "simulate_batches"]
+__all__ = ["GoldenResult", "simulate", "simulate_batches", "output_potentials"]
 
 # Elements of the one-hot spike array per chunk: large enough for BLAS, small for cache.
 _CHUNK_ELEMENTS = 1 << 22
@@ -415,3 +415,22 @@ def simulate(model: Model, spike_times: np.ndarray) -> GoldenResult:
     if not parts:  # an empty batch
         return _simulate_chunk(model, np.zeros((0, model.params.n_inputs), np.int16))
     return GoldenResult.join(parts)
+
+
+def output_potentials(model: Model, spike_times: np.ndarray) -> np.ndarray:
+    """``int64 [T, batch, n_out]``: the output layer's potential at every step.
+
+    The output layer's thresholds play no part in it (nothing after it reads its spikes),
+    so one run serves every output threshold a calibration tries."""
+    spike_times = check_spike_times(spike_times, model.params)
+    wirings = _wirings(model)
+    chunk = _chunk_size(model.params)
+    parts = []
+    for start in range(0, len(spike_times), chunk):
+        times = spike_times[start:start + chunk]
+        for wiring in wirings[:-1]:
+            times, _, _ = _run_layer(model.params, wiring, times)
+        parts.append(_run_layer(model.params, wirings[-1], times)[2].astype(np.int64))
+    if not parts:
+        return np.zeros((model.params.time_steps, 0, model.params.n_outputs), np.int64)
+    return np.concatenate(parts, axis=1)

@@ -266,3 +266,17 @@ def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
     params = _stepped_params(Kernel.RAMP)
     passes = (1 + 1 + 2) * 2 + (1 + 1 + 1) * 1
     assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 3 * 2 + 2 * 1 + 3]
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
+def test_output_potentials_are_the_output_layers_every_step(kernel: Kernel) -> None:
+    from firstspike.sw.arith import first_crossing
+    from firstspike.sw.golden import output_potentials
+    rng = np.random.default_rng(11)
+    params = CoreParams((9, 7, 4), time_steps=6, kernel=kernel)
+    model = random_model(params, rng)
+    times = random_spike_times(params, rng, 40)
+    history, result = output_potentials(model, times), simulate(model, times)
+    assert history.shape == (6, 40, 4)
+    assert np.array_equal(history[-1], result.potentials[-1])
+    assert np.array_equal(first_crossing(history, model.layers[-1].thresholds), result.spike_times[-1])

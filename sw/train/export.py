@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..arith import decide, first_crossing
 from ..encoding import LatencyEncoding
-from ..golden import simulate
+from ..golden import output_potentials
 from ..model import Layer, Model
 from ..params import CoreParams
-from .exact import exact_forward
 from .network import SurrogateNet
 from .threshold import lowest_good_threshold
 
@@ -56,8 +56,10 @@ def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: Lat
     """``(threshold, golden accuracy)`` on the given training samples; with ``min_fired``,
     a threshold at which outputs fire on at least that fraction of them where one exists."""
     probe = to_model(net, params, encoding, params.potential_range[1], {})
+    # The output potentials do not depend on the output threshold: one golden run serves all.
+    history = output_potentials(probe, spike_times)
     # Candidates: quantiles of each sample's highest output potential over all steps.
-    peaks = exact_forward(probe, spike_times).output_potentials.max(axis=(0, 2))
+    peaks = history.max(axis=(0, 2))
     low, high = params.potential_range
     candidates = np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high)
 
@@ -65,8 +67,10 @@ def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: Lat
 
     def score(theta: int) -> tuple[float, float]:
         if theta not in scores:
-            result = simulate(to_model(net, params, encoding, theta, {}), spike_times)
-            scores[theta] = (float(np.mean(result.decision == labels)), float(result.fired.mean()))
+            times = first_crossing(history, np.asarray(theta, history.dtype))
+            at_spike = np.take_along_axis(history, np.maximum(times, 0)[None].astype(np.int64), axis=0)[0]
+            decision, fired = decide(times, at_spike, history[-1])
+            scores[theta] = (float(np.mean(decision == labels)), float(fired.mean()))
         return scores[theta]
     # The highest threshold never fires: the class falls back to the highest final potential.
     return lowest_good_threshold([*candidates, high], lambda theta: score(theta)[0], tolerance,
