@@ -5,9 +5,14 @@ time), so both agree on every bit. One memory word holds ``P`` lanes side by sid
 ``l`` in bits ``[l*width, (l+1)*width)``, two's complement; lanes past a layer's last
 neuron hold zero.
 
-* weights: layer ``k``'s rows start at ``weight_base[k]``; input ``i``, fold ``f`` is row
-  ``weight_base[k] + i * F_k + f`` and holds the weights to neurons ``f*P ... f*P+P-1``.
-* thresholds and initial potentials: layer ``k``, fold ``f`` is row ``neuron_base[k] + f``.
+* weights: layer ``k``'s rows start at ``weight_base[k]``; slot ``s``, fold ``f`` is row
+  ``weight_base[k] + s * F_k + f`` and holds the weights to neurons (dense) or channels
+  (conv2d) ``f*P ... f*P+P-1``. A dense layer's slot is its input (after pooling, the
+  pooled input); a convolution's is ``(c * kh + dy) * kw + dx``.
+* thresholds and initial potentials: layer ``k``, fold ``f`` is row ``neuron_base[k] + f``
+  (a convolution's are per output channel).
+* neuron state: layer ``k``, position ``q`` (``oy * Wo + ox``; 0 for dense), fold ``f`` is
+  row ``state_base[k] + q * F_k + f``.
 """
 
 from __future__ import annotations
@@ -49,24 +54,27 @@ class MemoryLayout:
 
     params: CoreParams
 
-    def __post_init__(self) -> None:
-        self.params.require_fully_connected("the core")
-
     @property
     def folds(self) -> tuple[int, ...]:
         return tuple(self.params.folds(k) for k in range(self.params.n_layers))
 
     @property
+    def weight_slots(self) -> tuple[int, ...]:
+        """Rows of weights per fold of each layer: a dense layer's (pooled) inputs, a
+        convolution's input channels times kernel offsets."""
+        slots = []
+        for k in range(self.params.n_layers):
+            shape = self.params.layer_shape(k)
+            slots.append(int(np.prod(shape.weight_shape(self.params.layer_sizes[k])[:-1])))
+        return tuple(slots)
+
+    @property
     def weight_base(self) -> tuple[int, ...]:
-        bases, row = [], 0
-        for k, folds in enumerate(self.folds):
-            bases.append(row)
-            row += self.params.layer_sizes[k] * folds
-        return tuple(bases)
+        return tuple(int(b) for b in np.cumsum((0,) + tuple(n * f for n, f in zip(self.weight_slots, self.folds)))[:-1])
 
     @property
     def weight_rows(self) -> int:
-        return sum(n * f for n, f in zip(self.params.layer_sizes, self.folds))
+        return sum(n * f for n, f in zip(self.weight_slots, self.folds))
 
     @property
     def neuron_base(self) -> tuple[int, ...]:
@@ -75,6 +83,15 @@ class MemoryLayout:
     @property
     def neuron_rows(self) -> int:
         return sum(self.folds)
+
+    @property
+    def state_base(self) -> tuple[int, ...]:
+        sizes = tuple(self.params.positions(k) * f for k, f in enumerate(self.folds))
+        return tuple(int(b) for b in np.cumsum((0,) + sizes[:-1]))
+
+    @property
+    def state_rows(self) -> int:
+        return sum(self.params.positions(k) * f for k, f in enumerate(self.folds))
 
     @property
     def weight_width(self) -> int:
@@ -94,7 +111,8 @@ class MemoryLayout:
     def weight_words(self, model: Model) -> list[int]:
         words = []
         for k, layer in enumerate(model.layers):
-            rows = self._lanes(layer.weights, k).reshape(-1, self.params.lanes)
+            slots = layer.weights.reshape(self.weight_slots[k], -1)
+            rows = self._lanes(slots, k).reshape(-1, self.params.lanes)
             words += _pack(rows, self.params.weight_bits)
         return words
 
@@ -107,9 +125,10 @@ class MemoryLayout:
                 for w in _pack(self._lanes(layer.initial_potentials, k), self.params.potential_bits)]
 
     def unpack(self, words: list[int], target: Target) -> list[np.ndarray]:
-        """The inverse of :meth:`words`: per layer, the values ``[n_in, n_out]`` (weights)
-        or ``[n_out]`` (thresholds, initial potentials), sign-extended."""
-        p, sizes = self.params.lanes, self.params.layer_sizes
+        """The inverse of :meth:`words`: per layer, the values in the model file's shapes
+        (weights ``[n_in, n_out]`` or ``[C, kh, kw, K]``; thresholds and initial
+        potentials ``[n_out]`` or ``[K]``), sign-extended."""
+        p = self.params.lanes
         bits = self.params.weight_bits if target is Target.WEIGHTS else self.params.potential_bits
         lanes = np.array([[(word >> (lane * bits)) & ((1 << bits) - 1) for lane in range(p)] for word in words],
                          np.int64).reshape(-1, p)
@@ -117,10 +136,11 @@ class MemoryLayout:
         base = self.weight_base if target is Target.WEIGHTS else self.neuron_base
         layers = []
         for k, folds in enumerate(self.folds):
-            n_in, n_out = sizes[k], sizes[k + 1]
+            shape, n_out = self.params.layer_shape(k), self.params.channels(k)
             if target is Target.WEIGHTS:
-                rows = lanes[base[k]:base[k] + n_in * folds].reshape(n_in, folds * p)
-                layers.append(rows[:, :n_out])
+                slots = self.weight_slots[k]
+                rows = lanes[base[k]:base[k] + slots * folds].reshape(slots, folds * p)
+                layers.append(rows[:, :n_out].reshape(shape.weight_shape(self.params.layer_sizes[k])))
             else:
                 layers.append(lanes[base[k]:base[k] + folds].reshape(folds * p)[:n_out])
         return layers

@@ -183,11 +183,22 @@ class CoreParams:
         """Bits that hold a spike time ``0 ... T-1``."""
         return max(1, math.ceil(math.log2(self.time_steps)))
 
+    def positions(self, layer: int) -> int:
+        """Output positions of ``layer``: ``Ho·Wo`` for conv2d, 1 for dense."""
+        shape = self.layer_shape(layer)
+        return shape.output_map.height * shape.output_map.width if isinstance(shape, Conv2d) else 1
+
+    def channels(self, layer: int) -> int:
+        """Neurons of ``layer`` at one position: its output channels (conv2d) or all of them."""
+        shape = self.layer_shape(layer)
+        return shape.channels if isinstance(shape, Conv2d) else self.layer_sizes[layer + 1]
+
     def folds(self, layer: int, lanes: int | None = None) -> int:
-        """Passes of the lane array one input spike costs in ``layer`` (0-based)."""
+        """Folds of ``P`` lanes over one position's neurons of ``layer`` (0-based): the
+        cycles of one pass (a dense layer's every neuron, a convolution's channels)."""
         p = self.lanes if lanes is None else lanes
         _check_int("lanes", p, *LIMITS["lanes"])
-        return -(-self.layer_sizes[layer + 1] // p)
+        return -(-self.channels(layer) // p)
 
     def layer_shape(self, layer: int) -> LayerShape:
         """The shape of ``layer`` (0-based): a plain :class:`~firstspike.sw.topology.Dense` where none is given."""

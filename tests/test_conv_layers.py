@@ -211,3 +211,21 @@ def test_synaptic_ops_count_each_events_fan_out() -> None:
     result = simulate(model, times)
     layer1 = (result.spike_times[0][0] != N).sum()
     assert result.synaptic_ops.tolist() == [2 + 8 + 3 * layer1]
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 4, 16])
+def test_the_memory_layout_packs_conv_weights_by_slot_and_state_by_position(lanes: int) -> None:
+    from firstspike.sw.layout import MemoryLayout, Target
+    sizes, shapes = stack(MapShape(2, 7, 6), [lambda m: Conv2d(m, 5, (3, 2), 1, 1),
+                                              lambda m: Dense(4, m, Pooling(2))])
+    model = random_model(CoreParams(sizes, time_steps=4, lanes=lanes, shapes=shapes), np.random.default_rng(2))
+    layout = MemoryLayout(model.params)
+    folds = -(-5 // lanes)
+    assert layout.folds == (folds, -(-4 // lanes))
+    assert layout.weight_slots == (2 * 3 * 2, 5 * 3 * 3)  # conv: C·kh·kw; dense after a 2x2 sum pool of 5x7x7
+    assert layout.state_base == (0, 7 * 7 * folds) and layout.neuron_base == (0, folds)
+    for target, arrays in ((Target.WEIGHTS, "weights"), (Target.THRESHOLDS, "thresholds"),
+                           (Target.INITIAL_POTENTIALS, "initial_potentials")):
+        back = layout.unpack(layout.words(model, target), target)
+        for k, layer in enumerate(model.layers):
+            assert np.array_equal(back[k], getattr(layer, arrays)), (target, k)

@@ -22,6 +22,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.cycles import inference_overhead, layer_overhead, uses_spike_table
+from firstspike.sw.errors import NotOnTheCore
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
@@ -70,6 +71,10 @@ class TTFSCore(wiring.Component):
                       for name in model.params.__dataclass_fields__
                       if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
             refuse(self, ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}"))
+        try:
+            params.require_fully_connected("the core")
+        except NotOnTheCore as error:
+            refuse(self, error)
         self.params = params
         self.model = model
         self.layout = MemoryLayout(params)
