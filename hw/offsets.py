@@ -23,6 +23,8 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.topology import Conv2d
 
+from .refusal import refuse
+
 __all__ = ["AxisTable", "axis_table", "KernelOffsets", "event_layout", "pass_layout"]
 
 
@@ -89,7 +91,7 @@ class KernelOffsets(wiring.Component):
 
     def __init__(self, shape: Conv2d):
         if not isinstance(shape, Conv2d):
-            raise TypeError(f"KernelOffsets needs a Conv2d shape, not {shape!r}")
+            refuse(self, TypeError(f"KernelOffsets needs a Conv2d shape, not {shape!r}"))
         self.shape = shape
         super().__init__({
             "events": In(stream.Signature(event_layout(shape))),
