@@ -60,7 +60,7 @@ class TrainConfig:
     min_fired:
         The exported output threshold is one at which outputs fire on at least this
         fraction of training images (the first-spike decision rather than the fallback),
-        the lowest within a tolerance of the best accuracy among those (0 = any). Chosen
+        the highest such threshold (the latest decisions the floor allows; 0 = any). Chosen
         on a tenth of the training split held out from training.
     """
 

@@ -18,9 +18,13 @@ from ..golden import output_potentials
 from ..model import Layer, Model
 from ..params import CoreParams
 from .network import SurrogateNet
-from .threshold import lowest_good_threshold
+from .threshold import highest_firing_threshold, lowest_good_threshold
 
 __all__ = ["integer_layers", "to_model", "choose_output_threshold"]
+
+# Output thresholds tried: quantiles of the samples' highest output potentials (each
+# costs a first-crossing over the potentials of one golden run, so a fine grid is cheap).
+_CANDIDATES = 400
 
 
 @torch.no_grad()
@@ -53,15 +57,17 @@ def to_model(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding, o
 def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: LatencyEncoding,
                             spike_times: np.ndarray, labels: np.ndarray,
                             tolerance: float = 0.002, min_fired: float = 0.0) -> tuple[int, float]:
-    """``(threshold, golden accuracy)`` on the given training samples; with ``min_fired``,
-    a threshold at which outputs fire on at least that fraction of them where one exists."""
+    """``(threshold, golden accuracy)`` on the given training samples: the lowest within
+    ``tolerance`` of the best accuracy (lower thresholds decide earlier); with
+    ``min_fired``, the highest at which outputs fire on at least that fraction of them
+    (:mod:`.threshold`)."""
     probe = to_model(net, params, encoding, params.potential_range[1], {})
     # The output potentials do not depend on the output threshold: one golden run serves all.
     history = output_potentials(probe, spike_times)
     # Candidates: quantiles of each sample's highest output potential over all steps.
     peaks = history.max(axis=(0, 2))
     low, high = params.potential_range
-    candidates = np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, 50))), low, high)
+    candidates = np.clip(np.round(np.quantile(peaks, np.linspace(0.01, 0.99, _CANDIDATES))), low, high)
 
     scores: dict[int, tuple[float, float]] = {}
 
@@ -73,5 +79,7 @@ def choose_output_threshold(net: SurrogateNet, params: CoreParams, encoding: Lat
             scores[theta] = (float(np.mean(decision == labels)), float(fired.mean()))
         return scores[theta]
     # The highest threshold never fires: the class falls back to the highest final potential.
-    return lowest_good_threshold([*candidates, high], lambda theta: score(theta)[0], tolerance,
-                                 fired_of=lambda theta: score(theta)[1], min_fired=min_fired)
+    if min_fired > 0:
+        return highest_firing_threshold([*candidates, high], lambda theta: score(theta)[0],
+                                        lambda theta: score(theta)[1], min_fired, tolerance)
+    return lowest_good_threshold([*candidates, high], lambda theta: score(theta)[0], tolerance)
