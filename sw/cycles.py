@@ -26,11 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from .params import CoreParams, Kernel
+from .topology import Conv2d
 
 __all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
-           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles"]
+           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "conv_passes"]
 
 # The cycles a layer ends with (the sequencer's LAYER_END), in order: the last fold's
 # stage 2, which pushes its spikes and switches the queue over to the next layer; the next
@@ -81,7 +82,6 @@ def layer_overhead(params: CoreParams, lanes: int | None = None) -> int:
 
 
 def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
-    params.require_fully_connected("the cycle contract")
     return np.array([params.folds(k, lanes) for k in range(params.n_layers)], np.int64)
 
 
@@ -128,14 +128,42 @@ def cycles_per_inference(params: CoreParams, events: np.ndarray, busy_steps: np.
     -------
     ``int64 [batch]``.
     """
+    params.require_fully_connected("the layered schedule")
     passes = passes_per_layer(params, events, busy_steps, lanes)
     return (passes @ _folds(params, lanes) + params.n_layers * layer_overhead(params, lanes)
             + inference_overhead(params, lanes))
 
 
-def ideal_cycles(params: CoreParams, events: np.ndarray, lanes: int | None = None) -> np.ndarray:
-    """The event-bound ideal: the sum over layers of ``events * ceil(n_out / P)``."""
-    return np.asarray(events, np.int64) @ _folds(params, lanes)
+def ideal_cycles(params: CoreParams, events: np.ndarray, lanes: int | None = None,
+                 conv_work: np.ndarray | None = None) -> np.ndarray:
+    """The event-bound ideal: the sum over layers of ``events * F_k`` (a pass per event);
+    for a conv layer ``conv_work`` (``[batch, n_layers]``: its adds and the checks of the
+    positions they reached) replaces its events."""
+    work = np.asarray(events, np.int64)
+    if conv_work is not None:
+        conv = np.array([not _dense(params, k) for k in range(params.n_layers)])
+        work = np.where(conv[None, :], conv_work, work)
+    return work @ _folds(params, lanes)
+
+
+def _dense(params: CoreParams, layer: int) -> bool:
+    return not isinstance(params.layer_shape(layer), Conv2d)
+
+
+def conv_passes(params: CoreParams, adds: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """``int64 [batch, n_layers, T]``: the passes of each conv layer's run at each step (0 for
+    dense layers): an add per (event, kernel offset in range) and a check per position the
+    adds reached; at ``t = 0`` every position is checked (a neuron may start above its
+    threshold), and for ``ramp`` at every step (every potential moves)."""
+    steps = params.time_steps
+    t = np.arange(steps)
+    every = (t == 0) | (params.kernel is Kernel.RAMP)
+    out = np.zeros(np.shape(adds), np.int64)
+    for k in range(params.n_layers):
+        if not _dense(params, k):
+            checks = np.where(every[None, :], params.positions(k), np.asarray(touched)[:, k, :])
+            out[:, k, :] = np.asarray(adds)[:, k, :] + checks
+    return out
 
 
 def stepped_runs(params: CoreParams, events_per_step: np.ndarray, horizon: np.ndarray) -> np.ndarray:
@@ -157,7 +185,7 @@ def stepped_runs(params: CoreParams, events_per_step: np.ndarray, horizon: np.nd
 
 
 def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.ndarray,
-                   lanes: int | None = None) -> np.ndarray:
+                   lanes: int | None = None, conv: np.ndarray | None = None) -> np.ndarray:
     """Cycles per inference on the stepped schedule (docs/cycles.md), ``int64 [batch]``.
 
     ``events_per_step``: ``int [batch, n_layers, T]``, spikes arriving at each layer at
@@ -166,11 +194,18 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     (its last event's pass also ends the step; without events a pass only ends it), then
     ``STEPPED_LAYER_CHANGE`` cycles where the next layer runs at the same step,
     ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run the
-    decision's latency.
+    decision's latency. A conv layer's run is ``max(conv, 1)`` passes instead
+    (:func:`conv_passes`).
     """
     events = np.asarray(events_per_step, np.int64)
     runs = stepped_runs(params, events, horizon)
-    passes = np.where(runs, np.maximum(events, 1), 0).sum(axis=2)
+    work = np.maximum(events, 1)
+    if conv is not None:
+        dense = np.array([_dense(params, k) for k in range(params.n_layers)])
+        work = np.where(dense[None, :, None], work, np.maximum(np.asarray(conv, np.int64), 1))
+    elif not params.fully_connected:
+        raise ValueError("a network with conv layers needs its conv passes (conv_passes)")
+    passes = np.where(runs, work, 0).sum(axis=2)
     p = params.lanes if lanes is None else lanes
     total = runs.sum(axis=(1, 2))
     to_layer = runs[:, 1:, :].sum(axis=(1, 2))  # every later layer's run follows its predecessor's

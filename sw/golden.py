@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arith import NO_SPIKE, decide, first_crossing, integrate_steps
-from .cycles import cycles_per_inference, ideal_cycles, stepped_cycles
+from .cycles import conv_passes, cycles_per_inference, ideal_cycles, stepped_cycles
 from .model import Layer, Model
 from .params import CoreParams
 from .spikes import check_spike_times
@@ -108,7 +108,8 @@ class GoldenResult:
         """``int64 [batch, n_layers, T]``: spikes arriving at each layer at each step."""
         steps, batch = self.params.time_steps, self.batch
         out = []
-        for times in self._arrivals():
+        for k, arrivals in enumerate(self._arrivals()):
+            times = event_times(self.params.layer_shape(k), arrivals)
             rows = np.broadcast_to(np.arange(batch)[:, None], times.shape)
             spiked = times != NO_SPIKE
             out.append(np.bincount(rows[spiked] * steps + times[spiked].astype(np.int64),
@@ -143,15 +144,52 @@ class GoldenResult:
             total += events.astype(np.int64) @ fan_out(shape, self.params.layer_sizes[k])
         return total
 
+    @property
+    def conv_work(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(adds, touched)``, ``int64 [batch, n_layers, T]``: for each conv layer and step
+        (up to the horizon), the (event, kernel offset in range) pairs and the distinct
+        output positions they reached; 0 for dense layers."""
+        steps, batch, n_layers = self.params.time_steps, self.batch, self.params.n_layers
+        adds = np.zeros((batch, n_layers, steps), np.int64)
+        touched = np.zeros((batch, n_layers, steps), np.int64)
+        for k, arrivals in enumerate(self._arrivals()):
+            shape = self.params.layer_shape(k)
+            if not isinstance(shape, Conv2d):
+                continue
+            events = event_times(shape, arrivals)
+            targets, _ = shape.fanout()
+            positions_of = targets[:, ::shape.channels]  # channel 0's targets: oy·Wo + ox per offset
+            sample, source = np.nonzero(events != NO_SPIKE)
+            segment = sample.astype(np.int64) * steps + events[sample, source]
+            if shape.pool is not None and shape.pool.kind is PoolKind.SUM:
+                assert shape.input_map is not None
+                source = shape.pool.window_of(shape.input_map)[source]
+                kept = source != NO_TARGET
+                segment, source = segment[kept], source[kept]
+            positions = positions_of[source]
+            reached = positions != NO_TARGET
+            adds[:, k, :] = np.bincount(segment, weights=reached.sum(axis=1),
+                                        minlength=batch * steps).reshape(batch, steps).astype(np.int64)
+            size = shape.output_map.height * shape.output_map.width
+            cells = np.unique((segment[:, None] * size + positions)[reached])
+            touched[:, k, :] = np.bincount(cells // size, minlength=batch * steps).reshape(batch, steps)
+        return adds, touched
+
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: clock cycles the core takes with ``lanes`` lanes."""
         if self.params.stepped:
-            return stepped_cycles(self.params, self.events_per_step, self.horizon, lanes)
+            conv = None if self.params.fully_connected else conv_passes(self.params, *self.conv_work)
+            return stepped_cycles(self.params, self.events_per_step, self.horizon, lanes, conv)
         return cycles_per_inference(self.params, self.events, self.busy_steps, lanes)
 
     def ideal_cycles(self, lanes: int | None = None) -> np.ndarray:
-        """``int64 [batch]``: the event-bound lower bound for ``lanes`` lanes."""
-        return ideal_cycles(self.params, self.events, lanes)
+        """``int64 [batch]``: the event-bound lower bound for ``lanes`` lanes (a conv layer's
+        adds and the checks of the positions they reached count as its events)."""
+        if self.params.fully_connected:
+            return ideal_cycles(self.params, self.events, lanes)
+        adds, touched = self.conv_work
+        events = self.events_per_step.sum(axis=2)
+        return ideal_cycles(self.params, events, lanes, (adds + touched).sum(axis=2))
 
     @classmethod
     def join(cls, parts: list[GoldenResult]) -> GoldenResult:

@@ -199,7 +199,7 @@ def test_the_core_and_its_cycle_contract_refuse_conv_layers_by_name() -> None:
         next(run_backend("rtl", model, np.zeros((1, 64), np.int16)))
     with pytest.raises(NotOnTheCore, match="the core " + expected):
         DeviceEmulator(model, 4)
-    with pytest.raises(NotOnTheCore, match="the cycle contract " + expected):
+    with pytest.raises(NotOnTheCore, match="the layered schedule " + expected):
         simulate(model, np.zeros((1, 64), np.int16)).cycles()
 
 
@@ -229,3 +229,20 @@ def test_the_memory_layout_packs_conv_weights_by_slot_and_state_by_position(lane
         back = layout.unpack(layout.words(model, target), target)
         for k, layer in enumerate(model.layers):
             assert np.array_equal(back[k], getattr(layer, arrays)), (target, k)
+
+
+def test_stepped_cycles_of_a_hand_counted_conv_network() -> None:
+    """1x3x3 input, a 2x2 conv (4 positions, F = 1 at P = 4), then dense 2; nothing fires."""
+    from firstspike.sw.params import Schedule
+    sizes, shapes = stack(MapShape(1, 3, 3), [lambda m: Conv2d(m, 1, (2, 2)), lambda m: Dense(2)])
+    params = CoreParams(sizes, time_steps=4, lanes=4, schedule=Schedule.STEPPED, shapes=shapes)
+    model = _model(params, (np.ones((1, 2, 2, 1)), [100], [0]), (np.ones((4, 2)), [100, 100], [0, 0]))
+    times = np.full((1, 9), N)
+    times[0, 0] = times[0, 4] = 1  # (0,0) reaches output (0,0); (1,1) reaches all four
+    result = simulate(model, times)
+    adds, touched = result.conv_work
+    assert adds[0, 0].tolist() == [0, 5, 0, 0] and touched[0, 0].tolist() == [0, 4, 0, 0]
+    # Conv runs: t=0 sweeps all 4 positions, t=1 5 adds + 4 checks, t=3 one pass; dense: t=0, t=3.
+    # 16 passes + 2 layer changes x 2 + 2 step changes x 1 + the decision's 3 cycles.
+    assert result.cycles().tolist() == [16 + 4 + 2 + 3]
+    assert result.ideal_cycles().tolist() == [5 + 4]
