@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Signal
+from amaranth import Elaboratable, Module, Signal, Value
 from amaranth.hdl import Assert, Assume, Cover
 
 __all__ = ["StreamRules"]
@@ -25,7 +25,7 @@ class StreamRules(Elaboratable):
             held, payload = Signal(), Signal.like(port.payload)
             m.d.sync += [held.eq(port.valid & ~port.ready), payload.eq(port.payload)]
             with m.If(started & held):
-                m.d.comb += rule(port.valid & (port.payload.as_value() == payload.as_value()))
+                m.d.comb += rule(port.valid & (Value.cast(port.payload) == Value.cast(payload)))
         for port in self.outputs:
             stalled = Signal()
             m.d.sync += stalled.eq(port.valid & ~port.ready)
