@@ -213,7 +213,8 @@ class _Wiring:
     increments, and a threshold and initial potential per neuron.
 
     ``weights`` (``[n_events, n_out]``, one row per event source) for dense layers;
-    ``targets`` and ``values`` (``[n_events, fan-out]``) for convolutions. ``shape``
+    for convolutions ``positions`` and ``slots`` (``[n_events, kh·kw]``: per kernel offset the
+    output position it reaches, or ``NO_TARGET``, and the row of ``kernel_matrix``). ``shape``
     where the layer's events are not its input spikes (max pooling).
     """
 
@@ -222,8 +223,8 @@ class _Wiring:
     initial_potentials: np.ndarray
     increment_bound: int
     weights: np.ndarray | None = None
-    targets: np.ndarray | None = None
-    values: np.ndarray | None = None
+    positions: np.ndarray | None = None
+    slots: np.ndarray | None = None
     shape: LayerShape | None = None
     rows: np.ndarray | None = None
     conv: Conv2d | None = None
@@ -247,15 +248,17 @@ def _wiring(params: CoreParams, k: int, layer: Layer) -> _Wiring:
     summed = pool.size ** 2 if pool is not None and rows is not None else 1
     if isinstance(shape, Conv2d):
         targets, index = shape.fanout()
-        values = np.where(targets == NO_TARGET, 0, layer.weights.reshape(-1)[index])
+        k_out = shape.channels
+        positions = targets[:, ::k_out]  # channel 0's targets: oy·Wo + ox, or NO_TARGET
+        slots = index[:, ::k_out] // k_out
         if rows is not None:
-            targets = np.where(rows[:, None] == NO_TARGET, NO_TARGET, targets[rows])
-            values = np.where(rows[:, None] == NO_TARGET, 0, values[rows])
+            positions = np.where(rows[:, None] == NO_TARGET, NO_TARGET, positions[rows])
+            slots = slots[rows]
         per_neuron = shape.output_map.height * shape.output_map.width
         bound = int(np.abs(layer.weights).sum(axis=(0, 1, 2)).max(initial=0)) * summed
         c, kh, kw, k = layer.weights.shape
         return _Wiring(n_out, np.repeat(layer.thresholds, per_neuron), np.repeat(layer.initial_potentials, per_neuron),
-                       bound, targets=targets, values=values, shape=max_pool, rows=rows, conv=shape,
+                       bound, positions=positions, slots=slots, shape=max_pool, rows=rows, conv=shape,
                        kernel_matrix=layer.weights.reshape(c * kh * kw, k))
     weights = layer.weights
     if rows is not None:
@@ -317,26 +320,36 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
 
 
 def _scatter_is_cheaper(spike_times: np.ndarray, wiring: _Wiring, steps: int) -> bool:
-    """Whether adding each spike's fan-out beats convolving every step's map (both exact)."""
-    assert wiring.targets is not None and wiring.conv is not None
-    pairs = int((spike_times != NO_SPIKE).sum()) * wiring.targets.shape[1]
+    """Whether adding each spike's kernel rows beats convolving every step's map (both exact)."""
+    assert wiring.positions is not None and wiring.conv is not None
+    offsets = wiring.positions.shape[1]
+    pairs = int((spike_times != NO_SPIKE).sum()) * offsets
     out = wiring.conv.output_map
-    products = steps * len(spike_times) * out.size * (wiring.targets.shape[1] // out.channels)
-    return pairs * _SCATTER_COST < products
+    windows = steps * len(spike_times) * out.height * out.width
+    return pairs * _SCATTER_COST < windows * offsets * wiring.conv.seen_map().channels
 
 
-def _fanout_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
-    """``a(t)`` ``[T, batch, n_out]`` of a convolution: every spike adds its fan-out."""
-    assert wiring.targets is not None and wiring.values is not None
-    batch = len(spike_times)
+def _scattered_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
+    """``a(t)`` ``[T, batch, n_out]`` of a convolution, event by event: every spike adds, per
+    kernel offset in range, that offset's row of ``K`` weights to its output position (one
+    weighted count per output channel over the (step, sample, position) cells reached)."""
+    assert wiring.positions is not None and wiring.slots is not None and wiring.conv is not None
+    assert wiring.kernel_matrix is not None
+    batch, out = len(spike_times), wiring.conv.output_map
+    size = out.height * out.width
     sample, source = np.nonzero(spike_times != NO_SPIKE)
     segment = spike_times[sample, source].astype(np.int64) * batch + sample
-    targets, values = wiring.targets[source], wiring.values[source]
-    reached = targets != NO_TARGET
-    flat = (segment[:, None] * wiring.n_out + targets)[reached]
-    # bincount sums in float64: exact for these integers (far below 2**53).
-    sums = np.bincount(flat, weights=values[reached], minlength=steps * batch * wiring.n_out)
-    return sums.astype(dtype).reshape(steps, batch, wiring.n_out)
+    positions, slots = wiring.positions[source], wiring.slots[source]
+    reached = positions != NO_TARGET
+    cells = (segment[:, None] * size + positions)[reached]
+    slots = slots[reached]
+    kernel = np.ascontiguousarray(wiring.kernel_matrix.T, dtype=np.float64)  # [K, C·kh·kw]
+    sums: np.ndarray = np.empty((steps * batch, out.channels, size), dtype)
+    for channel in range(out.channels):
+        # bincount sums in float64: exact for these integers.
+        sums[:, channel, :] = np.bincount(cells, weights=kernel[channel][slots],
+                                          minlength=steps * batch * size).reshape(steps * batch, size)
+    return sums.reshape(steps, batch, wiring.n_out)
 
 
 def _convolved_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
@@ -378,7 +391,7 @@ def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, met
     if wiring.weights is not None:
         increments = _increments(inputs, wiring.weights, params.time_steps, dtype, method)
     elif method == "sparse" or (method == "auto" and _scatter_is_cheaper(inputs, wiring, params.time_steps)):
-        increments = _fanout_increments(inputs, wiring, params.time_steps, dtype)
+        increments = _scattered_increments(inputs, wiring, params.time_steps, dtype)
     else:
         increments = _convolved_increments(inputs, wiring, params.time_steps, dtype)
     history = integrate_steps(increments, wiring.initial_potentials.astype(dtype), params)
