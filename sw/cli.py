@@ -36,6 +36,7 @@ from .model import Model
 from .params import LIMITS, Schedule
 from .processes import end_descendants, ending_descendants_on_interrupt
 from .spikes import check_spike_times
+from .topology import describe
 
 __all__ = ["main"]
 
@@ -322,7 +323,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, getattr(args, "schedule", None))
     p = model.params
     info = {
-        "layer_sizes": list(p.layer_sizes), "time_steps": p.time_steps, "kernel": p.kernel.value,
+        "layer_sizes": list(p.layer_sizes),
+        "layers": [describe(p.layer_shape(k)) for k in range(p.n_layers)],
+        "time_steps": p.time_steps, "kernel": p.kernel.value,
         "weight_bits": p.weight_bits, "potential_bits": p.potential_bits, "decision": p.decision.value,
         "encoding": model.encoding.kind, "encoding_x_max": model.encoding.x_max,
         "sha256": model.digest(), "provenance": model.provenance,

@@ -11,6 +11,7 @@ from .backends import run_backend
 from .datasets import Dataset
 from .errors import FirstSpikeError
 from .model import Model
+from .topology import describe
 
 __all__ = ["EvalReport", "evaluate"]
 
@@ -50,9 +51,10 @@ class EvalReport:
         """The figures as ``firstspike eval`` prints them (``name``: how the user named the model)."""
         p = model.params
         layers = ["inputs"] + [f"layer {k + 1}" for k in range(p.n_layers)]
+        shapes = "" if p.fully_connected else ": " + ", ".join(describe(p.layer_shape(k)) for k in range(p.n_layers))
         lines = [
-            f"model      {name}  ({'-'.join(map(str, p.layer_sizes))}, T={p.time_steps}, {p.kernel.value} kernel, "
-            f"sha256 {self.model_sha256[:12]})",
+            f"model      {name}  ({'-'.join(map(str, p.layer_sizes))}{shapes}, T={p.time_steps}, {p.kernel.value} "
+            f"kernel, sha256 {self.model_sha256[:12]})",
             f"data       {self.dataset} {self.split} split, {self.samples} samples",
             f"backend    {self.backend}{backend_label}  ({self.samples / max(self.seconds, 1e-9):,.0f} inferences/s)",
             f"accuracy   {100 * self.accuracy:.2f} %  ({self.correct}/{self.samples}); "
@@ -66,7 +68,8 @@ class EvalReport:
             lines.append(f"agreement  {100 * self.agreement:.2f} % of samples equal the golden model in every spike "
                          "time, class, decision step and cycle count")
         if self.cycles_mean is None or self.ideal_cycles_mean is None:
-            lines.append("cycles     none: the core and its cycle contract run dense layers only so far")
+            lines.append("cycles     none: the core does not run conv or pooled layers yet "
+                         "(docs/cycles.md has their contract)")
             return lines
         ratio = self.cycles_mean / max(self.ideal_cycles_mean, 1e-9)
         lines.append(f"cycles     P={self.lanes}, {self.schedule}: mean {self.cycles_mean:,.1f} "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PoolKind", "MapShape", "Pooling", "Dense", "Conv2d", "LayerShape", "NO_TARGET", "stack",
-           "event_times", "fan_out"]
+           "event_times", "fan_out", "describe"]
 
 #: Padding in fan-out tables: no neuron.
 NO_TARGET = -1
@@ -285,3 +285,17 @@ def fan_out(shape: LayerShape, n_inputs: int) -> np.ndarray:
     assert shape.input_map is not None
     window = shape.pool.window_of(shape.input_map)
     return np.where(window == NO_TARGET, 0, per_seen[window])
+
+
+def describe(shape: LayerShape) -> str:
+    """One layer in a few words: ``sum-pool 2 > conv 32@3x3 stride 2 pad 1``, ``dense 10``."""
+    pooled = f"{shape.pool.kind.value}-pool {shape.pool.size} > " if shape.pool is not None else ""
+    if isinstance(shape, Dense):
+        return f"{pooled}dense {shape.outputs}"
+    (kh, kw), stride, padding = shape.kernel, shape.stride, shape.padding
+    text = f"{pooled}conv {shape.channels}@{kh}x{kw}"
+    if stride != (1, 1):
+        text += f" stride {stride[0] if stride[0] == stride[1] else stride}"
+    if padding != (0, 0):
+        text += f" pad {padding[0] if padding[0] == padding[1] else padding}"
+    return text
