@@ -246,3 +246,14 @@ def test_stepped_cycles_of_a_hand_counted_conv_network() -> None:
     # 16 passes + 2 layer changes x 2 + 2 step changes x 1 + the decision's 3 cycles.
     assert result.cycles().tolist() == [16 + 4 + 2 + 3]
     assert result.ideal_cycles().tolist() == [5 + 4]
+
+
+def test_the_board_design_refuses_conv_layers_before_building_anything() -> None:
+    import warnings
+
+    from firstspike.hw.generate import render_link
+    from firstspike.sw.errors import NotOnTheCore
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no elaboratable left unused behind the refusal
+        with pytest.raises(NotOnTheCore, match="the core runs dense layers only so far"):
+            render_link(_small_conv_model(), 4, clock_hz=25_000_000, baud=3_000_000)

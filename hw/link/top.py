@@ -11,10 +11,12 @@ from amaranth import Module, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from firstspike.sw.errors import NotOnTheCore
 from firstspike.sw.link.messages import default_max_payload
 from firstspike.sw.model import Model
 
 from ..core import TTFSCore
+from ..refusal import refuse
 from .commands import CommandHandler
 from .framer import FrameReceiver, FrameTransmitter
 from .uart import UARTRx, UARTTx
@@ -42,6 +44,10 @@ class LinkedCore(wiring.Component):
     def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int, max_payload: int | None = None,
                  idle_timeout: int | None = None):
         self.params = model.params.with_lanes(lanes)
+        try:
+            self.params.require_fully_connected("the core")
+        except NotOnTheCore as error:
+            refuse(self, error)
         self.model = model
         self.clock_hz, self.baud = clock_hz, baud
         self.max_payload = max_payload or default_max_payload(self.params)
