@@ -74,3 +74,30 @@ def test_the_stream_rule_proof_fails_on_a_transmitter_that_overwrites_a_waiting_
     design, ports = stream_rules_of(broken.FrameTransmitter(max_payload=8))
     outcome = prove(design, ports, tmp_path, depth=16)
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
+
+
+def test_one_lane_operation_equals_the_documented_rule_at_full_width(tmp_path):
+    """Combinational, so one step covers every value: 8-bit weights, 16-bit potentials."""
+    from formal.lane_spec import LaneStepSpec
+
+    from firstspike.sw.params import Schedule
+    params = CoreParams((600, 4), time_steps=16, weight_bits=8, potential_bits=16, lanes=2,
+                        schedule=Schedule.STEPPED)
+    spec = LaneStepSpec(params)
+    outcome = prove(spec, spec.ports(), tmp_path, mode="bmc", depth=1)
+    assert outcome.passed, outcome.log[-3000:]
+
+
+def test_the_lane_proof_reaches_a_saturating_spike_and_fails_on_a_strict_comparison(tmp_path):
+    from formal.lane_spec import LaneStepSpec
+
+    from firstspike.hw import lanes
+    from firstspike.sw.params import Schedule
+    params = CoreParams((600, 4), time_steps=16, lanes=2, schedule=Schedule.STEPPED)
+    spec = LaneStepSpec(params)
+    assert prove(spec, spec.ports(), tmp_path / "cover", mode="cover", depth=1).passed
+    broken = mutated(lanes, "return (value >= threshold) | (threshold == low)",
+                     "return (value > threshold) | (threshold == low)")
+    spec = LaneStepSpec(params, lanes=broken.LaneArray)
+    outcome = prove(spec, spec.ports(), tmp_path / "broken", mode="bmc", depth=1)
+    assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
