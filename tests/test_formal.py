@@ -101,3 +101,32 @@ def test_the_lane_proof_reaches_a_saturating_spike_and_fails_on_a_strict_compari
     spec = LaneStepSpec(params, lanes=broken.LaneArray)
     outcome = prove(spec, spec.ports(), tmp_path / "broken", mode="bmc", depth=1)
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
+
+
+def test_after_any_bytes_an_idle_gap_and_a_frame_the_receiver_hands_the_frame_on(tmp_path):
+    """Bounded model check long enough for up to a dozen bytes of garbage (any bytes, line
+    errors, faults left waiting), the idle gap and the largest frame of this reduced
+    receiver (8-byte payloads: the framing logic does not depend on the payload bound
+    beyond its counters' widths)."""
+    from formal.recovery import Recovery
+
+    from firstspike.sw.link.framing import Frame
+    frame = Frame(type=1, sequence=0x7E, payload=bytes([0x7D, 1, 2, 3, 4, 5, 6, 0x7E]))  # escapes inside
+    design = Recovery(FrameReceiver(max_payload=8, idle_timeout=6), frame, idle=6, within=4)
+    outcome = prove(design, design.ports(), tmp_path, mode="bmc", depth=48)
+    assert outcome.passed, outcome.log[-3000:]
+
+
+def test_the_recovery_proof_is_reached_and_fails_on_a_receiver_that_keeps_its_place_across_a_flag(tmp_path):
+    from formal.recovery import Recovery
+
+    from firstspike.hw.link import framer
+    from firstspike.sw.link.framing import Frame
+    frame = Frame(type=1, sequence=0x7E, payload=bytes([0x7D, 1, 2, 3, 4, 5, 6, 0x7E]))
+    design = Recovery(FrameReceiver(max_payload=8, idle_timeout=6), frame, idle=6, within=4)
+    assert prove(design, design.ports(), tmp_path / "cover", mode="cover", depth=48).passed
+    broken = mutated(framer, "m.d.sync += [in_frame.eq(1), escaped.eq(0), position.eq(0)]",
+                     "m.d.sync += [in_frame.eq(1), escaped.eq(0)]")
+    design = Recovery(broken.FrameReceiver(max_payload=8, idle_timeout=6), frame, idle=6, within=4)
+    outcome = prove(design, design.ports(), tmp_path / "broken", mode="bmc", depth=48)
+    assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
