@@ -130,3 +130,33 @@ def test_the_recovery_proof_is_reached_and_fails_on_a_receiver_that_keeps_its_pl
     design = Recovery(broken.FrameReceiver(max_payload=8, idle_timeout=6), frame, idle=6, within=4)
     outcome = prove(design, design.ports(), tmp_path / "broken", mode="bmc", depth=48)
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
+
+
+@pytest.mark.parametrize("kernel, schedule", [("step", "stepped"), ("ramp", "layered")])
+def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, tmp_path):
+    """The whole core at a reduced size (3-2-2, T = 2, P = 1; the control is the same at
+    every size, only counters and memories widen): results and read_data, by k-induction,
+    for every events, write and read stream that obeys the rules."""
+    from firstspike.hw.core import TTFSCore
+    from firstspike.sw.params import Kernel, Schedule
+    params = CoreParams((3, 2, 2), time_steps=2, lanes=1, kernel=Kernel(kernel), schedule=Schedule(schedule))
+    design, ports = stream_rules_of(TTFSCore(params))
+    outcome = prove(design, ports, tmp_path, depth=6)
+    assert outcome.passed, outcome.log[-3000:]
+    design, ports = stream_rules_of(TTFSCore(params))
+    assert prove(design, ports, tmp_path / "cover", mode="cover", depth=30).passed  # a result waits for ready
+
+
+def test_the_core_proof_fails_on_a_core_that_withdraws_its_result(tmp_path):
+    from firstspike.hw.core import stepped, top
+    from firstspike.sw.params import Schedule
+    broken = mutated(stepped, "with m.If(results.ready):", "with m.If(1):")
+    original = top.stepped_sequence
+    top.stepped_sequence = broken.stepped_sequence
+    try:
+        params = CoreParams((3, 2, 2), time_steps=2, lanes=1, schedule=Schedule.STEPPED)
+        design, ports = stream_rules_of(top.TTFSCore(params))
+        outcome = prove(design, ports, tmp_path, depth=6)
+    finally:
+        top.stepped_sequence = original
+    assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
