@@ -68,6 +68,7 @@ def test_every_stream_out_of_a_link_unit_obeys_the_stream_rules(unit, tmp_path):
     assert outcome.passed, outcome.log[-3000:]
 
 
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
 def test_the_stream_rule_proof_fails_on_a_transmitter_that_overwrites_a_waiting_byte(tmp_path):
     from firstspike.hw.link import framer
     broken = mutated(framer, "out_free = ~self.bytes_out.valid | self.bytes_out.ready", "out_free = 1")
@@ -117,6 +118,7 @@ def test_after_any_bytes_an_idle_gap_and_a_frame_the_receiver_hands_the_frame_on
     assert outcome.passed, outcome.log[-3000:]
 
 
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
 def test_the_recovery_proof_is_reached_and_fails_on_a_receiver_that_keeps_its_place_across_a_flag(tmp_path):
     from formal.recovery import Recovery
 
@@ -132,6 +134,7 @@ def test_the_recovery_proof_is_reached_and_fails_on_a_receiver_that_keeps_its_pl
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
 
 
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
 @pytest.mark.parametrize("kernel, schedule", [("step", "stepped"), ("ramp", "layered")])
 def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, tmp_path):
     """The whole core at a reduced size (3-2-2, T = 2, P = 1; the control is the same at
@@ -147,6 +150,7 @@ def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, t
     assert prove(design, ports, tmp_path / "cover", mode="cover", depth=30).passed  # a result waits for ready
 
 
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
 def test_the_core_proof_fails_on_a_core_that_withdraws_its_result(tmp_path):
     from firstspike.hw.core import stepped, top
     from firstspike.sw.params import Schedule
