@@ -157,8 +157,7 @@ class GoldenResult:
             if not isinstance(shape, Conv2d):
                 continue
             events = event_times(shape, arrivals)
-            targets, _ = shape.fanout()
-            positions_of = targets[:, ::shape.channels]  # channel 0's targets: oy·Wo + ox per offset
+            positions_of, _ = shape.offsets()
             sample, source = np.nonzero(events != NO_SPIKE)
             segment = sample.astype(np.int64) * steps + events[sample, source]
             if shape.pool is not None and shape.pool.kind is PoolKind.SUM:
@@ -247,10 +246,7 @@ def _wiring(params: CoreParams, k: int, layer: Layer) -> _Wiring:
     n_out = shape.n_outputs()
     summed = pool.size ** 2 if pool is not None and rows is not None else 1
     if isinstance(shape, Conv2d):
-        targets, index = shape.fanout()
-        k_out = shape.channels
-        positions = targets[:, ::k_out]  # channel 0's targets: oy·Wo + ox, or NO_TARGET
-        slots = index[:, ::k_out] // k_out
+        positions, slots = shape.offsets()
         if rows is not None:
             positions = np.where(rows[:, None] == NO_TARGET, NO_TARGET, positions[rows])
             slots = slots[rows]

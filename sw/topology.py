@@ -216,6 +216,13 @@ class Conv2d:
     def neuron_param_shape(self) -> tuple[int, ...]:
         return (self.channels,)
 
+    def offsets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per kernel offset of each seen neuron: the output position it reaches
+        (``oy·Wo + ox``, or ``NO_TARGET``) and its weight slot (``(c·kh + dy)·kw + dx``),
+        ``int64 [seen.size, kh·kw]``: :meth:`fanout` for the first output channel."""
+        targets, index = self.fanout()
+        return targets[:, ::self.channels], index[:, ::self.channels] // self.channels
+
     def fanout(self) -> tuple[np.ndarray, np.ndarray]:
         """Whom each neuron of the seen map reaches, and with which weight.
 
