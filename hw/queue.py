@@ -17,9 +17,16 @@ from firstspike.sw.params import CoreParams
 __all__ = ["SpikeQueue", "record_layout", "queue_depth", "event_source_members", "records_to_events"]
 
 
+def _positions(params: CoreParams) -> int:
+    """The most positions of a layer whose spikes are queued (1: dense layers only)."""
+    return max([params.positions(k) for k in range(params.n_layers - 1)], default=1)
+
+
 def record_layout(params: CoreParams) -> data.StructLayout:
+    """A fold's spikes at one step: which lanes fired, and (conv layers) at which position."""
     widest = max(params.folds(k) for k in range(params.n_layers))
     return data.StructLayout({
+        "position": unsigned(max(1, (_positions(params) - 1).bit_length())),
         "fold": unsigned(max(1, (widest - 1).bit_length())),
         "step": unsigned(params.time_bits),
         "fire": unsigned(params.lanes),
@@ -29,9 +36,10 @@ def record_layout(params: CoreParams) -> data.StructLayout:
 def queue_depth(params: CoreParams) -> int:
     """Records held at once: at most one a neuron of the layer being read, plus one a
     neuron of the layer being written; on the stepped schedule one a fold of one layer's
-    run (the next layer reads them before the layer runs again)."""
+    run (the next layer reads them before the layer runs again): a conv layer's, one a fold
+    of each position it checks."""
     if params.stepped:
-        return max(2, max(params.folds(k) for k in range(params.n_layers - 1)) if params.n_layers > 1 else 2)
+        return max([2] + [params.positions(k) * params.folds(k) for k in range(params.n_layers - 1)])
     hidden = params.layer_sizes[1:-1]
     if not hidden:
         return 2
@@ -40,12 +48,13 @@ def queue_depth(params: CoreParams) -> int:
 
 
 def event_source_members(params: CoreParams) -> dict:
-    """The members through which the next layer takes events: ``valid``, ``index``,
-    ``step``, ``take``, ``exhausted``."""
+    """The members through which the next layer takes events: ``valid``, ``index`` (a conv
+    layer's channel), ``position`` (a conv layer's), ``step``, ``take``, ``exhausted``."""
     widest = max(params.folds(k) for k in range(params.n_layers))
     return {
         "valid": Out(1),
         "index": Out(range(max(2, widest * params.lanes))),
+        "position": Out(range(max(2, _positions(params)))),
         "step": Out(params.time_bits),
         "take": In(1),
         "exhausted": Out(1),
@@ -68,6 +77,7 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
     m.d.comb += [
         rest.eq(current.fire & (current.fire - 1)),
         port.index.eq(current.fold * params.lanes + lane),
+        port.position.eq(current.position),
         port.step.eq(current.step),
     ]
     with m.If(port.take):

@@ -29,6 +29,8 @@ class TouchedPositions(wiring.Component):
     positions:
         The list, each marked position once, in the order first marked; taking one clears
         its mark.
+    last:
+        The position on offer is the list's last (valid once no mark is in flight).
     restart:
         Empty the list (marks are not cleared: see ``clear``).
     clear, clear_position:
@@ -47,6 +49,7 @@ class TouchedPositions(wiring.Component):
             "mark": In(1),
             "mark_position": In(range(positions)),
             "positions": Out(stream.Signature(range(positions))),
+            "last": Out(1),
             "restart": In(1),
             "clear": In(1),
             "clear_position": In(range(positions)),
@@ -79,6 +82,7 @@ class TouchedPositions(wiring.Component):
             list_w.addr.eq(count), list_w.data.eq(pending_position), list_w.en.eq(first),
             self.positions.payload.eq(list_r.data),
             self.positions.valid.eq(head < count),
+            self.last.eq(head + 1 == count),
         ]
         # Mark writes: a first mark sets; taking an entry, or `clear`, clears.
         with m.If(first):

@@ -34,7 +34,7 @@ def run_backend(name: str, model: Model, spike_times: np.ndarray, **options) -> 
     if name not in BACKENDS:
         raise FirstSpikeError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name != "golden":
-        model.params.require_fully_connected(f"the {name} backend")
+        model.params.require_on_the_core(f"the {name} backend")
     module_name, function_name = BACKENDS[name].split(":")
     try:
         module = importlib.import_module(module_name)

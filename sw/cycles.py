@@ -31,7 +31,8 @@ from .topology import Conv2d
 __all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
-           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "conv_passes"]
+           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "CONV_START", "CONV_TURN",
+           "conv_run_cycles"]
 
 # The cycles a layer ends with (the sequencer's LAYER_END), in order: the last fold's
 # stage 2, which pushes its spikes and switches the queue over to the next layer; the next
@@ -43,6 +44,10 @@ LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
 STEPPED_LAYER_CHANGE = DRAIN + SOURCE_FILL
 STEPPED_STEP_CHANGE = DRAIN
+# A conv layer's run at a step (the stepped sequencer's CONV_ADD, then CONV_CHECK): the
+# cycle its first event goes into the kernel-offset unit (where it has events), and the
+# cycle between its adds and its checks, in which the list of touched positions settles.
+CONV_START, CONV_TURN = 1, 1
 # Extra cycles per layer with the spike table: it is read (one memory cycle and a FIFO)
 # before the next layer starts.
 TABLE_PRIMING = 3
@@ -150,19 +155,27 @@ def _dense(params: CoreParams, layer: int) -> bool:
     return not isinstance(params.layer_shape(layer), Conv2d)
 
 
-def conv_passes(params: CoreParams, adds: np.ndarray, touched: np.ndarray) -> np.ndarray:
-    """``int64 [batch, n_layers, T]``: the passes of each conv layer's run at each step (0 for
-    dense layers): an add per (event, kernel offset in range) and a check per position the
-    adds reached; at ``t = 0`` every position is checked (a neuron may start above its
-    threshold), and for ``ramp`` at every step (every potential moves)."""
+def conv_run_cycles(params: CoreParams, events: np.ndarray, adds: np.ndarray, touched: np.ndarray,
+                    unreaching: np.ndarray, lanes: int | None = None) -> np.ndarray:
+    """``int64 [batch, n_layers, T]``: the cycles of each conv layer's run at each step (0 for
+    dense layers), from its events, their adds (an event per kernel offset in range), the
+    positions the adds reached and the events that reach no output (each a cycle):
+
+        [events > 0] · CONV_START + unreaching + F · adds + CONV_TURN + max(F · checks, 1)
+
+    ``checks``: the positions reached; every position at ``t = 0`` (a neuron may start above
+    its threshold) and, for ``ramp``, at every step (every potential moves)."""
     steps = params.time_steps
     t = np.arange(steps)
     every = (t == 0) | (params.kernel is Kernel.RAMP)
     out = np.zeros(np.shape(adds), np.int64)
     for k in range(params.n_layers):
-        if not _dense(params, k):
-            checks = np.where(every[None, :], params.positions(k), np.asarray(touched)[:, k, :])
-            out[:, k, :] = np.asarray(adds)[:, k, :] + checks
+        if _dense(params, k):
+            continue
+        folds = params.folds(k, lanes)
+        checks = np.where(every[None, :], params.positions(k), np.asarray(touched)[:, k, :])
+        out[:, k, :] = ((np.asarray(events)[:, k, :] > 0) * CONV_START + np.asarray(unreaching)[:, k, :]
+                        + folds * np.asarray(adds)[:, k, :] + CONV_TURN + np.maximum(folds * checks, 1))
     return out
 
 
@@ -194,20 +207,19 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     (its last event's pass also ends the step; without events a pass only ends it), then
     ``STEPPED_LAYER_CHANGE`` cycles where the next layer runs at the same step,
     ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run the
-    decision's latency. A conv layer's run is ``max(conv, 1)`` passes instead
-    (:func:`conv_passes`).
+    decision's latency. A conv layer's run costs ``conv`` cycles instead
+    (:func:`conv_run_cycles`, ``[batch, n_layers, T]``).
     """
     events = np.asarray(events_per_step, np.int64)
     runs = stepped_runs(params, events, horizon)
-    work = np.maximum(events, 1)
+    work = np.maximum(events, 1) * _folds(params, lanes)[None, :, None]
     if conv is not None:
         dense = np.array([_dense(params, k) for k in range(params.n_layers)])
-        work = np.where(dense[None, :, None], work, np.maximum(np.asarray(conv, np.int64), 1))
+        work = np.where(dense[None, :, None], work, np.asarray(conv, np.int64))
     elif not params.fully_connected:
-        raise ValueError("a network with conv layers needs its conv passes (conv_passes)")
-    passes = np.where(runs, work, 0).sum(axis=2)
+        raise ValueError("a network with conv layers needs its conv runs' cycles (conv_run_cycles)")
     p = params.lanes if lanes is None else lanes
     total = runs.sum(axis=(1, 2))
     to_layer = runs[:, 1:, :].sum(axis=(1, 2))  # every later layer's run follows its predecessor's
-    return (passes @ _folds(params, lanes) + to_layer * STEPPED_LAYER_CHANGE
+    return (np.where(runs, work, 0).sum(axis=(1, 2)) + to_layer * STEPPED_LAYER_CHANGE
             + (total - to_layer - 1) * STEPPED_STEP_CHANGE + decision_latency(p))

@@ -36,7 +36,7 @@ class DeviceEmulator:
     def __init__(self, model: Model, lanes: int, *, clock_hz: int = 100_000_000, baud: int = 3_000_000,
                  max_payload: int | None = None):
         self.params = model.params.with_lanes(lanes)
-        self.params.require_fully_connected("the core")
+        self.params.require_on_the_core("the core")
         self.layout = MemoryLayout(self.params)
         self.encoding = model.encoding
         self.clock_hz, self.baud = clock_hz, baud

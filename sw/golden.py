@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .arith import NO_SPIKE, decide, first_crossing, integrate_steps
-from .cycles import conv_passes, cycles_per_inference, ideal_cycles, stepped_cycles
+from .cycles import conv_run_cycles, cycles_per_inference, ideal_cycles, stepped_cycles
 from .model import Layer, Model
 from .params import CoreParams
 from .spikes import check_spike_times
@@ -105,13 +105,19 @@ class GoldenResult:
 
     @property
     def events_per_step(self) -> np.ndarray:
-        """``int64 [batch, n_layers, T]``: spikes arriving at each layer at each step."""
+        """``int64 [batch, n_layers, T]``: events arriving at each layer at each step: the input
+        spikes for layer 0; after that the spikes of the layer before that reach a neuron
+        (the core does not hand on the spikes of positions the next layer's pooling drops
+        or its convolution's stride skips)."""
         steps, batch = self.params.time_steps, self.batch
         out = []
         for k, arrivals in enumerate(self._arrivals()):
-            times = event_times(self.params.layer_shape(k), arrivals)
+            shape = self.params.layer_shape(k)
+            times = event_times(shape, arrivals)
             rows = np.broadcast_to(np.arange(batch)[:, None], times.shape)
             spiked = times != NO_SPIKE
+            if k > 0:
+                spiked &= (fan_out(shape, self.params.layer_sizes[k]) > 0)[None, :]
             out.append(np.bincount(rows[spiked] * steps + times[spiked].astype(np.int64),
                                    minlength=batch * steps).reshape(batch, steps))
         return np.stack(out, axis=1).astype(np.int64)
@@ -145,13 +151,15 @@ class GoldenResult:
         return total
 
     @property
-    def conv_work(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(adds, touched)``, ``int64 [batch, n_layers, T]``: for each conv layer and step
-        (up to the horizon), the (event, kernel offset in range) pairs and the distinct
-        output positions they reached; 0 for dense layers."""
+    def conv_work(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(adds, touched, unreaching)``, ``int64 [batch, n_layers, T]``: for each conv
+        layer and step (up to the horizon), the (event, kernel offset in range) pairs, the
+        distinct output positions they reached, and the events that reach none; 0 for dense
+        layers."""
         steps, batch, n_layers = self.params.time_steps, self.batch, self.params.n_layers
         adds = np.zeros((batch, n_layers, steps), np.int64)
         touched = np.zeros((batch, n_layers, steps), np.int64)
+        unreaching = np.zeros((batch, n_layers, steps), np.int64)
         for k, arrivals in enumerate(self._arrivals()):
             shape = self.params.layer_shape(k)
             if not isinstance(shape, Conv2d):
@@ -169,16 +177,21 @@ class GoldenResult:
             reached = positions != NO_TARGET
             adds[:, k, :] = np.bincount(segment, weights=reached.sum(axis=1),
                                         minlength=batch * steps).reshape(batch, steps).astype(np.int64)
+            if k == 0:  # later layers are not handed such events (events_per_step)
+                unreaching[:, k, :] = np.bincount(segment[~reached.any(axis=1)],
+                                                  minlength=batch * steps).reshape(batch, steps)
             size = shape.output_map.height * shape.output_map.width
             cells = np.unique((segment[:, None] * size + positions)[reached])
             touched[:, k, :] = np.bincount(cells // size, minlength=batch * steps).reshape(batch, steps)
-        return adds, touched
+        return adds, touched, unreaching
 
     def cycles(self, lanes: int | None = None) -> np.ndarray:
         """``int64 [batch]``: clock cycles the core takes with ``lanes`` lanes."""
         if self.params.stepped:
-            conv = None if self.params.fully_connected else conv_passes(self.params, *self.conv_work)
-            return stepped_cycles(self.params, self.events_per_step, self.horizon, lanes, conv)
+            events = self.events_per_step
+            conv = None if self.params.fully_connected else conv_run_cycles(self.params, events, *self.conv_work,
+                                                                            lanes=lanes)
+            return stepped_cycles(self.params, events, self.horizon, lanes, conv)
         return cycles_per_inference(self.params, self.events, self.busy_steps, lanes)
 
     def ideal_cycles(self, lanes: int | None = None) -> np.ndarray:
@@ -186,7 +199,7 @@ class GoldenResult:
         adds and the checks of the positions they reached count as its events)."""
         if self.params.fully_connected:
             return ideal_cycles(self.params, self.events, lanes)
-        adds, touched = self.conv_work
+        adds, touched, _ = self.conv_work
         events = self.events_per_step.sum(axis=2)
         return ideal_cycles(self.params, events, lanes, (adds + touched).sum(axis=2))
 

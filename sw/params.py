@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .errors import NotOnTheCore
-from .topology import Conv2d, Dense, LayerShape
+from .topology import Conv2d, Dense, LayerShape, PoolKind
 
 __all__ = ["Kernel", "DecisionRule", "Schedule", "CoreParams", "LIMITS"]
 
@@ -216,6 +216,30 @@ class CoreParams:
                             if not (isinstance(s, Dense) and s.pool is None)})
             raise NotOnTheCore(f"{what} runs dense layers only so far, and this network has {', '.join(kinds)} "
                                "layers; the golden model runs it (--backend golden)")
+
+    def require_on_the_core(self, what: str) -> None:
+        """Raise :class:`~firstspike.sw.errors.NotOnTheCore` unless the gateware runs this
+        network: dense layers, and conv layers (with sum pooling of a conv layer's map before
+        a conv or dense layer) on the stepped schedule, a dense output layer."""
+        if self.fully_connected:
+            return
+        problems = []
+        if not self.stepped:
+            problems.append("the layered schedule runs dense layers only (use the stepped schedule)")
+        for k, shape in enumerate(self.shapes):
+            after_conv = k > 0 and isinstance(self.shapes[k - 1], Conv2d)
+            if shape.pool is not None and shape.pool.kind is PoolKind.MAX:
+                problems.append(f"layer {k + 1} reads its input through max pooling, which only the golden model runs")
+            elif shape.pool is not None and not after_conv:
+                problems.append(f"layer {k + 1} pools {'the input map' if k == 0 else 'a dense layer'}; "
+                                "the core pools conv layers' maps only")
+            if isinstance(shape, Conv2d) and k > 0 and not after_conv:
+                problems.append(f"layer {k + 1} is a convolution after a dense layer")
+        if isinstance(self.shapes[-1], Conv2d):
+            problems.append("the output layer is a convolution; the core decides on a dense output layer")
+        if problems:
+            raise NotOnTheCore(f"{what} cannot run this network: {'; '.join(problems)}; "
+                               "the golden model runs it (--backend golden)")
 
     def with_lanes(self, lanes: int) -> CoreParams:
         return replace(self, lanes=lanes)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from firstspike.sw import NO_SPIKE, CoreParams, Kernel, Layer, Model
+from firstspike.sw.params import Schedule
+from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, stack
 from firstspike.sw.synthetic import random_model, random_spike_times
 
 
@@ -82,3 +84,30 @@ def reshuffled(model: Model, seed: int = 99, *, initial: bool = True) -> Model:
         Layer(rng.permutation(layer.weights.ravel()).reshape(layer.weights.shape), layer.thresholds[::-1].copy(),
               layer.initial_potentials[::-1].copy() if initial else layer.initial_potentials)
         for layer in model.layers), model.encoding)
+
+
+# -- conv networks (the stepped schedule) ------------------------------------------------------
+
+#: Layer stacks the core runs: stride 2, padding, kernels 1x1 ... 5x5, sum pooling of a conv
+#: map before a conv and a dense layer, channel counts that are multiples of nothing.
+CONV_STACKS = {
+    "conv": lambda: [lambda m: Conv2d(m, 3, (3, 3), 1, 1), lambda m: Dense(4)],
+    "strided": lambda: [lambda m: Conv2d(m, 7, (5, 5), 2, 2), lambda m: Conv2d(m, 3, (2, 3), (1, 2), (0, 1)),
+                        lambda m: Dense(3)],
+    "pooled": lambda: [lambda m: Conv2d(m, 5, (3, 3), 1, 0), lambda m: Conv2d(m, 2, (2, 2), 1, 1, Pooling(2)),
+                       lambda m: Dense(3, m, Pooling(2))],
+    # A 1x1 kernel at stride 2 skips every other input: those spikes reach nothing.
+    "skipping": lambda: [lambda m: Conv2d(m, 5, (1, 1), 2, 0), lambda m: Conv2d(m, 3, (3, 3), 2, 0),
+                         lambda m: Dense(4)],
+}
+
+
+def random_conv_case(seed: int, kernel: Kernel, kind: str, batch: int = 6, *, firing: float = 0.3,
+                     potential_bits: int = 12, density: float = 0.4) -> tuple[Model, np.ndarray]:
+    """A random conv network of ``CONV_STACKS[kind]`` on an input map of odd sizes, stepped."""
+    rng = np.random.default_rng(seed)
+    input_map = MapShape(int(rng.integers(1, 3)), int(rng.integers(7, 12)), int(rng.integers(7, 12)))
+    sizes, shapes = stack(input_map, CONV_STACKS[kind]())
+    params = CoreParams(sizes, time_steps=int(rng.integers(3, 9)), kernel=kernel, weight_bits=4,
+                        potential_bits=potential_bits, shapes=shapes, schedule=Schedule.STEPPED)
+    return random_model(params, rng, firing=firing), random_spike_times(params, rng, batch, density=density)

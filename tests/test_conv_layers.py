@@ -189,18 +189,38 @@ def _small_conv_model() -> Model:
     return random_model(CoreParams(sizes, time_steps=4, shapes=shapes), np.random.default_rng(0))
 
 
-def test_the_core_and_its_cycle_contract_refuse_conv_layers_by_name() -> None:
+def test_the_layered_schedule_refuses_conv_layers_by_name() -> None:
     from firstspike.sw.backends import run_backend
     from firstspike.sw.emulator import DeviceEmulator
     from firstspike.sw.errors import NotOnTheCore
     model = _small_conv_model()
-    expected = "runs dense layers only so far, and this network has conv2d, sum-pooled dense layers"
-    with pytest.raises(NotOnTheCore, match=expected):
+    with pytest.raises(NotOnTheCore, match="the rtl backend cannot run this network: the layered schedule runs "
+                                           "dense layers only"):
         next(run_backend("rtl", model, np.zeros((1, 64), np.int16)))
-    with pytest.raises(NotOnTheCore, match="the core " + expected):
+    with pytest.raises(NotOnTheCore, match="the core cannot run this network: the layered schedule"):
         DeviceEmulator(model, 4)
-    with pytest.raises(NotOnTheCore, match="the layered schedule " + expected):
+    with pytest.raises(NotOnTheCore, match="the layered schedule runs dense layers only so far, and this network "
+                                           "has conv2d, sum-pooled dense layers"):
         simulate(model, np.zeros((1, 64), np.int16)).cycles()
+
+
+@pytest.mark.parametrize("makers, message", [
+    ([lambda m: Conv2d(m, 2, (3, 3)), lambda m: Dense(3, m, Pooling(2, PoolKind.MAX))],
+     "layer 2 reads its input through max pooling, which only the golden model runs"),
+    ([lambda m: Conv2d(m, 2, (3, 3), pool=Pooling(2)), lambda m: Dense(3)],
+     "layer 1 pools the input map; the core pools conv layers' maps only"),
+    ([lambda m: Dense(16), lambda m: Conv2d(MapShape(1, 4, 4), 2, (3, 3)), lambda m: Dense(3)],
+     "layer 2 is a convolution after a dense layer"),
+    ([lambda m: Conv2d(m, 2, (3, 3)), lambda m: Conv2d(m, 3, (3, 3))],
+     "the output layer is a convolution; the core decides on a dense output layer"),
+], ids=["max-pool", "pooled-input", "conv-after-dense", "conv-output"])
+def test_the_core_names_what_it_cannot_run(makers, message: str) -> None:
+    from firstspike.sw.errors import NotOnTheCore
+    from firstspike.sw.params import Schedule
+    sizes, shapes = stack(MapShape(1, 8, 8), makers)
+    params = CoreParams(sizes, time_steps=4, schedule=Schedule.STEPPED, shapes=shapes)
+    with pytest.raises(NotOnTheCore, match=f"the core cannot run this network: {message}"):
+        params.require_on_the_core("the core")
 
 
 def test_synaptic_ops_count_each_events_fan_out() -> None:
@@ -240,20 +260,38 @@ def test_stepped_cycles_of_a_hand_counted_conv_network() -> None:
     times = np.full((1, 9), N)
     times[0, 0] = times[0, 4] = 1  # (0,0) reaches output (0,0); (1,1) reaches all four
     result = simulate(model, times)
-    adds, touched = result.conv_work
+    adds, touched, unreaching = result.conv_work
     assert adds[0, 0].tolist() == [0, 5, 0, 0] and touched[0, 0].tolist() == [0, 4, 0, 0]
-    # Conv runs: t=0 sweeps all 4 positions, t=1 5 adds + 4 checks, t=3 one pass; dense: t=0, t=3.
-    # 16 passes + 2 layer changes x 2 + 2 step changes x 1 + the decision's 3 cycles.
-    assert result.cycles().tolist() == [16 + 4 + 2 + 3]
+    assert not unreaching.any()
+    # Conv runs: t=0 the turn and a sweep of all 4 positions (5); t=1 the start, 5 adds, the
+    # turn, 4 checks (11); t=3 the turn and one empty cycle (2). Dense: t=0 and t=3, a pass each.
+    # Then 2 layer changes x 2, 2 step changes x 1 and the decision's 3 cycles.
+    assert result.cycles().tolist() == [5 + 11 + 2 + 2 + 4 + 2 + 3]
     assert result.ideal_cycles().tolist() == [5 + 4]
 
 
-def test_the_board_design_refuses_conv_layers_before_building_anything() -> None:
+def test_an_input_spike_a_strided_convolution_skips_costs_one_cycle() -> None:
+    """1x3x3 input, a 1x1 conv at stride 2 (outputs at (0,0), (0,2), (2,0), (2,2)): the
+    input at (1,1) reaches none of them."""
+    from firstspike.sw.params import Schedule
+    sizes, shapes = stack(MapShape(1, 3, 3), [lambda m: Conv2d(m, 1, (1, 1), stride=2), lambda m: Dense(2)])
+    params = CoreParams(sizes, time_steps=4, lanes=4, schedule=Schedule.STEPPED, shapes=shapes)
+    model = _model(params, (np.ones((1, 1, 1, 1)), [100], [0]), (np.ones((4, 2)), [100, 100], [0, 0]))
+    times = np.full((1, 9), N)
+    times[0, 0] = times[0, 4] = 2
+    result = simulate(model, times)
+    adds, touched, unreaching = result.conv_work
+    assert adds[0, 0].tolist() == [0, 0, 1, 0] and unreaching[0, 0].tolist() == [0, 0, 1, 0]
+    # Conv: t=0 1 + 4; t=2 the start, the skipped event, 1 add, the turn, 1 check (5); t=3 2.
+    assert result.cycles().tolist() == [5 + 5 + 2 + 2 + 4 + 2 + 3]
+
+
+def test_the_board_design_refuses_a_layered_conv_core_before_building_anything() -> None:
     import warnings
 
     from firstspike.hw.generate import render_link
     from firstspike.sw.errors import NotOnTheCore
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no elaboratable left unused behind the refusal
-        with pytest.raises(NotOnTheCore, match="the core runs dense layers only so far"):
+        with pytest.raises(NotOnTheCore, match="the core cannot run this network: the layered schedule"):
             render_link(_small_conv_model(), 4, clock_hz=25_000_000, baud=3_000_000)

@@ -43,9 +43,11 @@ def result_layout(params: CoreParams) -> data.StructLayout:
 
 
 def trace_layout(params: CoreParams) -> data.StructLayout:
-    """Spikes as they happen: layer, fold, which of the fold's lanes fired and when."""
+    """Spikes as they happen: layer, position (conv layers), fold, which of the fold's lanes
+    fired and when."""
     return data.StructLayout({
         "layer": unsigned(bits_for(params.n_layers)),
+        "position": unsigned(bits_for(max(params.positions(k) for k in range(params.n_layers)))),
         "fold": unsigned(bits_for(max(params.folds(k) for k in range(params.n_layers)))),
         "fire": unsigned(params.lanes),
         "times": data.ArrayLayout(unsigned(params.time_bits), params.lanes),

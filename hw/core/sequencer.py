@@ -18,6 +18,7 @@ from firstspike.sw.cycles import (
 )
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
+from firstspike.sw.topology import Conv2d
 
 from ..lanes import operation_layout
 from .layouts import COUNTER_BITS
@@ -31,24 +32,29 @@ class Layers:
     """The layer being run and its constants."""
 
     layer: Signal
-    folds: Signal        # F = ceil(n_out / P)
-    neuron_base: Signal  # its first row of neuron state, thresholds and initial potentials
-    n_out: Signal
+    folds: Signal        # F = ceil(n_out / P), or a conv layer's ceil(K / P)
+    neuron_base: Signal  # its first row of thresholds and initial potentials
+    state_base: Signal   # its first row of neuron state
+    n_out: Signal        # neurons at one position (all of a dense layer's, a conv layer's channels)
     is_last: Signal
+    conv: Signal         # a conv layer
 
 
 def layer_select(m: Module, params: CoreParams, layout: MemoryLayout) -> Layers:
     n_layers = params.n_layers
     layers = Layers(layer=Signal(range(max(2, n_layers))), folds=Signal(range(max(layout.folds) + 1)),
                     neuron_base=Signal(range(max(2, layout.neuron_rows))),
-                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal())
+                    state_base=Signal(range(max(2, layout.state_rows))),
+                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal(), conv=Signal())
     with m.Switch(layers.layer):
         for k in range(n_layers):
             with m.Case(k):
                 m.d.comb += [
                     layers.folds.eq(layout.folds[k]),
-                    layers.neuron_base.eq(layout.neuron_base[k]), layers.n_out.eq(params.layer_sizes[k + 1]),
+                    layers.neuron_base.eq(layout.neuron_base[k]), layers.state_base.eq(layout.state_base[k]),
+                    layers.n_out.eq(params.channels(k)),
                     layers.is_last.eq(k == n_layers - 1),
+                    layers.conv.eq(isinstance(params.layer_shape(k), Conv2d)),
                 ]
     return layers
 
@@ -60,6 +66,9 @@ class Sequencer:
     fold: Signal
     in_pass: Signal      # in the middle of a pass (its op and row are registered)
     pass_row: Signal     # the pass's first weight row
+    weight_row: Signal   # the rows the fold being issued reads
+    state_row: Signal
+    position: Signal     # a conv layer's position of the fold being issued (0 for dense)
     op: Signal           # operation_layout
     final: Signal        # the layer's last pass
     issue: Signal        # a fold goes down the pipeline this cycle
@@ -74,8 +83,11 @@ class Sequencer:
     def create(cls, m: Module, params: CoreParams, layout: MemoryLayout, layers: Layers, source: Source) -> Sequencer:
         """The signals, and ``lanes_valid`` from the fold being issued (both schedules)."""
         p = params.lanes
+        most = max(params.positions(k) for k in range(params.n_layers))
         seq = cls(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
-                  pass_row=Signal.like(source.row), op=Signal(operation_layout(params)), final=Signal(),
+                  pass_row=Signal.like(source.row), weight_row=Signal(range(max(2, layout.weight_rows))),
+                  state_row=Signal(range(max(2, layout.state_rows))), position=Signal(range(max(2, most))),
+                  op=Signal(operation_layout(params)), final=Signal(),
                   issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
                   input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
                   error=Signal())
@@ -141,6 +153,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     m.d.comb += [
         seq.op.eq(Mux(in_pass, pass_op, new_op)),
         seq.final.eq(Mux(in_pass, pass_final, new_final)),
+        seq.weight_row.eq(Mux(in_pass, seq.pass_row, source.row) + fold),
+        seq.state_row.eq(layers.state_base + fold),
     ]
     last_fold = fold == layers.folds - 1
 

@@ -26,8 +26,11 @@ from firstspike.sw.cycles import (
 )
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
+from firstspike.sw.topology import Conv2d
 
 from ..lanes import operation_layout
+from ..unravel import divide, position_coordinates, unravel
+from .conv import ConvPasses, check_row, conv_passes
 from .sequencer import Layers, Sequencer
 from .source import Source, _bad_event
 
@@ -45,6 +48,44 @@ class SteppedSource(Source):
     input_held: Signal
     input_end: Signal
     input_step: Signal
+    # A conv layer's event: its coordinates in the layer's input map (before pooling).
+    channel: Signal
+    y: Signal
+    x: Signal
+
+
+def _map_extent(params: CoreParams, axis: int) -> int:
+    """The largest channel count, height or width (``axis`` 0, 1, 2) of a conv layer's input map."""
+    return max([s.input_map.as_tuple()[axis] for s in params.shapes if isinstance(s, Conv2d)], default=1)
+
+
+def _coordinates(m: Module, params: CoreParams, k: int, index, position) -> tuple:
+    """``(c, y, x)`` in layer ``k``'s input map of an event: an input index (``k = 0``) or a
+    conv layer's ``(channel, position)`` (the core runs conv and pooled layers only there)."""
+    shape = params.layer_shape(k)
+    assert shape.input_map is not None
+    if k == 0:
+        return unravel(m, index, shape.input_map, f"input_{k}")
+    y, x = position_coordinates(m, position, shape.input_map, f"queued_{k}")
+    return index, y, x
+
+
+def _row(m: Module, params: CoreParams, layout: MemoryLayout, k: int, index, position):
+    """A dense layer ``k``'s first weight row for an event (its slot times its folds)."""
+    shape = params.layer_shape(k)
+    if k == 0 or not isinstance(params.layer_shape(k - 1), Conv2d):
+        slot = index
+    elif shape.pool is None:  # flattened channel-major
+        slot = index * params.positions(k - 1) + position
+    else:
+        assert shape.input_map is not None
+        c, y, x = _coordinates(m, params, k, index, position)
+        seen = shape.seen_map()
+        assert seen is not None
+        py, _ = divide(m, y, shape.pool.size, shape.input_map.height, f"pooled_y_{k}")
+        px, _ = divide(m, x, shape.pool.size, shape.input_map.width, f"pooled_x_{k}")
+        slot = (c * seen.height + py) * seen.width + px
+    return layout.weight_base[k] + slot * layout.folds[k]
 
 
 def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: Signal, events, queue,
@@ -52,20 +93,28 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
     p, n_layers = params.lanes, params.n_layers
     widest = max(max(params.layer_sizes[:-1]), max(layout.folds) * p) + 1
     row_shape = range(max(2, layout.weight_rows))
+    coordinates = [range(max(2, _map_extent(params, axis))) for axis in range(3)]
     source = SteppedSource(
         valid=Signal(), end=Signal(), index=Signal(range(widest)), step=Signal(params.time_bits),
         row=Signal(row_shape), bad=Signal(), held=Signal(), take=Signal(), end_take=Signal(), capture=Signal(),
-        last=Signal(), known=Signal(), input_held=Signal(), input_end=Signal(), input_step=Signal(params.time_bits))
+        last=Signal(), known=Signal(), input_held=Signal(), input_end=Signal(), input_step=Signal(params.time_bits),
+        channel=Signal(coordinates[0]), y=Signal(coordinates[1]), x=Signal(coordinates[2]))
+    conv = [isinstance(params.layer_shape(k), Conv2d) for k in range(n_layers)]
 
     # The input stream's register (layer 0).
     in_index = Signal(range(widest))
     in_row = Signal(row_shape)
+    in_at = [Signal(shape, name=f"input_{axis}") for axis, shape in zip("cyx", coordinates)]
     in_take = Signal()
     head = events.payload
     m.d.comb += events.ready.eq(in_take)
     with m.If(in_take):
         m.d.sync += [source.input_held.eq(1), source.input_end.eq(head.end), in_index.eq(head.index),
-                     source.input_step.eq(head.step), in_row.eq(head.index * layout.folds[0])]
+                     source.input_step.eq(head.step)]
+        if conv[0]:
+            m.d.sync += [r.eq(v) for r, v in zip(in_at, _coordinates(m, params, 0, head.index, 0))]
+        else:
+            m.d.sync += in_row.eq(head.index * layout.folds[0])
     with m.Elif((layer == 0) & (source.take | source.end_take)):
         m.d.sync += source.input_held.eq(0)
 
@@ -73,15 +122,22 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
     q_held = Signal()
     q_index = Signal(range(widest))
     q_row = Signal(row_shape)
+    q_at = [Signal(shape, name=f"queued_{axis}") for axis, shape in zip("cyx", coordinates)]
     q_take = Signal()
     row_now = Signal(row_shape)
+    at_now = [Signal(shape, name=f"queued_{axis}_now") for axis, shape in zip("cyx", coordinates)]
     with m.Switch(layer):
         for k in range(1, n_layers):
             with m.Case(k):
-                m.d.comb += row_now.eq(layout.weight_base[k] + queue.index * layout.folds[k])
+                if conv[k]:
+                    m.d.comb += [r.eq(v) for r, v in zip(at_now, _coordinates(m, params, k, queue.index,
+                                                                             queue.position))]
+                else:
+                    m.d.comb += row_now.eq(_row(m, params, layout, k, queue.index, queue.position))
     m.d.comb += queue.take.eq(q_take)
     with m.If(q_take):
-        m.d.sync += [q_held.eq(1), q_index.eq(queue.index), q_row.eq(row_now)]
+        m.d.sync += [q_held.eq(1), q_index.eq(queue.index), q_row.eq(row_now),
+                     *(r.eq(v) for r, v in zip(q_at, at_now))]
     with m.Elif((layer != 0) & source.take):
         m.d.sync += q_held.eq(0)
 
@@ -95,6 +151,8 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
         source.index.eq(Mux(first, in_index, q_index)),
         source.step.eq(Mux(first, source.input_step, pending_step)),
         source.row.eq(Mux(first, in_row, q_row)),
+        *(held.eq(Mux(first, mine, queued)) for held, mine, queued in zip((source.channel, source.y, source.x),
+                                                                           in_at, q_at)),
         # The event behind the held one: the stream's head, or the queue's next.
         source.known.eq(Mux(first, events.valid, queue.valid | queue.exhausted)),
         source.last.eq(Mux(first, head.end | (head.step != source.input_step), ~queue.valid)),
@@ -141,8 +199,13 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     m.d.comb += [
         seq.op.eq(Mux(in_pass, pass_op, new_op)),
         seq.final.eq(seq.op.end_of_step & (step == last_step)),
+        seq.weight_row.eq(Mux(in_pass, seq.pass_row, source.row) + fold),
+        seq.state_row.eq(layers.state_base + fold),
     ]
     last_fold = fold == layers.folds - 1
+    conv = [isinstance(params.layer_shape(k), Conv2d) for k in range(params.n_layers)]
+    first_run = "CONV_ADD" if conv[0] else "RUN"  # layer 0's run at a step
+    conv_run = _ConvRun.build(m, params, layout, layers, source) if any(conv) else None
 
     # The next step with work: every step for ramp; for step the next input event's step,
     # or T-1 (the fallback's check), whichever comes first.
@@ -175,7 +238,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     decided.eq(0),
                 ]
                 m.d.comb += decision.clear.eq(1)
-                m.next = "RUN"
+                m.next = first_run
         with m.State("RUN"):
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             with m.If(~in_pass & source.valid & source.bad):
@@ -207,14 +270,20 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                 m.next = "FILL"
             with m.Elif(next_known):
                 m.d.sync += [layer.eq(0), step.eq(next_step), fresh.eq(0)]
-                m.next = "RUN"
+                m.next = first_run
             with m.Else():  # the next input event has not come yet
                 m.d.sync += [layer.eq(0), fresh.eq(0)]
                 m.next = "NEXT_STEP"
         with m.State("FILL"):  # the next layer's first event, from the queue
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             m.d.sync += seq.cycles.eq(seq.cycles + 1)
-            m.next = "RUN"
+            if conv_run is None:
+                m.next = "RUN"
+            else:
+                with m.If(layers.conv):
+                    m.next = "CONV_ADD"
+                with m.Else():
+                    m.next = "RUN"
         with m.State("FINISH"):  # the decision unit settles
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
@@ -224,7 +293,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             with m.If(next_known):
                 m.d.sync += step.eq(next_step)
-                m.next = "RUN"
+                m.next = first_run
+        if conv_run is not None:
+            # Every position is checked at t = 0 (a neuron may start above its threshold) and,
+            # for ramp, at every step (every potential moves); else the ones the adds touched.
+            sweep = (step == 0) | (params.kernel is Kernel.RAMP)
+            conv_run.states(m, layers=layers, source=source, seq=seq, step=step, sweep=sweep, busy=busy)
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
@@ -238,3 +312,96 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             with m.Elif(source.input_held):
                 m.d.comb += source.take.eq(1)
     return seq
+
+
+@dataclass(frozen=True)
+class _ConvRun:
+    """A conv layer's run at a step: its units, built outside the FSM, and its states."""
+
+    units: ConvPasses
+    sweep: Signal     # the checks go over every position
+    swept: Signal     # the position a sweep is at
+    position: Signal  # the position being checked
+    check_row: Signal  # its first row of neuron state
+
+    @classmethod
+    def build(cls, m: Module, params: CoreParams, layout: MemoryLayout, layers: Layers,
+              source: SteppedSource) -> _ConvRun:
+        units = conv_passes(m, params, layout, layer=layers.layer, source=source)
+        sweep, swept, position = Signal(), Signal.like(units.position), Signal.like(units.position)
+        m.d.comb += position.eq(Mux(sweep, swept, units.touched.positions.payload))
+        return cls(units, sweep, swept, position, check_row(m, params, layout, layers.layer, position))
+
+    def states(self, m: Module, *, layers: Layers, source: SteppedSource, seq: Sequencer, step: Signal,
+               sweep, busy: Signal) -> None:
+        """``CONV_ADD`` takes the layer's events of ``step`` into its kernel-offset unit and
+        issues a pass per offset in range; one cycle turns (the touched list settles);
+        ``CONV_CHECK`` ends the step at each touched position, or at every position where
+        ``sweep``. The cycles are ``sw/cycles.py: conv_run_cycles``."""
+        _conv_states(m, self, layers=layers, source=source, seq=seq, step=step, sweep_now=sweep, busy=busy)
+
+
+def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSource, seq: Sequencer,
+                 step: Signal, sweep_now, busy: Signal) -> None:
+    layer, fold = layers.layer, seq.fold
+    units, sweep, swept, position = run.units, run.sweep, run.swept, run.position
+    touched = units.touched
+    last_fold = fold == layers.folds - 1
+    owed = Signal()   # an event went in and has not had its cycle: it reached no output
+    known = source.valid | source.end
+
+    with m.State("CONV_ADD"):
+        m.d.comb += [busy.eq(1), source.capture.eq(1),
+                     units.feed.eq(source.valid & ~source.bad & (source.step == step)),
+                     # (Outside the If chain below, which tests `fed`: `fed` follows `done`.)
+                     units.done.eq(units.offered & last_fold)]
+        with m.If(units.fed):
+            m.d.comb += source.take.eq(1)
+            with m.If(layer == 0):
+                m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+        with m.If(units.offered):
+            m.d.comb += [seq.issue.eq(1), seq.op.add.eq(1), seq.op.end_of_step.eq(0), seq.op.fresh.eq(0),
+                         seq.op.step.eq(step), seq.weight_row.eq(units.weight_row + fold),
+                         seq.state_row.eq(units.state_row + fold), seq.position.eq(units.position)]
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(units.fed)]
+            with m.If(fold == 0):
+                m.d.comb += [touched.mark.eq(1), touched.mark_position.eq(units.position)]
+            with m.If(last_fold):
+                m.d.sync += fold.eq(0)
+            with m.Else():
+                m.d.sync += fold.eq(fold + 1)
+        with m.Elif(units.fed):  # the unit was idle: the event's first cycle
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(1)]
+        with m.Elif(source.valid & source.bad):  # dropped, not counted: the host broke the input contract
+            m.d.comb += source.take.eq(1)
+            m.d.sync += seq.error.eq(1)
+        with m.Elif(owed & known):  # the cycle of an event that reached no output
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(0)]
+        with m.Elif(known):  # the step's adds are done: the turn
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), sweep.eq(sweep_now), swept.eq(0)]
+            m.d.comb += touched.restart.eq(sweep_now)
+            m.next = "CONV_CHECK"
+
+    with m.State("CONV_CHECK"):
+        m.d.comb += [busy.eq(1), source.capture.eq(1)]
+        m.d.sync += seq.cycles.eq(seq.cycles + 1)
+        with m.If(sweep | touched.positions.valid):
+            m.d.comb += [seq.issue.eq(1), seq.op.add.eq(0), seq.op.end_of_step.eq(1), seq.op.fresh.eq(0),
+                         seq.op.step.eq(step), seq.state_row.eq(run.check_row + fold),
+                         seq.position.eq(position)]
+            with m.If(sweep & (fold == 0)):
+                m.d.comb += [touched.clear.eq(1), touched.clear_position.eq(swept)]
+            with m.If(last_fold):
+                m.d.sync += fold.eq(0)
+                with m.If(sweep):
+                    m.d.sync += swept.eq(swept + 1)
+                    with m.If(swept == units.positions - 1):
+                        m.next = "DRAIN"
+                with m.Else():
+                    m.d.comb += touched.positions.ready.eq(1)
+                    with m.If(touched.last):
+                        m.next = "DRAIN"
+            with m.Else():
+                m.d.sync += fold.eq(fold + 1)
+        with m.Else():  # no position touched
+            m.next = "DRAIN"

@@ -72,7 +72,7 @@ class TTFSCore(wiring.Component):
                       if name != "lanes" and getattr(model.params, name) != getattr(params, name)]
             refuse(self, ValueError(f"the model's parameters differ from the core's: {', '.join(differ)}"))
         try:
-            params.require_fully_connected("the core")
+            params.require_on_the_core("the core")
         except NotOnTheCore as error:
             refuse(self, error)
         self.params = params
@@ -105,7 +105,9 @@ class TTFSCore(wiring.Component):
         weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
         thresholds = self._memory(m, "thresholds", layout.neuron_width, layout.neuron_rows, Target.THRESHOLDS)
         initial = self._memory(m, "initial", layout.neuron_width, layout.neuron_rows, Target.INITIAL_POTENTIALS)
-        states = self._memory(m, "states", state.size * params.lanes, layout.neuron_rows, None)
+        # (With conv layers a row also holds the parity of the inference that wrote it: hw/core/pipeline.py.)
+        epoch = 0 if params.fully_connected else 1
+        states = self._memory(m, "states", state.size * params.lanes + epoch, layout.state_rows, None)
         weights_w, thresholds_w, initial_w = (mem.write_port() for mem in (weights, thresholds, initial))
         states_w = states.write_port()
         memories = Memories(weights_r=weights.read_port(transparent_for=(weights_w,)),
@@ -133,7 +135,7 @@ class TTFSCore(wiring.Component):
             source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
                                   pending_step=step)
             seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
-        issue_stage(m, memories, layers=layers, source=source, seq=seq)
+        issue_stage(m, memories, layers=layers, seq=seq)
         spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                             decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]

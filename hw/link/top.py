@@ -45,7 +45,7 @@ class LinkedCore(wiring.Component):
                  idle_timeout: int | None = None):
         self.params = model.params.with_lanes(lanes)
         try:
-            self.params.require_fully_connected("the core")
+            self.params.require_on_the_core("the core")
         except NotOnTheCore as error:
             refuse(self, error)
         self.model = model

@@ -400,10 +400,11 @@ def _decode(results_text: str, trace_text: str, manifest: dict, batch: int) -> d
             continue
         sample_text, word_text = line.split()
         sample, word = int(sample_text), int(word_text, 16)
-        layer, fold, fire = (trace.get(word, name) for name in ("layer", "fold", "fire"))
+        layer, fold, fire, position = (trace.get(word, name) for name in ("layer", "fold", "fire", "position"))
+        positions = params.get("positions", [1] * n_layers)[layer]
         for lane in range(lanes):
             if fire >> lane & 1:
-                arrays[f"spike_times_{layer}"][sample, fold * lanes + lane] = \
+                arrays[f"spike_times_{layer}"][sample, (fold * lanes + lane) * positions + position] = \
                     trace.get(word, f"times[{lane}]")
     return arrays
 

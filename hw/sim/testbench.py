@@ -111,6 +111,7 @@ class TraceMonitor:
     def __init__(self, manifest: dict, lanes: int):
         self.fields = Fields(manifest["ports"]["trace"])
         self.lanes = lanes
+        self.positions = manifest["params"]["positions"]
         self.spikes: list[tuple[int, int, int, int]] = []  # (sample, layer, neuron, step)
 
     def sample(self, valid: bool, payload: int, sample: int) -> None:
@@ -119,10 +120,11 @@ class TraceMonitor:
         layer = self.fields.get(payload, "layer")
         fold = self.fields.get(payload, "fold")
         fire = self.fields.get(payload, "fire")
+        position, positions = self.fields.get(payload, "position"), self.positions[layer]
         for lane in range(self.lanes):
             if fire >> lane & 1:
                 step = self.fields.get(payload, f"times[{lane}]")
-                self.spikes.append((sample, layer, fold * self.lanes + lane, step))
+                self.spikes.append((sample, layer, (fold * self.lanes + lane) * positions + position, step))
 
 
 class CoreTB:
