@@ -27,7 +27,7 @@ import numpy as np
 
 from .params import CoreParams, Kernel
 
-__all__ = ["NO_SPIKE", "saturate", "integrate", "integrate_steps", "first_crossing", "decide"]
+__all__ = ["NO_SPIKE", "saturate", "integrate", "integrate_steps", "first_crossing", "fire_times", "decide"]
 
 #: Spike time of a neuron that never fires (inputs and outputs alike).
 NO_SPIKE = -1
@@ -139,6 +139,24 @@ def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> np.ndarray
         seen |= crossed[t]
         steps_since += seen
     return np.where(steps_since > 0, steps - steps_since, NO_SPIKE).astype(np.int16)
+
+
+def fire_times(increments: np.ndarray, initial_potentials: np.ndarray, thresholds: np.ndarray,
+               params: CoreParams) -> tuple[np.ndarray, np.ndarray]:
+    """``first_crossing(integrate_steps(...))`` and the last step's potentials, one step at a
+    time with :func:`integrate` (so no ``[T, ...]`` history is held): for the layers whose
+    potentials over time nobody reads. Returns ``(int16 spike times, V(T-1))``."""
+    steps = len(increments)
+    shape = increments.shape[1:]
+    potential = np.broadcast_to(np.asarray(initial_potentials, increments.dtype), shape)
+    current = np.zeros(shape, increments.dtype)
+    seen = np.zeros(shape, bool)
+    steps_since = np.zeros(shape, np.int16)  # steps at or after the first crossing
+    for t in range(steps):
+        potential, current = integrate(potential, current, increments[t], params)
+        seen |= potential >= thresholds
+        steps_since += seen
+    return np.where(steps_since > 0, steps - steps_since, NO_SPIKE).astype(np.int16), potential
 
 
 def decide(

@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
-from .arith import NO_SPIKE, decide, first_crossing, integrate_steps
+from .arith import NO_SPIKE, decide, fire_times, first_crossing, integrate_steps
 from .cycles import conv_run_cycles, cycles_per_inference, ideal_cycles, stepped_cycles
 from .model import Layer, Model
 from .params import CoreParams
@@ -38,7 +39,7 @@ _CHUNK_ELEMENTS = 1 << 22
 _SPARSE_COST = 40
 # A scattered addition costs about this many multiply-adds of a matrix product (measured
 # like _SPARSE_COST): the fan-out sum wins below that ratio of work.
-_SCATTER_COST = 30
+_SCATTER_COST = 4
 
 
 @dataclass(frozen=True)
@@ -226,8 +227,12 @@ class _Wiring:
 
     ``weights`` (``[n_events, n_out]``, one row per event source) for dense layers;
     for convolutions ``positions`` and ``slots`` (``[n_events, kh·kw]``: per kernel offset the
-    output position it reaches, or ``NO_TARGET``, and the row of ``kernel_matrix``). ``shape``
-    where the layer's events are not its input spikes (max pooling).
+    output position it reaches, or ``NO_TARGET``, and the row of ``kernel_matrix``), the same
+    pairs without the offsets out of range (``pairs``: each event source's first pair, then
+    ``pair_positions``, ``pair_slots``) and ``order``. A convolution's neurons are held
+    position-major (``q·K + k``) inside a layer's run, so a spike's row of ``K`` weights lands
+    in one place; ``order`` takes them back to the channel-major order of everything else.
+    ``shape`` where the layer's events are not its input spikes (max pooling).
     """
 
     n_out: int
@@ -241,6 +246,10 @@ class _Wiring:
     rows: np.ndarray | None = None
     conv: Conv2d | None = None
     kernel_matrix: np.ndarray | None = None
+    pairs: np.ndarray | None = None
+    pair_positions: np.ndarray | None = None
+    pair_slots: np.ndarray | None = None
+    order: np.ndarray | None = None
 
     def inputs(self, spike_times: np.ndarray) -> np.ndarray:
         return spike_times if self.shape is None else event_times(self.shape, spike_times)
@@ -266,9 +275,13 @@ def _wiring(params: CoreParams, k: int, layer: Layer) -> _Wiring:
         per_neuron = shape.output_map.height * shape.output_map.width
         bound = int(np.abs(layer.weights).sum(axis=(0, 1, 2)).max(initial=0)) * summed
         c, kh, kw, k = layer.weights.shape
-        return _Wiring(n_out, np.repeat(layer.thresholds, per_neuron), np.repeat(layer.initial_potentials, per_neuron),
+        reached = positions != NO_TARGET
+        pairs = np.concatenate([[0], np.cumsum(reached.sum(axis=1))]).astype(np.int64)
+        order = np.arange(n_out).reshape(per_neuron, k).T.ravel()  # channel-major index -> position-major
+        return _Wiring(n_out, np.tile(layer.thresholds, per_neuron), np.tile(layer.initial_potentials, per_neuron),
                        bound, positions=positions, slots=slots, shape=max_pool, rows=rows, conv=shape,
-                       kernel_matrix=layer.weights.reshape(c * kh * kw, k))
+                       kernel_matrix=layer.weights.reshape(c * kh * kw, k), pairs=pairs,
+                       pair_positions=positions[reached], pair_slots=slots[reached], order=order)
     weights = layer.weights
     if rows is not None:
         weights = np.where(rows[:, None] == NO_TARGET, 0, weights[rows])
@@ -330,39 +343,36 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
 
 def _scatter_is_cheaper(spike_times: np.ndarray, wiring: _Wiring, steps: int) -> bool:
     """Whether adding each spike's kernel rows beats convolving every step's map (both exact)."""
-    assert wiring.positions is not None and wiring.conv is not None
+    assert wiring.positions is not None and wiring.conv is not None and wiring.pairs is not None
     offsets = wiring.positions.shape[1]
-    pairs = int((spike_times != NO_SPIKE).sum()) * offsets
+    pairs = int((spike_times != NO_SPIKE).sum(axis=0) @ np.diff(wiring.pairs))
     out = wiring.conv.output_map
     windows = steps * len(spike_times) * out.height * out.width
     return pairs * _SCATTER_COST < windows * offsets * wiring.conv.seen_map().channels
 
 
 def _scattered_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
-    """``a(t)`` ``[T, batch, n_out]`` of a convolution, event by event: every spike adds, per
-    kernel offset in range, that offset's row of ``K`` weights to its output position (one
-    weighted count per output channel over the (step, sample, position) cells reached)."""
-    assert wiring.positions is not None and wiring.slots is not None and wiring.conv is not None
-    assert wiring.kernel_matrix is not None
+    """``a(t)`` ``[T, batch, Q·K]`` (position-major) of a convolution, event by event: every
+    spike adds, per kernel offset in range, that offset's row of ``K`` weights to its output
+    position: one sparse product of the (step, sample, position) x slot counts with the kernel."""
+    assert wiring.pairs is not None and wiring.pair_positions is not None and wiring.pair_slots is not None
+    assert wiring.conv is not None and wiring.kernel_matrix is not None
     batch, out = len(spike_times), wiring.conv.output_map
     size = out.height * out.width
     sample, source = np.nonzero(spike_times != NO_SPIKE)
     segment = spike_times[sample, source].astype(np.int64) * batch + sample
-    positions, slots = wiring.positions[source], wiring.slots[source]
-    reached = positions != NO_TARGET
-    cells = (segment[:, None] * size + positions)[reached]
-    slots = slots[reached]
-    kernel = np.ascontiguousarray(wiring.kernel_matrix.T, dtype=np.float64)  # [K, C·kh·kw]
-    sums: np.ndarray = np.empty((steps * batch, out.channels, size), dtype)
-    for channel in range(out.channels):
-        # bincount sums in float64: exact for these integers.
-        sums[:, channel, :] = np.bincount(cells, weights=kernel[channel][slots],
-                                          minlength=steps * batch * size).reshape(steps * batch, size)
+    first, count = wiring.pairs[source], np.diff(wiring.pairs)[source]
+    # Each spike's pairs: its first pair's index plus 0, 1, ... count - 1.
+    pair = np.repeat(first - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+    cells = np.repeat(segment, count) * size + wiring.pair_positions[pair]
+    counts = sparse.csr_matrix((np.ones(len(cells), dtype), (cells, wiring.pair_slots[pair])),
+                               shape=(steps * batch * size, len(wiring.kernel_matrix)))
+    sums = np.asarray(counts @ wiring.kernel_matrix.astype(dtype))  # [T·B·Q, K]
     return sums.reshape(steps, batch, wiring.n_out)
 
 
 def _convolved_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, dtype: type) -> np.ndarray:
-    """``a(t)`` ``[T, batch, n_out]`` of a convolution by one matrix product.
+    """``a(t)`` ``[T, batch, Q·K]`` (position-major) of a convolution by one matrix product.
 
     First the events of every step are counted per position of the (padded) seen map
     (a sum-pooled window counts all its inputs); then those count maps, unrolled into
@@ -388,13 +398,14 @@ def _convolved_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, 
     windows = windows[:, :, :, ::sy, ::sx][:, :, :, :out.height, :out.width]  # [T, B, C, Ho, Wo, kh, kw]
     columns = windows.transpose(2, 5, 6, 0, 1, 3, 4).reshape(seen.channels * kh * kw, -1)
     products = kernel.T.astype(dtype) @ columns  # [K, T·B·Ho·Wo]
-    products = products.reshape(out.channels, steps, batch, out.height * out.width).transpose(1, 2, 0, 3)
-    return np.ascontiguousarray(products).reshape(steps, batch, wiring.n_out)
+    products = products.reshape(out.channels, steps, batch, out.height * out.width).transpose(1, 2, 3, 0)
+    return np.ascontiguousarray(products).reshape(steps, batch, wiring.n_out)  # position-major
 
 
-def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, method: str = "auto"
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One layer over a batch: spike times, final potentials and all potentials ``[T, batch, n]``."""
+def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, method: str = "auto",
+               history: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One layer over a batch: spike times, final potentials and, if ``history``, all
+    potentials ``[T, batch, n]``."""
     dtype = _exact_dtype(params, wiring.increment_bound)
     inputs = wiring.inputs(spike_times)
     if wiring.weights is not None:
@@ -403,9 +414,19 @@ def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, met
         increments = _scattered_increments(inputs, wiring, params.time_steps, dtype)
     else:
         increments = _convolved_increments(inputs, wiring, params.time_steps, dtype)
-    history = integrate_steps(increments, wiring.initial_potentials.astype(dtype), params)
-    spike_time = first_crossing(history, wiring.thresholds.astype(dtype))
-    return spike_time, history[-1].astype(np.int64), history
+    initial: np.ndarray = wiring.initial_potentials.astype(dtype)
+    thresholds: np.ndarray = wiring.thresholds.astype(dtype)
+    if history:
+        potentials = integrate_steps(increments, initial, params)
+        spike_time, final = first_crossing(potentials, thresholds), potentials[-1].astype(np.int64)
+    else:
+        spike_time, last = fire_times(increments, initial, thresholds, params)
+        final = last.astype(np.int64)
+    if wiring.order is not None:  # back to channel-major
+        spike_time, final = spike_time[:, wiring.order], final[:, wiring.order]
+        if history:
+            potentials = potentials[:, :, wiring.order]
+    return spike_time, final, potentials if history else None
 
 
 def _wirings(model: Model) -> tuple[_Wiring, ...]:
@@ -416,10 +437,12 @@ def _simulate_chunk(model: Model, spike_times: np.ndarray, method: str = "auto",
                     wirings: tuple[_Wiring, ...] | None = None) -> GoldenResult:
     times = spike_times
     layer_times, layer_potentials = [], []
-    for wiring in wirings or _wirings(model):
-        times, potential, history = _run_layer(model.params, wiring, times, method)
+    wirings = wirings or _wirings(model)
+    for k, wiring in enumerate(wirings):
+        times, potential, history = _run_layer(model.params, wiring, times, method, history=k == len(wirings) - 1)
         layer_times.append(times)
         layer_potentials.append(potential)
+    assert history is not None
     at_spike = np.take_along_axis(history, np.maximum(times, 0)[None].astype(np.int64), axis=0)[0]
     decision, fired = decide(times, at_spike.astype(np.int64), potential)
     steps = model.params.time_steps
@@ -490,7 +513,9 @@ def output_potentials(model: Model, spike_times: np.ndarray) -> np.ndarray:
         times = spike_times[start:start + chunk]
         for wiring in wirings[:-1]:
             times, _, _ = _run_layer(model.params, wiring, times)
-        parts.append(_run_layer(model.params, wirings[-1], times)[2].astype(np.int64))
+        history = _run_layer(model.params, wirings[-1], times, history=True)[2]
+        assert history is not None
+        parts.append(history.astype(np.int64))
     if not parts:
         return np.zeros((model.params.time_steps, 0, model.params.n_outputs), np.int64)
     return np.concatenate(parts, axis=1)

@@ -6,8 +6,8 @@ import numpy as np
 
 from firstspike.sw import NO_SPIKE, CoreParams, Kernel, Layer, Model
 from firstspike.sw.params import Schedule
-from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, stack
 from firstspike.sw.synthetic import random_model, random_spike_times
+from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, stack
 
 
 def random_case(seed: int, kernel: Kernel, batch: int = 6) -> tuple[Model, np.ndarray]:

@@ -67,3 +67,21 @@ def _unsaturated(increments: np.ndarray, initial: np.ndarray, kernel: Kernel) ->
     if kernel is Kernel.STEP:
         return initial + np.cumsum(increments, axis=0)
     return initial + np.cumsum(np.cumsum(increments, axis=0), axis=0)
+
+
+@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
+def test_fire_times_equal_the_first_crossing_of_the_history_for_every_case_at_5_bits(kernel):
+    """The golden model's hidden layers keep no history: their spike times and last
+    potentials must be those of the history, saturation and thresholds at the floor included."""
+    params = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=BITS)
+    low, high = params.potential_range
+    cases = np.array([(b, *a) for b in range(low, high + 1)
+                      for a in itertools.product(INCREMENTS, repeat=STEPS)], np.int64)
+    initial, increments = cases[:, 0], np.ascontiguousarray(cases[:, 1:].T)
+    history = _by_definition(increments, initial, params)
+    for threshold in (low, -3, 0, 7, high):
+        thresholds = np.full(len(initial), threshold)
+        times, last = arith.fire_times(increments, initial, thresholds, params)
+        np.testing.assert_array_equal(times, arith.first_crossing(history, thresholds))
+        np.testing.assert_array_equal(last, history[-1])
+        assert ((times != arith.NO_SPIKE).any() and (times == arith.NO_SPIKE).any()) or threshold == low
