@@ -142,3 +142,21 @@ def test_noise_glitches_and_missing_stop_bits_at_the_pins_are_survived_with_corr
     assert device.retried > 0
     # the UART's framing errors reached the frame receiver, which NACKed their frames
     assert device.retry_causes["NACK FRAMING"] > 0, device.retry_causes
+
+
+def test_a_conv_network_infers_and_reloads_through_the_simulated_board_as_golden_predicts(tmp_path):
+    """The driver, unchanged, against a conv core: results, then new conv weights, thresholds
+    and initial potentials written, read back and committed over the UART."""
+    model, times = cases.random_conv_case(4, Kernel.STEP, "pooled", batch=8)
+    other = cases.reshuffled(model)
+    assert (simulate(model, times).decision != simulate(other, times).decision).any()
+    with SimulatedBoard(model, 3, build_root=tmp_path) as board, Accelerator.open(board.url, timeout=10) as device:
+        device.attach(model)
+        before = device.infer_batch(times)
+        device.load_model(other)
+        after = device.infer_batch(times)
+    for network, results in ((model, before), (other, after)):
+        golden = simulate(network, times)
+        assert [r.decision for r in results] == golden.decision.tolist()
+        assert [r.cycles for r in results] == golden.cycles(3).tolist()
+        assert [list(r.layer_spikes) for r in results] == golden.spike_counts[:, 1:].tolist()

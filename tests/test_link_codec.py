@@ -109,6 +109,21 @@ def test_info_and_result_round_trip():
     assert back.output_times.tolist() == result.output_times.tolist()
 
 
+def test_info_of_a_conv_network_carries_its_layer_shapes():
+    """Conv and pooled layers (every field: strides, padding, kernels that are not square)."""
+    from firstspike.sw.params import Schedule
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, PoolKind, stack
+    sizes, shapes = stack(MapShape(2, 11, 9), [lambda m: Conv2d(m, 7, (5, 3), (2, 1), (2, 0)),
+                                                lambda m: Conv2d(m, 3, (2, 2), 1, 1, Pooling(2)),
+                                                lambda m: Dense(4, m, Pooling(2, PoolKind.MAX)), lambda m: Dense(3)])
+    params = CoreParams(sizes, 8, lanes=4, schedule=Schedule.STEPPED, shapes=shapes)
+    info = Info(params, 25_000_000, 3_000_000, 900, bytes(range(32)), 1)
+    back = Info.unpack(info.pack())
+    assert back.params == params and back.params.shapes == shapes and back.committed
+    with pytest.raises(ValueError, match="wrong length"):
+        Info.unpack(info.pack()[:-1])
+
+
 @pytest.mark.parametrize("lanes", [1, 5, 16, 64])
 def test_memory_words_unpack_to_the_model(lanes):
     model = load_model(shipped_model_path("digits"))

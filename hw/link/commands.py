@@ -26,10 +26,12 @@ from firstspike.sw.link.messages import (
     REPLY,
     RESULT_FIRED,
     RESULT_INPUT_ERROR,
+    SHAPED,
     STEPPED,
     Command,
     Info,
     Nack,
+    info_shapes_bytes,
     row_bytes,
 )
 from firstspike.sw.model import Model
@@ -106,7 +108,8 @@ class CommandHandler(wiring.Component):
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()          # the bank has had a cycle to answer ``position``
         sha = Signal(256, init=int.from_bytes(self.model_sha256, "little"))
-        flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0))
+        flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0)
+                       | (SHAPED if not params.fully_connected else 0))
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
         have_result = Signal()
         region = Signal(struct_layout(REGION))
@@ -123,7 +126,11 @@ class CommandHandler(wiring.Component):
                      decoder.read_byte.eq(self.read_byte), mover.read_byte.eq(self.read_byte),
                      sender.read_byte.eq(self.read_byte), sender.vector.eq(vector)]
 
-        info_prefix = Const(int.from_bytes(self.info_bytes[:-33], "little"), 8 * (len(self.info_bytes) - 33))
+        # INFO: constant bytes, the model hash and flags, then (conv networks) the layer shapes.
+        shapes = info_shapes_bytes(params)
+        fixed = len(self.info_bytes) - shapes
+        info_prefix = Const(int.from_bytes(self.info_bytes[:fixed - 33], "little"), 8 * (fixed - 33))
+        info_shapes = Const(int.from_bytes(self.info_bytes[fixed:], "little"), max(1, 8 * shapes))
         target_rows = Mux(target == Target.WEIGHTS, rows[0], rows[1])
         target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes(layout, Target.WEIGHTS),
                                row_bytes(layout, Target.THRESHOLDS))
@@ -176,7 +183,7 @@ class CommandHandler(wiring.Component):
                         with m.If(header.length != 0):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += vector.eq(Cat(info_prefix, sha, flags))
+                            m.d.sync += vector.eq(Cat(info_prefix, sha, flags, info_shapes))
                             start_reply(kind, len(self.info_bytes))
                     with m.Case(Command.ECHO):
                         m.d.sync += reader.eq(3)

@@ -16,13 +16,14 @@ import numpy as np
 from ..arith import NO_SPIKE
 from ..layout import MemoryLayout, Target
 from ..params import CoreParams, DecisionRule, Kernel, Schedule
+from ..topology import Conv2d, Dense, LayerShape, MapShape, Pooling, PoolKind
 from .fields import REGION, result_reply
 from .spikecode import max_encoded_bytes
 
-__all__ = ["PROTOCOL_VERSION", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
+__all__ = ["PROTOCOL_VERSION", "info_shapes_bytes", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
            "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 REPLY = 0x80
 NACK = 0xFF
 
@@ -58,6 +59,40 @@ _KERNELS = {Kernel.STEP: 0, Kernel.RAMP: 1}
 _DECISIONS = {DecisionRule.FIRST_SPIKE: 0}
 COMMITTED = 0x01  # Info.flags: the model hash was set by COMMIT (or at generation) and nothing since
 STEPPED = 0x02    # Info.flags: the core runs the stepped schedule (it answers at the decision step)
+SHAPED = 0x04     # Info.flags: layer shapes follow (a network with conv or pooled layers)
+# A layer's shape: kind (0 dense, 1 conv2d), pool size (0: none), pool kind (0 sum, 1 max),
+# input map C, H, W (0: not given), channels, kernel kh, kw, stride sy, sx, padding py, px.
+_SHAPE = struct.Struct("<BBBHHHHBBBBBB")
+_POOLS = {PoolKind.SUM: 0, PoolKind.MAX: 1}
+
+
+def info_shapes_bytes(params: CoreParams) -> int:
+    """Bytes of layer shapes at the end of ``params``' INFO reply (after the flags)."""
+    return 0 if params.fully_connected else params.n_layers * _SHAPE.size
+
+
+def _pack_shape(shape: LayerShape) -> bytes:
+    pool = shape.pool
+    c, h, w = shape.input_map.as_tuple() if shape.input_map is not None else (0, 0, 0)
+    if isinstance(shape, Conv2d):
+        return _SHAPE.pack(1, pool.size if pool else 0, _POOLS[pool.kind] if pool else 0, c, h, w, shape.channels,
+                           *shape.kernel, *shape.stride, *shape.padding)
+    return _SHAPE.pack(0, pool.size if pool else 0, _POOLS[pool.kind] if pool else 0, c, h, w, shape.outputs,
+                       0, 0, 0, 0, 0, 0)
+
+
+def _unpack_shape(record: bytes) -> LayerShape:
+    kind, pool_size, pool_kind, c, h, w, channels, kh, kw, sy, sx, py, px = _SHAPE.unpack(record)
+    kinds = {v: k for k, v in _POOLS.items()}
+    if kind not in (0, 1) or pool_kind not in kinds:
+        raise ValueError(f"unknown layer kind {kind} or pool kind {pool_kind} in an INFO reply")
+    pool = Pooling(pool_size, kinds[pool_kind]) if pool_size else None
+    input_map = MapShape(c, h, w) if c else None
+    if kind == 1:
+        if input_map is None:
+            raise ValueError("a conv2d layer without its input map in an INFO reply")
+        return Conv2d(input_map, channels, (kh, kw), (sy, sx), (py, px), pool)
+    return Dense(channels, input_map, pool)
 
 
 @dataclass(frozen=True)
@@ -76,29 +111,37 @@ class Info:
 
     def pack(self) -> bytes:
         p = self.params
+        shaped = not p.fully_connected
         return (_INFO_HEAD.pack(self.version, p.n_layers)
                 + struct.pack(f"<{p.n_layers + 1}H", *p.layer_sizes)
                 + _INFO_TAIL.pack(p.time_steps, _KERNELS[p.kernel], p.weight_bits, p.potential_bits, p.lanes,
                                   _DECISIONS[p.decision], self.clock_hz, self.baud, self.max_payload,
-                                  self.model_sha256, self.flags | (STEPPED if p.stepped else 0)))
+                                  self.model_sha256,
+                                  self.flags | (STEPPED if p.stepped else 0) | (SHAPED if shaped else 0))
+                + (b"".join(_pack_shape(shape) for shape in p.shapes) if shaped else b""))
 
     @classmethod
     def unpack(cls, payload: bytes) -> Info:
         version, n_layers = _INFO_HEAD.unpack_from(payload)
         sizes_format = f"<{n_layers + 1}H"
-        if len(payload) != _INFO_HEAD.size + struct.calcsize(sizes_format) + _INFO_TAIL.size:
+        fixed = _INFO_HEAD.size + struct.calcsize(sizes_format) + _INFO_TAIL.size
+        flags = payload[fixed - 1] if len(payload) >= fixed else 0
+        shapes_size = n_layers * _SHAPE.size if flags & SHAPED else 0
+        if len(payload) != fixed + shapes_size:
             raise ValueError(f"an INFO reply for {n_layers} layers has the wrong length ({len(payload)} bytes)")
         sizes = struct.unpack_from(sizes_format, payload, _INFO_HEAD.size)
         (steps, kernel, wb, pb, lanes, decision, clock, baud, max_payload, sha, flags) = _INFO_TAIL.unpack_from(
             payload, _INFO_HEAD.size + struct.calcsize(sizes_format))
+        shapes = tuple(_unpack_shape(payload[fixed + k * _SHAPE.size:fixed + (k + 1) * _SHAPE.size])
+                       for k in range(n_layers if flags & SHAPED else 0))
         kernels = {v: k for k, v in _KERNELS.items()}
         decisions = {v: k for k, v in _DECISIONS.items()}
         if kernel not in kernels or decision not in decisions:
             raise ValueError(f"unknown kernel {kernel} or decision rule {decision} in an INFO reply")
         params = CoreParams(tuple(sizes), steps, kernel=kernels[kernel], weight_bits=wb, potential_bits=pb,
                             lanes=lanes, decision=decisions[decision],
-                            schedule=Schedule.STEPPED if flags & STEPPED else Schedule.LAYERED)
-        return cls(params, clock, baud, max_payload, sha, flags, version)
+                            schedule=Schedule.STEPPED if flags & STEPPED else Schedule.LAYERED, shapes=shapes)
+        return cls(params, clock, baud, max_payload, sha, flags & ~SHAPED, version)
 
 
 RESULT_FIRED, RESULT_INPUT_ERROR = 0x01, 0x02  # bits of the result's flags (sw/link/fields.py)
