@@ -9,7 +9,7 @@ import numpy as np
 
 from .backends import run_backend
 from .datasets import Dataset
-from .errors import FirstSpikeError
+from .errors import FirstSpikeError, NotOnTheCore
 from .model import Model
 from .topology import describe
 
@@ -43,6 +43,8 @@ class EvalReport:
     #: Fraction of samples on which the backend equals the golden model in everything it
     #: exposes (None for the golden model itself).
     agreement: float | None = None
+    #: Why there are no cycles: what the core cannot run in this network.
+    off_core: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,8 +70,7 @@ class EvalReport:
             lines.append(f"agreement  {100 * self.agreement:.2f} % of samples equal the golden model in every spike "
                          "time, class, decision step and cycle count")
         if self.cycles_mean is None or self.ideal_cycles_mean is None:
-            lines.append("cycles     none: the core does not run conv or pooled layers yet "
-                         "(docs/cycles.md has their contract)")
+            lines.append(f"cycles     none: {self.off_core}")
             return lines
         ratio = self.cycles_mean / max(self.ideal_cycles_mean, 1e-9)
         lines.append(f"cycles     P={self.lanes}, {self.schedule}: mean {self.cycles_mean:,.1f} "
@@ -110,7 +111,12 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     result = type(parts[0]).join(parts)
     counts = result.spike_counts.mean(axis=0)
     sizes = np.array(model.params.layer_sizes, np.float64)
-    on_core = model.params.fully_connected
+    try:
+        model.params.require_on_the_core("the core")
+        off_core = None
+    except NotOnTheCore as error:
+        off_core = str(error)
+    on_core = off_core is None
     cycles = result.cycles(lanes) if on_core else None
     correct = int(np.sum(result.decision == y))
     agrees = getattr(result, "agrees", None)  # a device backend's per-sample agreement with golden
@@ -135,4 +141,5 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         ideal_cycles_mean=float(result.ideal_cycles(lanes).mean()) if on_core else None,
         seconds=seconds,
         agreement=None if agrees is None else float(np.mean(agrees)),
+        off_core=off_core,
     )
