@@ -113,3 +113,25 @@ def test_conv_weights_reloaded_through_the_write_port_change_results_as_golden_p
     result = run_rtl(model, times, lanes=3, simulator=simulator, build_root=build_root, check=True, idle=0.3,
                      stall=0.3, writes=writes, golden_model=reloaded)
     assert result["decision"].tolist() == golden_new.decision.tolist()
+
+
+def test_eval_of_a_conv_model_file_through_the_rtl_backend_reports_full_agreement(tmp_path, capsys):
+    """From a model file, as a user runs it: the 8x8 digits through a small CNN."""
+    import json
+
+    from firstspike.sw.cli import main
+    from firstspike.sw.model import save_model
+    from firstspike.sw.params import CoreParams, Schedule
+    from firstspike.sw.synthetic import random_model
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, Pooling, stack
+    sizes, shapes = stack(MapShape(1, 8, 8), [lambda m: Conv2d(m, 6, (3, 3), 1, 1),
+                                               lambda m: Conv2d(m, 5, (3, 3), 2, 1, Pooling(2)),
+                                               lambda m: Dense(10)])
+    params = CoreParams(sizes, time_steps=8, schedule=Schedule.STEPPED, shapes=shapes)
+    from firstspike.sw import LatencyEncoding
+    model = random_model(params, np.random.default_rng(1), firing=0.4)
+    save_model(Model(params, model.layers, LatencyEncoding(16.0)), tmp_path / "cnn.npz")  # digits' pixels: 0 ... 16
+    assert main(["eval", "--model", str(tmp_path / "cnn.npz"), "--backend", "rtl", "--limit", "24", "--lanes", "4",
+                 "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["agreement"] == 1.0 and report["samples"] == 24 and report["cycles_mean"] > 0
