@@ -110,6 +110,18 @@ def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
     assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_cnn_ablation_adds_the_pooling_row_whose_max_pooling_runs_in_the_golden_model_only(capsys, tmp_path):
+    status, _, _ = run(capsys, "ablation", "--conv", "4:3", "--hidden", "--pool", "avg", "--epochs", "1",
+                       "--limit", "200", "--out", str(tmp_path), "--quiet")
+    assert status == 0
+    rows = json.loads((tmp_path / "ablation.json").read_text())
+    assert rows[-1]["variant"] == "with max pooling" and rows[-1]["source"] == "ETTFS 2024"
+    assert rows[-1]["cycles"] is None and all(r["cycles"] > 0 for r in rows[:-1])
+    assert rows[0]["architecture"] == "64-256-10"
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| with max pooling | ETTFS 2024 |" in table and "golden model only" in table
+
+
 def test_console_script_is_installed_and_reports_errors_without_traceback():
     beside = Path(sys.executable).parent / "firstspike"
     exe = str(beside) if beside.exists() else shutil.which("firstspike")
