@@ -129,14 +129,20 @@ def test_the_recovery_proof_is_reached_and_fails_on_a_receiver_that_keeps_its_pl
 
 
 @pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
-@pytest.mark.parametrize("kernel, schedule", [("step", "stepped"), ("ramp", "layered")])
-def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, tmp_path):
+@pytest.mark.parametrize("kernel, schedule, conv", [("step", "stepped", False), ("ramp", "layered", False),
+                                                    ("step", "stepped", True)])
+def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, conv, tmp_path):
     """The whole core at a reduced size (3-2-2, T = 2, P = 1; the control is the same at
-    every size, only counters and memories widen): results and read_data, by k-induction,
-    for every events, write and read stream that obeys the rules."""
+    every size, only counters and memories widen; with ``conv`` a 1x3x3 input map, a 2x2
+    convolution of 2 channels at 4 positions, then dense 2): results and read_data, by
+    k-induction, for every events, write and read stream that obeys the rules."""
     from firstspike.hw.core import TTFSCore
     from firstspike.sw.params import Kernel, Schedule
-    params = CoreParams((3, 2, 2), time_steps=2, lanes=1, kernel=Kernel(kernel), schedule=Schedule(schedule))
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, stack
+    sizes, shapes = ((3, 2, 2), ()) if not conv else stack(
+        MapShape(1, 3, 3), [lambda m: Conv2d(m, 2, (2, 2)), lambda m: Dense(2)])
+    params = CoreParams(sizes, time_steps=2, lanes=1, kernel=Kernel(kernel), schedule=Schedule(schedule),
+                        shapes=shapes)
     design, ports = stream_rules_of(TTFSCore(params))
     outcome = prove(design, ports, tmp_path, depth=6)
     assert outcome.passed, outcome.log[-3000:]
