@@ -65,13 +65,13 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
 
 #: Options only the torch trainer reads, by argparse destination.
 _TORCH_ONLY = ("conv", "batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding",
-               "interpolate", "reversal", "first_spike", "min_fired", "checkpoint", "resume")
+               "interpolate", "reversal", "first_spike", "min_fired", "checkpoint", "resume", "start_from")
 
 
 def _check_numpy_options(args: argparse.Namespace) -> None:
     """The numpy trainer refuses options it would ignore, rather than train as if they were not given."""
     from .train.config import TrainConfig
-    defaults = {**TrainConfig().as_dict(), "checkpoint": None, "resume": False}
+    defaults = {**TrainConfig().as_dict(), "checkpoint": None, "resume": False, "start_from": None}
     given = [name for name in _TORCH_ONLY if getattr(args, name) != defaults[name]]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -109,6 +109,7 @@ def _train_torch(args, x, y, dataset, command, bar):
     checkpoint = args.checkpoint or f"{args.out}.checkpoint.pt"
     trained = loop.train(x, y, x_max=dataset.x_max, config=config, checkpoint=checkpoint,
                          resume=args.resume, progress=progress, image_shape=dataset.image_shape,
+                         start_from=args.start_from,
                          provenance={"dataset": dataset.name, "command": command, "method": "surrogate-torch",
                                      "seed": args.seed})
     return trained.model, trained.net
@@ -124,6 +125,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_numpy_options(args)
     elif args.resume and args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise FirstSpikeError(f"--checkpoint {args.checkpoint}: no such checkpoint to --resume from")
+    if args.start_from is not None and not Path(args.start_from).is_file():
+        raise FirstSpikeError(f"--start-from {args.start_from}: no such checkpoint")
     check_output_path(args.out, "--out")
     if args.checkpoint is not None:
         check_output_path(args.checkpoint, "--checkpoint")
@@ -283,6 +286,9 @@ def add_commands(commands) -> None:
                         "numpy: the dependency-free baseline (step kernel)")
     p.add_argument("--checkpoint", help="checkpoint written after every epoch (default OUT.checkpoint.pt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+    p.add_argument("--start-from", metavar="CHECKPOINT",
+                   help="begin with another run's weights (its checkpoint, same network) and train --epochs "
+                        "more on a fresh learning-rate schedule")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
     p.set_defaults(handler=_cmd_train)
 

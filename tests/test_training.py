@@ -150,6 +150,26 @@ def test_resume_refuses_a_checkpoint_from_other_settings(digits, tmp_path):
               checkpoint=checkpoint, resume=True)
 
 
+def test_a_run_started_from_another_runs_weights_continues_from_them_on_its_own_schedule(digits, tmp_path):
+    """--start-from: the first run's weights, then a new run (its own epochs, optimizer and
+    learning-rate schedule), recorded in the provenance; another network is refused by name."""
+    x, y = digits.train_x[:300], digits.train_y[:300]
+    first_checkpoint = tmp_path / "first.pt"
+    first = train(x, y, x_max=digits.x_max, config=replace(SHORT, epochs=2), provenance={},
+                  checkpoint=first_checkpoint)
+    config = replace(SHORT, epochs=1, learning_rate=1e-9)  # one epoch that moves nothing
+    more = train(x, y, x_max=digits.x_max, config=config, provenance={}, start_from=first_checkpoint)
+    fresh = train(x, y, x_max=digits.x_max, config=config, provenance={})
+    for name, weights in first.net.state_dict().items():
+        assert torch.allclose(more.net.state_dict()[name], weights, atol=1e-5), name
+    assert not torch.allclose(fresh.net.state_dict()["weights.0"], first.net.state_dict()["weights.0"], atol=1e-3)
+    assert more.model.provenance["started_from"]["epochs"] == 2
+    assert len(more.model.provenance["started_from"]["history"]) == 2
+    with pytest.raises(FirstSpikeError, match="--start-from .*first.pt: its network is 64-48-10, this one 64-20-10"):
+        train(x, y, x_max=digits.x_max, config=replace(SHORT, hidden=(20,)), provenance={},
+              start_from=first_checkpoint)
+
+
 def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
     checkpoint = tmp_path / "run.pt"
     checkpoint.write_bytes(b"not a checkpoint")

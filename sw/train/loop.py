@@ -150,6 +150,22 @@ def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...],
     return state
 
 
+def _start_from(path: Path, state: _State, sizes: tuple[int, ...]) -> dict:
+    """Load a checkpoint's weights into ``state`` (a new run: its own optimizer and learning
+    rate schedule). Returns what the provenance records of it."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if tuple(saved["sizes"]) != sizes:
+            raise FirstSpikeError(f"--start-from {path}: its network is "
+                                  f"{'-'.join(map(str, saved['sizes']))}, this one {'-'.join(map(str, sizes))}")
+        state.net.load_state_dict(saved["net"])
+    except FirstSpikeError:
+        raise
+    except Exception:  # a bad file, or another network's tensors
+        raise FirstSpikeError(f"--start-from {path}: not a FirstSpike training checkpoint of this network") from None
+    return {"config": saved["config"], "epochs": int(saved["epoch"]), "history": list(saved["history"])}
+
+
 def _new_state(config: TrainConfig, sizes: tuple[int, ...], shapes: tuple[LayerShape, ...] = ()) -> _State:
     generator = torch.Generator().manual_seed(config.seed)
     net = SurrogateNet(sizes, config, generator, shapes)
@@ -159,11 +175,14 @@ def _new_state(config: TrainConfig, sizes: tuple[int, ...], shapes: tuple[LayerS
 
 def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: TrainConfig,
           provenance: dict, checkpoint: str | os.PathLike | None = None, resume: bool = False,
-          progress: Progress | None = None, image_shape: tuple[int, int] | None = None) -> TrainedModel:
+          progress: Progress | None = None, image_shape: tuple[int, int] | None = None,
+          start_from: str | os.PathLike | None = None) -> TrainedModel:
     """Train ``n_in - [conv...] - hidden... - n_classes`` and export it to an integer :class:`Model`.
 
     ``checkpoint``: written after every epoch; with ``resume``, training continues from it.
     ``image_shape``: ``(height, width)`` of the images, needed for conv layers.
+    ``start_from``: begin with the weights of another run's checkpoint (same network), then
+    train ``config.epochs`` more with a fresh optimizer and learning-rate schedule.
     """
     n_classes = int(train_y.max()) + 1
     shapes: tuple[LayerShape, ...] = ()
@@ -187,6 +206,9 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     labels = torch.as_tensor(np.asarray(train_y, np.int64)[~held_out])
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = _load_checkpoint(Path(checkpoint), config, sizes, shapes)
+    elif start_from is not None:
+        state = _new_state(config, sizes, shapes)
+        provenance = {**provenance, "started_from": _start_from(Path(start_from), state, sizes)}
     else:
         state = _new_state(config, sizes, shapes)
         if config.init == "ettfs":
