@@ -155,6 +155,12 @@ CASES = {
     "train: --resume from an empty checkpoint": Bad(
         E + "{d}/empty.pt: not a FirstSpike training checkpoint (it is empty)",
         "train", "--resume", "--checkpoint", "{d}/empty.pt", "--out", "{d}/m.npz", "--quiet"),
+    "train: --start-from a missing checkpoint": Bad(
+        E + "--start-from {d}/missing.pt: no such checkpoint",
+        "train", "--start-from", "{d}/missing.pt", "--out", "{d}/m.npz"),
+    "train: --start-from a garbage checkpoint": Bad(
+        E + "--start-from {d}/garbage.pt: not a FirstSpike training checkpoint of this network",
+        "train", "--start-from", "{d}/garbage.pt", "--out", "{d}/m.npz", "--quiet"),
     "cycles: --clock-mhz -100": Bad("firstspike cycles: argument --clock-mhz: --clock-mhz must be > 0, not -100",
                                     "cycles", "--clock-mhz", "-100"),
     "cycles: --clock-mhz nan": Bad("firstspike cycles: argument --clock-mhz: --clock-mhz must be a finite number, "
