@@ -150,15 +150,17 @@ def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...],
     return state
 
 
-def _start_from(path: Path, state: _State, sizes: tuple[int, ...]) -> dict:
+def _start_from(path: Path, state: _State | None, sizes: tuple[int, ...]) -> dict:
     """Load a checkpoint's weights into ``state`` (a new run: its own optimizer and learning
-    rate schedule). Returns what the provenance records of it."""
+    rate schedule; ``None``: a resumed run, which has them). Returns what the provenance
+    records of it."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if tuple(saved["sizes"]) != sizes:
             raise FirstSpikeError(f"--start-from {path}: its network is "
                                   f"{'-'.join(map(str, saved['sizes']))}, this one {'-'.join(map(str, sizes))}")
-        state.net.load_state_dict(saved["net"])
+        if state is not None:
+            state.net.load_state_dict(saved["net"])
     except FirstSpikeError:
         raise
     except Exception:  # a bad file, or another network's tensors
@@ -206,6 +208,8 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     labels = torch.as_tensor(np.asarray(train_y, np.int64)[~held_out])
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = _load_checkpoint(Path(checkpoint), config, sizes, shapes)
+        if start_from is not None:
+            provenance = {**provenance, "started_from": _start_from(Path(start_from), None, sizes)}
     elif start_from is not None:
         state = _new_state(config, sizes, shapes)
         provenance = {**provenance, "started_from": _start_from(Path(start_from), state, sizes)}
