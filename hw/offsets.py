@@ -24,6 +24,7 @@ from amaranth.lib.wiring import In, Out
 from firstspike.sw.topology import Conv2d
 
 from .refusal import refuse
+from .unravel import times
 
 __all__ = ["AxisTable", "axis_table", "KernelOffsets", "event_layout", "pass_layout"]
 
@@ -145,8 +146,8 @@ class KernelOffsets(wiring.Component):
             with m.If(last):
                 m.d.sync += busy.eq(0)
         with m.If(self.events.valid & self.events.ready):
-            start_slot = (event.channel * kh + first_y) * kw + first_x
-            start_position = out_y * out.width + out_x
+            start_slot = times(times(event.channel, kh) + first_y, kw) + first_x
+            start_position = times(out_y, out.width) + out_x
             m.d.sync += [
                 busy.eq((count_y != 0) & (count_x != 0)),
                 slot.eq(start_slot), row_slot.eq(start_slot),

@@ -14,7 +14,7 @@ from amaranth import Module, Signal, Value
 
 from firstspike.sw.topology import MapShape
 
-__all__ = ["divide", "unravel", "position_coordinates"]
+__all__ = ["times", "divide", "unravel", "position_coordinates"]
 
 
 def _multiplier(divisor: int, limit: int) -> tuple[int, int]:
@@ -28,18 +28,27 @@ def _multiplier(divisor: int, limit: int) -> tuple[int, int]:
     raise AssertionError(f"no multiplier divides 0 ... {limit - 1} by {divisor}")  # unreachable
 
 
+def times(value: Value, constant: int) -> Value:
+    """``value · constant`` as shifted adds (a small constant needs no multiplier block)."""
+    terms = [value << bit for bit in range(constant.bit_length()) if constant >> bit & 1]
+    return sum(terms[1:], terms[0]) if terms else value * 0
+
+
 def divide(m: Module, value: Value, divisor: int, limit: int, name: str) -> tuple[Signal, Signal]:
-    """``(value // divisor, value % divisor)`` for ``0 <= value < limit``, combinational."""
+    """``(value // divisor, value % divisor)`` for ``0 <= value < limit``, combinational: one
+    multiplier for the quotient, shifted adds for the remainder."""
     quotient = Signal(range(max(2, -(-limit // divisor))), name=f"{name}_quotient")
     remainder = Signal(range(max(2, divisor)), name=f"{name}_remainder")
-    if divisor == 1:
+    if limit <= divisor:  # the quotient is always 0
+        m.d.comb += [quotient.eq(0), remainder.eq(value)]
+    elif divisor == 1:
         m.d.comb += [quotient.eq(value), remainder.eq(0)]
     elif divisor & (divisor - 1) == 0:
         bits = divisor.bit_length() - 1
         m.d.comb += [quotient.eq(value >> bits), remainder.eq(value[:bits])]
     else:
         multiplier, shift = _multiplier(divisor, limit)
-        m.d.comb += [quotient.eq((value * multiplier) >> shift), remainder.eq(value - quotient * divisor)]
+        m.d.comb += [quotient.eq((value * multiplier) >> shift), remainder.eq(value - times(quotient, divisor))]
     return quotient, remainder
 
 

@@ -21,6 +21,7 @@ from firstspike.sw.topology import Conv2d
 
 from ..offsets import KernelOffsets
 from ..touched import TouchedPositions
+from ..unravel import times
 
 if TYPE_CHECKING:  # (stepped.py builds these)
     from .stepped import SteppedSource
@@ -66,8 +67,8 @@ def conv_passes(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: S
                     out.fed.eq(unit.events.valid & unit.events.ready),
                     out.offered.eq(unit.passes.valid),
                     unit.passes.ready.eq(out.done),
-                    out.weight_row.eq(layout.weight_base[k] + offer.slot * folds),
-                    out.state_row.eq(layout.state_base[k] + offer.position * folds),
+                    out.weight_row.eq(layout.weight_base[k] + times(offer.slot, folds)),
+                    out.state_row.eq(layout.state_base[k] + times(offer.position, folds)),
                     out.position.eq(offer.position),
                     out.positions.eq(params.positions(k)),
                 ]
@@ -81,5 +82,5 @@ def check_row(m: Module, params: CoreParams, layout: MemoryLayout, layer: Signal
         for k in range(params.n_layers):
             if isinstance(params.layer_shape(k), Conv2d):
                 with m.Case(k):
-                    m.d.comb += row.eq(layout.state_base[k] + position * layout.folds[k])
+                    m.d.comb += row.eq(layout.state_base[k] + times(position, layout.folds[k]))
     return row

@@ -29,7 +29,7 @@ from firstspike.sw.params import CoreParams, Kernel
 from firstspike.sw.topology import Conv2d
 
 from ..lanes import operation_layout
-from ..unravel import divide, position_coordinates, unravel
+from ..unravel import divide, position_coordinates, times, unravel
 from .conv import ConvPasses, check_row, conv_passes
 from .sequencer import Layers, Sequencer
 from .source import Source, _bad_event
@@ -76,7 +76,7 @@ def _row(m: Module, params: CoreParams, layout: MemoryLayout, k: int, index, pos
     if k == 0 or not isinstance(params.layer_shape(k - 1), Conv2d):
         slot = index
     elif shape.pool is None:  # flattened channel-major
-        slot = index * params.positions(k - 1) + position
+        slot = times(index, params.positions(k - 1)) + position
     else:
         assert shape.input_map is not None
         c, y, x = _coordinates(m, params, k, index, position)
@@ -84,8 +84,8 @@ def _row(m: Module, params: CoreParams, layout: MemoryLayout, k: int, index, pos
         assert seen is not None
         py, _ = divide(m, y, shape.pool.size, shape.input_map.height, f"pooled_y_{k}")
         px, _ = divide(m, x, shape.pool.size, shape.input_map.width, f"pooled_x_{k}")
-        slot = (c * seen.height + py) * seen.width + px
-    return layout.weight_base[k] + slot * layout.folds[k]
+        slot = times(times(c, seen.height) + py, seen.width) + px
+    return layout.weight_base[k] + times(slot, layout.folds[k])
 
 
 def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: Signal, events, queue,
@@ -108,11 +108,13 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
     in_take = Signal()
     head = events.payload
     m.d.comb += events.ready.eq(in_take)
+    # (Worked out outside the If below: the divisions' multipliers must not wait for in_take.)
+    head_at = _coordinates(m, params, 0, head.index, 0) if conv[0] else ()
     with m.If(in_take):
         m.d.sync += [source.input_held.eq(1), source.input_end.eq(head.end), in_index.eq(head.index),
                      source.input_step.eq(head.step)]
         if conv[0]:
-            m.d.sync += [r.eq(v) for r, v in zip(in_at, _coordinates(m, params, 0, head.index, 0))]
+            m.d.sync += [r.eq(v) for r, v in zip(in_at, head_at)]
         else:
             m.d.sync += in_row.eq(head.index * layout.folds[0])
     with m.Elif((layer == 0) & (source.take | source.end_take)):
