@@ -21,6 +21,7 @@ from .cli_options import (
     SHIPPED_NAMES,
     Parser,
     UsageError,
+    cluster_options,
     float_in,
     hw,
     int_in,
@@ -54,9 +55,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     total = len(x) if args.limit is None else min(args.limit, len(x))
     if args.waves and args.waves_sample >= total:
         raise FirstSpikeError(f"--waves-sample {args.waves_sample}: the run has only {total} samples")
+    if args.backend == "golden" and (args.workers is not None or args.scheduler is not None):
+        raise FirstSpikeError("--workers, --scheduler: only with --backend rtl or netlist (the golden model "
+                              "needs no cluster)")
     with progress(total, f"eval {args.backend}", not args.quiet) as bar:
         report = evaluate(model, dataset, split=args.split, backend=args.backend, lanes=args.lanes,
-                          limit=args.limit, progress=bar.update, backend_options=options)
+                          limit=args.limit, progress=bar.update, backend_options=options,
+                          workers=args.workers, scheduler=args.scheduler)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
@@ -479,6 +484,7 @@ def _parser() -> Parser:
     schedule_option(p)
     p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N samples")
     _rtl_options(p)
+    cluster_options(p, "shards of samples (--backend rtl, netlist)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)

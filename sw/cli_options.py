@@ -101,6 +101,15 @@ def schedule_option(p: argparse.ArgumentParser) -> None:
                         "layered: each layer over all steps, then the next")
 
 
+def cluster_options(p: argparse.ArgumentParser, jobs: str) -> None:
+    """``--workers`` and ``--scheduler``: where ``jobs`` run (docs/cluster.md)."""
+    p.add_argument("--workers", type=int_in("--workers", 1),
+                   help=f"Dask worker processes on this machine for the {jobs} (default one per core; "
+                        "1 runs them here, one after another)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help=f"run the {jobs} on this Dask scheduler's workers instead (docs/cluster.md)")
+
+
 def progress(total: int, description: str, enabled: bool):
     """A tqdm bar on stderr (hidden when ``enabled`` is false or stderr is not a terminal)."""
     from tqdm import tqdm

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .backends import run_backend
+from .cluster import open_cluster, run_jobs
 from .datasets import Dataset
 from .errors import FirstSpikeError, NotOnTheCore
 from .model import Model
@@ -79,14 +80,49 @@ class EvalReport:
         return lines
 
 
+def _run_shard(job: tuple[str, Model, np.ndarray, dict]):
+    """One shard of samples through a backend, on a cluster worker: its chunks joined."""
+    backend, model, spike_times, options = job
+    parts = list(run_backend(backend, model, spike_times, **options))
+    return type(parts[0]).join(parts)
+
+
+def _sharded(backend: str, model: Model, spike_times: np.ndarray, options: dict, progress, *,
+             workers: int | None, scheduler: str | None) -> list:
+    """The backend's results for consecutive shards of the samples, each a job on a Dask
+    cluster (a few shards a worker, so a slow one does not hold the rest up)."""
+    with open_cluster(workers, scheduler) as client:
+        if client is None:
+            parts = []
+            for part in run_backend(backend, model, spike_times, **options):
+                parts.append(part)
+                if progress is not None:
+                    progress(part.batch)
+            return parts
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        size = min(500, max(1, -(-len(spike_times) // (4 * n_workers))))
+        jobs = [(backend, model, spike_times[start:start + size], options)
+                for start in range(0, len(spike_times), size)]
+        results: list = [None] * len(jobs)
+        for index, result in run_jobs(client, _run_shard, jobs):
+            results[index] = result
+            if progress is not None:
+                progress(result.batch)
+        return results
+
+
 def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: str = "golden",
              lanes: int = 16, limit: int | None = None, progress=None,
-             backend_options: dict | None = None) -> EvalReport:
+             backend_options: dict | None = None, workers: int | None = 1,
+             scheduler: str | None = None) -> EvalReport:
     """Run ``split`` of ``dataset`` (the first ``limit`` samples) through ``backend``.
 
     ``progress``, if given, is called with the number of samples each finished chunk held.
     ``backend_options`` go to the backend (e.g. ``simulator`` for ``rtl``; ``lanes`` is
     passed to every backend but ``golden``, which needs no lane count to run).
+    ``workers``, ``scheduler``: a device backend's samples are sharded over a Dask cluster
+    (:mod:`.cluster`: ``workers`` local processes, default one per core, or an existing
+    scheduler); ``workers=1`` runs here. The results are the same either way.
     """
     x, y = dataset.split(split)
     if limit is not None:
@@ -103,10 +139,14 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     options = dict(backend_options or {})
     if backend != "golden":
         options.setdefault("lanes", lanes)
-    for part in run_backend(backend, model, spike_times, **options):
-        parts.append(part)
-        if progress is not None:
-            progress(part.batch)
+    if backend == "golden":
+        for part in run_backend(backend, model, spike_times, **options):
+            parts.append(part)
+            if progress is not None:
+                progress(part.batch)
+    else:
+        model.params.require_on_the_core(f"the {backend} backend")  # before any worker starts
+        parts = _sharded(backend, model, spike_times, options, progress, workers=workers, scheduler=scheduler)
     seconds = time.perf_counter() - start
     result = type(parts[0]).join(parts)
     counts = result.spike_counts.mean(axis=0)

@@ -14,11 +14,14 @@ toolchain's hashes, as the cocotb builds are.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -316,36 +319,48 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
     kind = f"netlist-{netlist}" if netlist else "native"
     folder = root / f"{kind}-{simulator}-{key}-{_toolchain_key(simulator)}"
     executable = folder / ("sim.vvp" if simulator == "icarus" else f"obj/V{TB_NAME}")
-    if executable.exists():
-        return executable, info
     folder.mkdir(parents=True, exist_ok=True)
-    write(text, info, folder, TOP_NAME)
-    (folder / f"{TB_NAME}.v").write_text(bench)
-    sources: list[str] = [f"{TB_NAME}.v", f"{TOP_NAME}.v"]
-    defines: list[str] = []
-    if netlist is not None:
-        sources[1], defines = _synthesize_netlist(folder, netlist)
-        cells = _yosys_share() / NETLIST_FAMILIES[netlist][0]
-        sources.append(str(cells))
-        defines.append(f"-I{cells.parent}")
-        if netlist == "ecp5":
-            (folder / "mult18x18d_model.v").write_text(_ecp5_multiplier_model())
-            (folder / "dp16kd_model.v").write_text(_ecp5_block_ram_model())
-            sources += ["mult18x18d_model.v", "dp16kd_model.v"]
-    if simulator == "icarus":
-        command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *defines, *sources]
-    else:
-        command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
-                   "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2",
-                   "-j", str(os.cpu_count() or 1), *defines, *sources]
-    env = {**os.environ, "MAKEFLAGS": verilator_makeflags()} if simulator == "verilator" else None
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
-    (folder / "build.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        raise RTLSimulationError(f"{simulator} could not build the native testbench; see {folder / 'build.log'}")
-    if simulator == "icarus":
-        os.replace(folder / "sim.vvp.partial", executable)
+    with _build_lock(folder):  # cluster workers on one machine share the build folder
+        if executable.exists():  # built before (or by another process while this one waited)
+            return executable, info
+        write(text, info, folder, TOP_NAME)
+        (folder / f"{TB_NAME}.v").write_text(bench)
+        sources: list[str] = [f"{TB_NAME}.v", f"{TOP_NAME}.v"]
+        defines: list[str] = []
+        if netlist is not None:
+            sources[1], defines = _synthesize_netlist(folder, netlist)
+            cells = _yosys_share() / NETLIST_FAMILIES[netlist][0]
+            sources.append(str(cells))
+            defines.append(f"-I{cells.parent}")
+            if netlist == "ecp5":
+                (folder / "mult18x18d_model.v").write_text(_ecp5_multiplier_model())
+                (folder / "dp16kd_model.v").write_text(_ecp5_block_ram_model())
+                sources += ["mult18x18d_model.v", "dp16kd_model.v"]
+        if simulator == "icarus":
+            command = ["iverilog", "-g2012", "-o", "sim.vvp.partial", "-s", TB_NAME, *defines, *sources]
+        else:
+            command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
+                       "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2",
+                       "-j", str(os.cpu_count() or 1), *defines, *sources]
+        env = {**os.environ, "MAKEFLAGS": verilator_makeflags()} if simulator == "verilator" else None
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+        (folder / "build.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RTLSimulationError(f"{simulator} could not build the native testbench; see {folder / 'build.log'}")
+        if simulator == "icarus":
+            os.replace(folder / "sim.vvp.partial", executable)
     return executable, info
+
+
+@contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """One build at a time in ``folder`` (an advisory lock on a file in it)."""
+    with open(folder / ".build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _synthesize_netlist(folder: Path, family: str) -> tuple[str, list[str]]:
