@@ -7,13 +7,11 @@ import os
 
 import pytest
 
-pytest.importorskip("distributed", reason="the cluster needs Dask's distributed package")
-
-from firstspike.sw.cluster import open_cluster, run_jobs  # noqa: E402
-from firstspike.sw.datasets import load_dataset  # noqa: E402
-from firstspike.sw.evaluate import evaluate  # noqa: E402
-from firstspike.sw.model import load_model  # noqa: E402
-from firstspike.sw.models import shipped_model_path  # noqa: E402
+from firstspike.sw.cluster import open_cluster, run_jobs
+from firstspike.sw.datasets import load_dataset
+from firstspike.sw.evaluate import evaluate
+from firstspike.sw.model import load_model
+from firstspike.sw.models import shipped_model_path
 
 
 def test_an_rtl_eval_sharded_over_two_workers_equals_the_unsharded_one():
