@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firstspike.sw.cluster import open_cluster, run_jobs
 from firstspike.sw.files import save_png, write_atomically
 from firstspike.sw.golden import GoldenResult
 from firstspike.sw.model import Model
@@ -21,27 +22,70 @@ COLUMNS = ("board", "lanes", "luts", "flip_flops", "block_rams", "dsps", "fmax_m
            "cycles_per_inference", "inferences_per_second_at_fmax", "link_bound_inferences_per_second")
 
 
+def _build_job(job: tuple) -> dict:
+    """One board build (a cluster job): its row of the sweep."""
+    board, model, p, folder, baud, golden, spike_times = job
+    report = build_board(board, model, p, folder, baud=baud, golden=golden, spike_times=spike_times,
+                         progress=lambda line: None)
+    pnr, throughput, synthesis = report.place_and_route, report.throughput, report.synthesis
+    assert throughput is not None  # golden and spike_times were given
+    return {
+        "board": board, "lanes": p, "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
+        "block_rams": synthesis.block_rams, "dsps": synthesis.dsps,
+        "fmax_mhz": pnr.fmax_mhz if pnr else None, "meets_clock": pnr.meets_clock if pnr else None,
+        "cycles_per_inference": throughput.cycles_per_inference,
+        "inferences_per_second_at_fmax": throughput.inferences_per_second_at_fmax,
+        "link_bound_inferences_per_second": throughput.link_bound_inferences_per_second,
+    }
+
+
 def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path, *, baud: int,
-          golden: GoldenResult, spike_times: np.ndarray, progress=print) -> list[dict]:
+          golden: GoldenResult, spike_times: np.ndarray, progress=print, workers: int | None = 1,
+          scheduler: str | None = None, resume: bool = False) -> list[dict]:
+    """Build every (board, P) pair, each a job on a Dask cluster (``workers`` local
+    processes, or ``scheduler``'s; one worker: here, one after another). ``sweep.csv`` is
+    rewritten, whole, after every finished build, so an interrupted sweep keeps what it
+    finished; with ``resume`` the pairs already in it are not built again."""
     out = Path(out_dir)
-    rows = []
-    for board in boards:
-        for p in lanes:
-            progress(f"sweep: {board}, P={p}")
-            report = build_board(board, model, p, out / f"{board}-p{p}", baud=baud, golden=golden,
-                                 spike_times=spike_times, progress=lambda line: None)
-            pnr, throughput, synthesis = report.place_and_route, report.throughput, report.synthesis
-            assert throughput is not None  # golden and spike_times were given
-            rows.append({
-                "board": board, "lanes": p, "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
-                "block_rams": synthesis.block_rams, "dsps": synthesis.dsps,
-                "fmax_mhz": pnr.fmax_mhz if pnr else None, "meets_clock": pnr.meets_clock if pnr else None,
-                "cycles_per_inference": throughput.cycles_per_inference,
-                "inferences_per_second_at_fmax": throughput.inferences_per_second_at_fmax,
-                "link_bound_inferences_per_second": throughput.link_bound_inferences_per_second,
-            })
-            _write_csv(rows, out / "sweep.csv")  # after every build: a failed sweep keeps what it has
-    return rows
+    order = [(board, p) for board in boards for p in lanes]
+    done = {(r["board"], r["lanes"]): r for r in (_read_csv(out / "sweep.csv") if resume else [])
+            if (r["board"], r["lanes"]) in order}
+    for board, p in done:
+        progress(f"sweep: {board}, P={p} already in sweep.csv")
+    todo = [pair for pair in order if pair not in done]
+    jobs = [(board, model, p, out / f"{board}-p{p}", baud, golden, spike_times) for board, p in todo]
+    with open_cluster(workers, scheduler) as client:
+        for index, row in run_jobs(client, _build_job, jobs):
+            board, p = todo[index]
+            done[board, p] = row
+            progress(f"sweep: {board}, P={p} built ({len(done)}/{len(order)})")
+            _write_csv([done[pair] for pair in order if pair in done], out / "sweep.csv")
+    return [done[pair] for pair in order]
+
+
+def _read_csv(path: Path) -> list[dict]:
+    """The rows of an earlier sweep.csv (none if there is none or it is not one)."""
+    if not path.is_file():
+        return []
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    numbers = {"lanes": int, "luts": int, "flip_flops": int, "block_rams": int, "dsps": int, "fmax_mhz": float,
+               "cycles_per_inference": float, "inferences_per_second_at_fmax": float,
+               "link_bound_inferences_per_second": float}
+    out = []
+    for row in rows:
+        try:
+            meets = {"True": True, "False": False}.get(row["meets_clock"])
+            parsed: dict = {"board": row["board"], "meets_clock": meets}
+            for key, kind in numbers.items():
+                parsed[key] = kind(row[key]) if row[key] != "" else None
+        except (KeyError, ValueError):
+            return []  # not a sweep.csv of this version: build everything again
+        out.append(parsed)
+    return out
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:

@@ -286,7 +286,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
     rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
-                              spike_times=times, progress=lambda line: print(line, file=sys.stderr))
+                              spike_times=times, progress=lambda line: print(line, file=sys.stderr),
+                              workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     plot = Path(args.out) / "sweep.png"
     sweep_module.plot_sweep(rows, plot)
     print(f"{'board':<11} {'P':>3} {'LUTs':>8} {'BRAM':>5} {'Fmax MHz':>9} {'cycles/inf':>11} {'inf/s @ Fmax':>13}")
@@ -542,6 +543,8 @@ def _parser() -> Parser:
     p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
     model_and_data(p, model=False)
     p.add_argument("--samples", type=int_in("--samples", 1), default=500)
+    cluster_options(p, "builds")
+    p.add_argument("--resume", action="store_true", help="keep the pairs already in OUT/sweep.csv, build the rest")
     p.set_defaults(handler=_cmd_sweep)
 
     p = commands.add_parser("program", help="write a built bitstream into a board (openFPGALoader or iceprog)")

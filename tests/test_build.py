@@ -106,14 +106,21 @@ def test_program_names_a_missing_bitstream(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sweep_writes_a_csv_row_per_build_and_a_png(small_model, tmp_path, capsys):
+def test_sweep_on_two_workers_writes_a_csv_row_per_build_and_a_png_and_resumes(small_model, tmp_path, capsys):
     import csv
     out = tmp_path / "sweep"
-    assert main(["sweep", "--boards", "arty", "--lanes", "1", "4", "--model", str(small_model), "--out", str(out),
-                 "--samples", "20"]) == 0
+    common = ["sweep", "--boards", "arty", "--model", str(small_model), "--out", str(out), "--samples", "20"]
+    assert main([*common, "--lanes", "1", "4", "--workers", "2"]) == 0
     with open(out / "sweep.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["board"], r["lanes"]) for r in rows] == [("arty", "1"), ("arty", "4")]
     assert all(int(r["luts"]) > 100 for r in rows)
     assert float(rows[0]["cycles_per_inference"]) > float(rows[1]["cycles_per_inference"])
     assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
+    capsys.readouterr()
+    assert main([*common, "--lanes", "1", "4", "8", "--workers", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "arty, P=1 already in sweep.csv" in err and "arty, P=4 already in sweep.csv" in err
+    assert "arty, P=8 built (3/3)" in err
+    with open(out / "sweep.csv") as handle:
+        assert [r["lanes"] for r in csv.DictReader(handle)] == ["1", "4", "8"]
