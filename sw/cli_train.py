@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_options import DATASETS, SHIPPED_NAMES, float_in, int_in, resolve_model
+from .cli_options import DATASETS, SHIPPED_NAMES, cluster_options, float_in, int_in, resolve_model
 from .errors import FirstSpikeError
 from .files import check_output_path, write_atomically
 from .model import Model, save_model
@@ -184,15 +184,12 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.data_dir)
     with tqdm(total=len(ablation.variants(base)), desc="ablation", unit="run", file=sys.stderr,
               disable=True if args.quiet else None) as bar:
-        started: list[str] = []
-
-        def progress(name: str) -> None:
-            bar.update(1 if started else 0)
-            started.append(name)
+        def progress(name: str) -> None:  # a variant finished
+            bar.update(1)
             bar.set_postfix_str(name)
         rows = ablation.run_ablation(dataset, base, lanes=args.lanes, out=out / "ablation.json",
-                                     limit=args.limit, progress=progress)
-        bar.update(1)
+                                     limit=args.limit, progress=progress, workers=args.workers,
+                                     scheduler=args.scheduler, resume=args.resume, data_dir=args.data_dir)
     table = ablation.markdown(rows)
     write_atomically(out / "ablation.md", lambda handle: handle.write(table.encode()))
     ablation.plot(rows, out / "ablation.png")
@@ -297,6 +294,9 @@ def add_commands(commands) -> None:
     p.add_argument("--lanes", type=int_in("--lanes", *LIMITS["lanes"]), default=16,
                    help="lanes P for the cycle column")
     p.add_argument("--out", required=True, help="folder for ablation.json, ablation.md and ablation.png")
+    cluster_options(p, "training runs")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the variants OUT/ablation.json has for this recipe, train the rest")
     p.set_defaults(handler=_cmd_ablation)
 
     p = commands.add_parser("import", help="a NIR graph (Input -> Affine/Linear -> [I] -> IF ... -> Output) "

@@ -94,9 +94,9 @@ def test_train_with_the_numpy_baseline_needs_no_torch(capsys, tmp_path):
     assert load_model(tmp_path / "m.npz").provenance["method"] == "numpy-baseline"
 
 
-def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
+def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path, monkeypatch):
     status, out, _ = run(capsys, "ablation", "--hidden", "16", "--epochs", "1", "--limit", "300",
-                         "--out", str(tmp_path), "--quiet")
+                         "--out", str(tmp_path), "--quiet", "--workers", "2")
     assert status == 0
     rows = json.loads((tmp_path / "ablation.json").read_text())
     assert [r["variant"] for r in rows] == ["recipe", "without spike penalty", "with ETTFS init",
@@ -108,11 +108,17 @@ def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path):
     table = (tmp_path / "ablation.md").read_text().splitlines()
     assert sum(line.startswith("| ") for line in table) == len(rows) + 1
     assert (tmp_path / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Resumed: every variant of this recipe is kept, none trained again.
+    from firstspike.sw.train import ablation
+    monkeypatch.setattr(ablation, "train", lambda *a, **k: pytest.fail("a finished variant was trained again"))
+    status, _, _ = run(capsys, "ablation", "--hidden", "16", "--epochs", "1", "--limit", "300",
+                       "--out", str(tmp_path), "--quiet", "--workers", "1", "--resume")
+    assert status == 0 and json.loads((tmp_path / "ablation.json").read_text()) == rows
 
 
 def test_a_cnn_ablation_adds_the_pooling_row_whose_max_pooling_runs_in_the_golden_model_only(capsys, tmp_path):
     status, _, _ = run(capsys, "ablation", "--conv", "4:3", "--hidden", "--pool", "avg", "--epochs", "1",
-                       "--limit", "200", "--out", str(tmp_path), "--quiet")
+                       "--limit", "200", "--out", str(tmp_path), "--quiet", "--workers", "1")
     assert status == 0
     rows = json.loads((tmp_path / "ablation.json").read_text())
     assert rows[-1]["variant"] == "with max pooling" and rows[-1]["source"] == "ETTFS 2024"

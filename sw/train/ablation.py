@@ -13,9 +13,11 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import BinaryIO
 
-from ..datasets import Dataset
+from ..cluster import open_cluster, run_jobs
+from ..datasets import Dataset, load_dataset
 from ..evaluate import evaluate
 from ..files import save_png, write_atomically
 from .config import TrainConfig
@@ -52,34 +54,79 @@ def _writer(data: bytes) -> Callable[[BinaryIO], object]:
     return lambda handle: handle.write(data)
 
 
-def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | os.PathLike,
-                 limit: int | None = None,
-                 progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Train and evaluate every variant; rows go to ``out`` (JSON) after each one."""
+def _variant_job(job: tuple) -> dict:
+    """One variant trained and evaluated (a cluster job): its row."""
+    name, change, source, data, base, lanes, limit = job
+    dataset = data if isinstance(data, Dataset) else load_dataset(*data)
+    if _on_a_worker():  # one core per worker process: torch would otherwise take them all
+        import torch
+        torch.set_num_threads(1)
     x, y = dataset.train_x, dataset.train_y
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    rows: list[dict] = []
-    for name, change, source in variants(base):
+    config = replace(base, **change)
+    trained = train(x, y, x_max=dataset.x_max, config=config, provenance={"dataset": dataset.name},
+                    image_shape=dataset.image_shape)
+    model = trained.model
+    if not model.params.fully_connected:  # the core runs conv layers on the stepped schedule
+        model = model.with_schedule("stepped")
+    report = evaluate(model, dataset, lanes=lanes)
+    hidden_sizes = trained.model.params.layer_sizes[1:-1]
+    hidden_spikes = sum(report.spikes_per_layer[1:-1]) / sum(hidden_sizes)
+    return {"variant": name, "source": source, "change": change, "dataset": dataset.name,
+            "recipe": base.as_dict(), "architecture": "-".join(map(str, trained.model.params.layer_sizes)),
+            "kernel": config.kernel.value, "epochs": config.epochs,
+            "train_samples": len(y), "accuracy": report.accuracy,
+            "hidden_spikes_per_neuron": hidden_spikes, "synaptic_ops": report.synaptic_ops,
+            "cycles": report.cycles_mean, "lanes": lanes, "outputs_fired": report.outputs_fired}
+
+
+def _on_a_worker() -> bool:
+    try:
+        from distributed import get_worker
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def _earlier_rows(out: Path, base: TrainConfig, lanes: int, limit: int | None) -> dict[str, dict]:
+    """Rows of an earlier run of the same recipe, by variant (none where there are none)."""
+    try:
+        rows = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(rows, list):
+        return {}
+    return {r["variant"]: r for r in rows if isinstance(r, dict) and r.get("recipe") == base.as_dict()
+            and r.get("lanes") == lanes and (limit is None or r.get("train_samples", limit) <= limit)}
+
+
+def run_ablation(dataset: Dataset, base: TrainConfig, *, lanes: int, out: str | os.PathLike,
+                 limit: int | None = None, progress: Callable[[str], None] | None = None,
+                 workers: int | None = 1, scheduler: str | None = None, resume: bool = False,
+                 data_dir: str | None = None) -> list[dict]:
+    """Train and evaluate every variant, each a job on a Dask cluster (``workers`` local
+    processes or ``scheduler``'s; one worker: here, in turn); rows go to ``out`` (JSON)
+    after each. With ``resume`` the variants an earlier run of this recipe finished are
+    kept. Workers load the data set themselves (``dataset.name``, ``data_dir``)."""
+    order = variants(base)
+    done = _earlier_rows(Path(out), base, lanes, limit) if resume else {}
+    done = {name: row for name, row in done.items() if name in {v[0] for v in order}}
+    for name in done:
         if progress is not None:
-            progress(name)
-        config = replace(base, **change)
-        trained = train(x, y, x_max=dataset.x_max, config=config, provenance={"dataset": dataset.name},
-                        image_shape=dataset.image_shape)
-        model = trained.model
-        if not model.params.fully_connected:  # the core runs conv layers on the stepped schedule
-            model = model.with_schedule("stepped")
-        report = evaluate(model, dataset, lanes=lanes)
-        hidden_sizes = trained.model.params.layer_sizes[1:-1]
-        hidden_spikes = sum(report.spikes_per_layer[1:-1]) / sum(hidden_sizes)
-        rows.append({"variant": name, "source": source, "change": change, "dataset": dataset.name,
-                     "architecture": "-".join(map(str, trained.model.params.layer_sizes)),
-                     "kernel": config.kernel.value, "epochs": config.epochs,
-                     "train_samples": len(y), "accuracy": report.accuracy,
-                     "hidden_spikes_per_neuron": hidden_spikes, "synaptic_ops": report.synaptic_ops,
-                     "cycles": report.cycles_mean, "lanes": lanes, "outputs_fired": report.outputs_fired})
-        write_atomically(out, _writer((json.dumps(rows, indent=1) + "\n").encode()))
-    return rows
+            progress(f"{name} (kept)")
+    todo = [v for v in order if v[0] not in done]
+    with open_cluster(workers, scheduler) as client:
+        data = dataset if client is None else (dataset.name, data_dir)
+        jobs = [(name, change, source, data, base, lanes, limit) for name, change, source in todo]
+        for index, row in run_jobs(client, _variant_job, jobs):
+            done[todo[index][0]] = row
+            if progress is not None:
+                progress(todo[index][0])
+            rows = [done[name] for name, _, _ in order if name in done]
+            write_atomically(out, _writer((json.dumps(rows, indent=1) + "\n").encode()))
+    return [done[name] for name, _, _ in order]
 
 
 def markdown(rows: list[dict]) -> str:
