@@ -285,9 +285,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, getattr(args, "schedule", None))
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
-    rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
-                              spike_times=times, progress=lambda line: print(line, file=sys.stderr),
-                              workers=args.workers, scheduler=args.scheduler, resume=args.resume)
+    with progress(len(args.boards) * len(args.lanes), "sweep", True, unit="build") as bar:
+        def report(line: str) -> None:  # a pair built, or kept from an earlier sweep
+            bar.update(1)
+            bar.write(line, file=sys.stderr)
+        rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud,
+                                  golden=simulate(model, times), spike_times=times, progress=report,
+                                  workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     plot = Path(args.out) / "sweep.png"
     sweep_module.plot_sweep(rows, plot)
     print(f"{'board':<11} {'P':>3} {'LUTs':>8} {'BRAM':>5} {'Fmax MHz':>9} {'cycles/inf':>11} {'inf/s @ Fmax':>13}")

@@ -110,10 +110,10 @@ def cluster_options(p: argparse.ArgumentParser, jobs: str) -> None:
                    help=f"run the {jobs} on this Dask scheduler's workers instead (docs/cluster.md)")
 
 
-def progress(total: int, description: str, enabled: bool):
+def progress(total: int, description: str, enabled: bool, unit: str = "inf"):
     """A tqdm bar on stderr (hidden when ``enabled`` is false or stderr is not a terminal)."""
     from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit="inf", disable=None if enabled else True,
+    return tqdm(total=total, desc=description, unit=unit, disable=None if enabled else True,
                 file=sys.stderr, leave=False)
 
 
