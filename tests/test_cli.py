@@ -96,7 +96,7 @@ def test_train_with_the_numpy_baseline_needs_no_torch(capsys, tmp_path):
 
 def test_ablation_writes_a_row_per_method_a_table_and_a_plot(capsys, tmp_path, monkeypatch):
     status, out, _ = run(capsys, "ablation", "--hidden", "16", "--epochs", "1", "--limit", "300",
-                         "--out", str(tmp_path), "--quiet", "--workers", "2")
+                         "--out", str(tmp_path), "--quiet", "--workers", "1")
     assert status == 0
     rows = json.loads((tmp_path / "ablation.json").read_text())
     assert [r["variant"] for r in rows] == ["recipe", "without spike penalty", "with ETTFS init",

@@ -14,6 +14,7 @@ from firstspike.sw.model import load_model
 from firstspike.sw.models import shipped_model_path
 
 
+@pytest.mark.slow  # a LocalCluster of worker processes: CI runs these
 def test_an_rtl_eval_sharded_over_two_workers_equals_the_unsharded_one():
     model = load_model(shipped_model_path("digits")).with_schedule("stepped")
     digits = load_dataset("digits")
@@ -28,6 +29,7 @@ def test_an_rtl_eval_sharded_over_two_workers_equals_the_unsharded_one():
     assert {key: value for key, value in sharded.as_dict().items() if key != "seconds"} == same
 
 
+@pytest.mark.slow
 def test_a_job_whose_worker_dies_finishes_on_another(tmp_path):
     marker = tmp_path / "died-once"
 
@@ -56,3 +58,16 @@ def test_a_scheduler_that_does_not_answer_is_named():
     with pytest.raises(FirstSpikeError, match="--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there"):
         with open_cluster(scheduler="tcp://127.0.0.1:9"):
             pass
+
+
+@pytest.mark.slow
+def test_an_ablation_on_two_workers_trains_every_variant_once(tmp_path):
+    from firstspike.sw.train.ablation import run_ablation, variants
+    from firstspike.sw.train.config import TrainConfig
+    base = TrainConfig(hidden=(16,), epochs=1)
+    finished = []
+    rows = run_ablation(load_dataset("digits"), base, lanes=16, out=tmp_path / "ablation.json", limit=300,
+                        progress=finished.append, workers=2)
+    names = [name for name, _, _ in variants(base)]
+    assert [r["variant"] for r in rows] == names and sorted(finished) == sorted(names)
+    assert all(r["cycles"] > 0 and r["train_samples"] == 300 for r in rows)

@@ -21,7 +21,7 @@ def build_root(tmp_path_factory):
     return tmp_path_factory.mktemp("conv-build")
 
 
-@pytest.mark.parametrize("lanes", [1, 3, 4])  # 3 divides none of the channel counts
+@pytest.mark.parametrize("lanes", [1, pytest.param(3, marks=pytest.mark.slow), 4])  # 3 divides no channel count
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 @pytest.mark.parametrize("kind", list(cases.CONV_STACKS))
 def test_random_conv_networks_match_golden_in_icarus(kind, kernel, lanes, build_root):
