@@ -60,7 +60,9 @@ def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path
             done[board, p] = row
             progress(f"sweep: {board}, P={p} built ({len(done)}/{len(order)})")
             _write_csv([done[pair] for pair in order if pair in done], out / "sweep.csv")
-    return [done[pair] for pair in order]
+    rows = [done[pair] for pair in order]
+    _write_csv(rows, out / "sweep.csv")  # the pairs asked for, in their order (a resumed sweep may keep all)
+    return rows
 
 
 def _read_csv(path: Path) -> list[dict]:
