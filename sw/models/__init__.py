@@ -8,7 +8,7 @@ from pathlib import Path
 __all__ = ["shipped_model_path", "SHIPPED"]
 
 #: Name -> file of each shipped model.
-SHIPPED = {"digits": "digits.npz", "fashion-mnist": "fashion-mnist.npz"}
+SHIPPED = {"digits": "digits.npz", "fashion-mnist": "fashion-mnist.npz", "fashion-mnist-cnn": "fashion-mnist-cnn.npz"}
 
 
 def shipped_model_path(name: str) -> Path:
