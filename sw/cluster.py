@@ -10,6 +10,7 @@ another worker. Nothing here knows what a job does.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,8 +52,9 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None) -> It
         return
     # Processes, one thread each: the jobs are NumPy, simulators and compilers, which would
     # otherwise share one interpreter. No dashboard: nothing listens on a port it need not.
+    # Quiet: a job's error reaches the command, which says it in one line.
     with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from firstspike.sw.arith import NO_SPIKE
+from firstspike.sw.golden import simulate
 from firstspike.sw.model import Model
 
 from ..generate import TOP_NAME, render, write
@@ -438,8 +439,10 @@ def run_native(model: Model, spike_times: np.ndarray, *, lanes: int, simulator: 
     executable, info = build_native(simulator, model, lanes, build_root, netlist=netlist)
     words = encode_events(spike_times, info)
     batch = len(spike_times)
-    budget = 10_000 + batch * (model.params.time_steps + sum(model.params.layer_sizes)) * \
-        (1 + max(model.params.layer_sizes)) * 4
+    # A hang shows as a timeout: twice the cycles the contract says, plus the hand-over and
+    # the input events dropped after early decisions (a Verilog integer holds the limit).
+    expected = int(simulate(model, spike_times).cycles(lanes).sum()) if batch else 0
+    budget = min(2**31 - 1, 10_000 + 2 * expected + batch * (model.params.n_inputs + 100))
     with tempfile.TemporaryDirectory(prefix="firstspike-native-") as scratch_name:
         scratch = Path(scratch_name)
         events, results, trace = scratch / "events.hex", scratch / "results.hex", scratch / "trace.hex"
