@@ -51,10 +51,11 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None) -> It
             yield client
         return
     # Processes, one thread each: the jobs are NumPy, simulators and compilers, which would
-    # otherwise share one interpreter. No dashboard: nothing listens on a port it need not.
+    # otherwise share one interpreter. Its HTTP server on any free port: two commands at once
+    # must not fight over the default one.
     # Quiet: a job's error reaches the command, which says it in one line.
     with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
 
