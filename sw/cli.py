@@ -489,7 +489,7 @@ def _parser() -> Parser:
     schedule_option(p)
     p.add_argument("--limit", type=int_in("--limit", 1), help="only the first N samples")
     _rtl_options(p)
-    cluster_options(p, "shards of samples (--backend rtl, netlist)")
+    cluster_options(p, "shards of samples (--backend rtl, netlist; under 100 samples one worker by default)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_eval)

@@ -16,6 +16,9 @@ from .topology import describe
 
 __all__ = ["EvalReport", "evaluate"]
 
+#: Samples from which a device evaluation goes to a cluster by default.
+_CLUSTER_FROM = 100
+
 
 @dataclass(frozen=True)
 class EvalReport:
@@ -90,7 +93,10 @@ def _run_shard(job: tuple[str, Model, np.ndarray, dict]):
 def _sharded(backend: str, model: Model, spike_times: np.ndarray, options: dict, progress, *,
              workers: int | None, scheduler: str | None) -> list:
     """The backend's results for consecutive shards of the samples, each a job on a Dask
-    cluster (a few shards a worker, so a slow one does not hold the rest up)."""
+    cluster (a few shards a worker, so a slow one does not hold the rest up). By default
+    fewer than ``_CLUSTER_FROM`` samples run here: starting worker processes costs more."""
+    if workers is None and scheduler is None and len(spike_times) < _CLUSTER_FROM:
+        workers = 1
     with open_cluster(workers, scheduler) as client:
         if client is None:
             parts = []
