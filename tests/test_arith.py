@@ -27,13 +27,20 @@ def _by_definition(increments: np.ndarray, initial: np.ndarray, params: CorePara
     return history
 
 
-@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
-def test_integrate_steps_equals_integrate_step_by_step_for_every_case_at_5_bits(kernel, monkeypatch):
+def _every_case(kernel: Kernel) -> tuple[CoreParams, np.ndarray, np.ndarray]:
+    """5-bit params, and every initial potential with every run of STEPS increments:
+    ``(params, initial [n], increments [STEPS, n])``."""
     params = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=BITS)
     low, high = params.potential_range
     cases = np.array([(b, *a) for b in range(low, high + 1)
                       for a in itertools.product(INCREMENTS, repeat=STEPS)], np.int64)
-    initial, increments = cases[:, 0], np.ascontiguousarray(cases[:, 1:].T)
+    return params, cases[:, 0], np.ascontiguousarray(cases[:, 1:].T)
+
+
+@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
+def test_integrate_steps_equals_integrate_step_by_step_for_every_case_at_5_bits(kernel, monkeypatch):
+    params, initial, increments = _every_case(kernel)
+    low, high = params.potential_range
     expected = _by_definition(increments, initial, params)
 
     # integrate_steps picks its path from where a batch's running sums leave the range. Cases
@@ -73,11 +80,8 @@ def _unsaturated(increments: np.ndarray, initial: np.ndarray, kernel: Kernel) ->
 def test_fire_times_equal_the_first_crossing_of_the_history_for_every_case_at_5_bits(kernel):
     """The golden model's hidden layers keep no history: their spike times and last
     potentials must be those of the history, saturation and thresholds at the floor included."""
-    params = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=BITS)
+    params, initial, increments = _every_case(kernel)
     low, high = params.potential_range
-    cases = np.array([(b, *a) for b in range(low, high + 1)
-                      for a in itertools.product(INCREMENTS, repeat=STEPS)], np.int64)
-    initial, increments = cases[:, 0], np.ascontiguousarray(cases[:, 1:].T)
     history = _by_definition(increments, initial, params)
     for threshold in (low, -3, 0, 7, high):
         thresholds = np.full(len(initial), threshold)
