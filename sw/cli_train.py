@@ -37,11 +37,13 @@ def _config(args: argparse.Namespace):
     from .train.config import TrainConfig
     return TrainConfig(
         hidden=tuple(args.hidden), conv=tuple(args.conv), pool=args.pool, kernel=Kernel(args.kernel),
+        pool_at=None if args.pool_at is None else tuple(args.pool_at),
         time_steps=args.time_steps,
         weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
         input_dropout=args.input_dropout, spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
         interpolate=args.interpolate, reversal=args.reversal, first_spike=args.first_spike,
+        batch_norm=args.batch_norm,
         min_fired=args.min_fired)
 
 
@@ -64,14 +66,15 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
 
 
 #: Options only the torch trainer reads, by argparse destination.
-_TORCH_ONLY = ("conv", "batch_size", "learning_rate", "input_dropout", "spike_penalty", "init", "decoding",
-               "interpolate", "reversal", "first_spike", "min_fired", "checkpoint", "resume", "start_from")
+_TORCH_ONLY = ("conv", "pool_at", "batch_size", "learning_rate", "input_dropout", "spike_penalty", "init",
+               "decoding", "interpolate", "reversal", "first_spike", "min_fired", "batch_norm", "checkpoint", "resume",
+               "start_from")
 
 
 def _check_numpy_options(args: argparse.Namespace) -> None:
     """The numpy trainer refuses options it would ignore, rather than train as if they were not given."""
     from .train.config import TrainConfig
-    defaults = {**TrainConfig().as_dict(), "checkpoint": None, "resume": False, "start_from": None}
+    defaults = {**TrainConfig().as_dict(), "pool_at": None, "checkpoint": None, "resume": False, "start_from": None}
     given = [name for name in _TORCH_ONLY if getattr(args, name) != defaults[name]]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -240,6 +243,9 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", choices=POOLS, default=d.pool,
                    help="2 x 2 pooling of each conv layer's output: avg (ETTFS; sum pooling in the integers), "
                         "max (the earliest spike) or none")
+    p.add_argument("--pool-at", type=int, nargs="+", metavar="LAYER",
+                   help="pool only the inputs of these layers, numbered from 0 (the first conv layer): "
+                        "1 ... the number of conv layers (that one: the first dense layer); default all")
     p.add_argument("--kernel", choices=["step", "ramp"], default="step")
     p.add_argument("--time-steps", type=int_in("--time-steps", *LIMITS["time_steps"]), default=d.time_steps)
     p.add_argument("--weight-bits", type=int_in("--weight-bits", *LIMITS["weight_bits"]), default=d.weight_bits)
@@ -271,6 +277,9 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     methods.add_argument("--min-fired", type=float_in("--min-fired", 0.0, 1.0), default=d.min_fired,
                          help="export an output threshold at which outputs fire on at least this fraction of "
                               "training images; 0 = any")
+    p.add_argument("--batch-norm", type=float_in("--batch-norm", 0.0, 1.0), default=d.batch_norm,
+                   help="batch-normalise hidden potentials for this fraction of the epochs, then fold the "
+                        "normalisation into weights and initial potentials and train on; 0 = off")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

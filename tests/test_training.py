@@ -104,6 +104,61 @@ def test_a_conv_network_trains_and_exports_to_the_integers_the_golden_model_runs
     assert result.history[-1]["ce"] < result.history[0]["ce"]
 
 
+def test_folding_batch_norm_leaves_every_potential_where_it_was():
+    """The normalisation is affine in V, as weights and initial potentials are: folding it
+    changes no potential of any layer at any step (float, off the integer grid)."""
+    from firstspike.sw.topology import Conv2d, Dense, MapShape, stack
+    from firstspike.sw.train.network import SurrogateNet
+    sizes, shapes = stack(MapShape(2, 5, 5), [lambda m: Conv2d(m, 3, (3, 3), (1, 1), (1, 1)),
+                                              lambda m: Dense(6), lambda m: Dense(4)])
+    net = SurrogateNet(sizes, replace(SHORT, batch_norm=0.5), torch.Generator().manual_seed(1), shapes)
+    times = torch.randint(-1, 16, (32, sizes[0]))
+    for _ in range(3):
+        net(times, alpha=0.0)  # running statistics
+    with torch.no_grad():
+        for norm in net.norms:
+            norm.gain.uniform_(-2, 2)  # negative gains flip a channel: still affine
+            norm.shift.uniform_(-1, 1)
+    net.eval()
+    _, _, before = net(times, alpha=0.0)
+    net.fold_norms()
+    assert not net.normalizing
+    _, _, after = net(times, alpha=0.0)
+    for b, a in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_batch_normalised_conv_network_exports_bit_exact_and_resumes_across_the_fold(digits, tmp_path):
+    config = replace(SHORT, conv=((8, 3, 1),), hidden=(32,), epochs=4, batch_norm=0.5, spike_penalty=0.05)
+    x, y = digits.train_x[:600], digits.train_y[:600]
+    whole = train(x, y, x_max=digits.x_max, config=config, provenance={}, image_shape=digits.image_shape)
+    times = whole.model.encoding.encode(digits.test_x, config.time_steps)
+    assert_same_as_golden(whole.model, times)
+    assert np.mean(simulate(whole.model, times).decision == digits.test_y) > 0.4
+    checkpoint = tmp_path / "bn.pt"
+
+    def stop_after_the_fold(epoch, batch, batches, stats):
+        if epoch == 3 and batch == 1:  # folded at the start of epoch 2 (counting from 0)
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train(x, y, x_max=digits.x_max, config=config, provenance={}, checkpoint=checkpoint,
+              progress=stop_after_the_fold, image_shape=digits.image_shape)
+    assert torch.load(checkpoint, weights_only=True)["net"]["folded"]
+    resumed = train(x, y, x_max=digits.x_max, config=config, provenance={}, checkpoint=checkpoint, resume=True,
+                    image_shape=digits.image_shape)
+    assert resumed.model.digest() == whole.model.digest()
+
+
+def test_pool_at_pools_only_the_inputs_of_the_layers_it_names():
+    from firstspike.sw.topology import MapShape
+    config = replace(SHORT, conv=((4, 5, 2), (6, 3, 1)), pool_at=(2,), hidden=(16,))
+    sizes, shapes = config.architecture(MapShape(1, 28, 28), 10)
+    assert [shape.pool is not None for shape in shapes] == [False, False, True, False]
+    assert sizes == (784, 4 * 14 * 14, 6 * 14 * 14, 16, 10)
+    assert TrainConfig.from_dict(config.as_dict()) == config
+    assert "pool_at" not in SHORT.as_dict()  # checkpoints from before the option still match
+
+
 def test_spike_penalty_reduces_hidden_spikes(digits):
     def hidden_spikes(penalty):
         config = replace(SHORT, spike_penalty=penalty, reversal=0.0)
@@ -184,6 +239,9 @@ def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
     ({"spike_penalty": -1.0}, "spike_penalty must be >= 0"),
     ({"hidden": ()}, "at least one hidden layer"),
     ({"pool": "mean"}, "pool must be one of avg, max, none, not 'mean'"),
+    ({"batch_norm": 1.5}, "batch_norm must be at most 1"),
+    ({"conv": ((8, 3, 1),), "pool_at": (2,)}, r"pool_at names layers 1 ... 1 \(the conv layers after the first "
+                                              r"and the first dense layer\), not \[2\]"),
     ({"conv": ((8, 3),)}, r"a conv layer is \(channels, kernel, stride\), each 1 ... 255, not \(8, 3\)"),
 ])
 def test_bad_settings_are_named(change, message):

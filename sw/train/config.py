@@ -26,7 +26,8 @@ class TrainConfig:
     Architecture: ``conv`` convolutions ``(channels, kernel, stride)`` with "same"
     padding (``kernel // 2``), each after the first reading its input through ``2 x 2``
     ``pool`` pooling, as does the first dense layer after them; then the ``hidden``
-    dense layers and the output layer.
+    dense layers and the output layer. ``pool_at``: the layers (numbered from 0, the
+    first conv layer) that read their input pooled, where not all of those do.
 
     The defaults are the recipe that measured best on digits (docs/training.md's
     ablation); every method is one option away. Methods:
@@ -57,6 +58,11 @@ class TrainConfig:
         hidden ones) and every other output's stay half a threshold below it at every
         step, so that the first output to fire is the right one and some output fires
         (0 = off).
+    batch_norm:
+        Batch normalisation of every hidden layer's potentials (per channel) for the first
+        ``batch_norm`` fraction of epochs, then folded exactly into the weights and initial
+        potentials, the rest of the epochs training the folded network on the integer grid
+        (0 = off; 1 = folded at the end).
     min_fired:
         The exported output threshold is one at which outputs fire on at least this
         fraction of training images (the first-spike decision rather than the fallback),
@@ -67,6 +73,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = (128,)
     conv: tuple[tuple[int, int, int], ...] = ()
     pool: str = "avg"
+    pool_at: tuple[int, ...] | None = None
     kernel: Kernel = Kernel.STEP
     time_steps: int = 16
     weight_bits: int = 8
@@ -85,6 +92,7 @@ class TrainConfig:
     reversal: float = 0.0
     first_spike: float = 0.0
     min_fired: float = 0.0
+    batch_norm: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.kernel, Kernel):
@@ -97,6 +105,10 @@ class TrainConfig:
             raise ValueError("hidden must name at least one hidden layer size (or give conv layers)")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {self.pool!r}")
+        if self.pool_at is not None and not all(isinstance(k, int) and 1 <= k <= len(self.conv)
+                                                for k in self.pool_at):
+            raise ValueError(f"pool_at names layers 1 ... {len(self.conv)} (the conv layers after the first "
+                             f"and the first dense layer), not {list(self.pool_at)}")
         for layer in self.conv:
             if len(layer) != 3 or not all(isinstance(v, int) and 1 <= v <= 255 for v in layer):
                 raise ValueError(f"a conv layer is (channels, kernel, stride), each 1 ... 255, not {layer!r}")
@@ -104,14 +116,22 @@ class TrainConfig:
         for size in self.hidden:
             if not low <= size <= high:
                 raise ValueError(f"hidden layer size must be between {low} and {high}, not {size}")
-        for name in ("spike_penalty", "reversal", "input_dropout", "interpolate", "first_spike", "min_fired"):
+        for name in ("spike_penalty", "reversal", "input_dropout", "interpolate", "first_spike", "min_fired",
+                     "batch_norm"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, not {value!r}")
-        if self.interpolate > 1 or self.input_dropout >= 1 or self.min_fired > 1:
-            raise ValueError("interpolate and min_fired must be at most 1 and input_dropout below 1")
+        if self.interpolate > 1 or self.input_dropout >= 1 or self.min_fired > 1 or self.batch_norm > 1:
+            raise ValueError("interpolate, min_fired and batch_norm must be at most 1 and input_dropout below 1")
         if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+
+    @property
+    def fold_epoch(self) -> int | None:
+        """The epoch at whose start batch normalisation is folded (``None``: never used)."""
+        if self.batch_norm <= 0:
+            return None
+        return round(self.batch_norm * self.epochs)
 
     def as_dict(self) -> dict:
         """JSON-ready (for provenance and checkpoints)."""
@@ -119,6 +139,10 @@ class TrainConfig:
         out["kernel"] = self.kernel.value
         out["hidden"] = list(self.hidden)
         out["conv"] = [list(layer) for layer in self.conv]
+        if self.pool_at is None:
+            del out["pool_at"]  # so checkpoints from before the field still match
+        else:
+            out["pool_at"] = list(self.pool_at)
         return out
 
     @classmethod
@@ -128,16 +152,20 @@ class TrainConfig:
         values["kernel"] = Kernel(values.get("kernel", "step"))
         values["hidden"] = tuple(values.get("hidden", (128,)))
         values["conv"] = tuple(tuple(layer) for layer in values.get("conv", ()))
+        if values.get("pool_at") is not None:
+            values["pool_at"] = tuple(values["pool_at"])
         return cls(**values)
 
     def architecture(self, input_map: MapShape, n_classes: int) -> tuple[tuple[int, ...], tuple[LayerShape, ...]]:
         """``(layer_sizes, shapes)`` of the network for images of ``input_map``."""
         pool = Pooling(2, _POOL_KINDS[self.pool]) if self.pool != "none" and self.conv else None
+        pooled = set(range(1, len(self.conv) + 1)) if self.pool_at is None else set(self.pool_at)
         makers: list = []
         for i, (channels, kernel, stride) in enumerate(self.conv):
-            makers.append(lambda m, c=channels, k=kernel, s=stride, first=i == 0:
-                          Conv2d(m, c, (k, k), (s, s), (k // 2, k // 2), None if first else pool))
+            makers.append(lambda m, c=channels, k=kernel, s=stride, by=pool if i in pooled else None:
+                          Conv2d(m, c, (k, k), (s, s), (k // 2, k // 2), by))
         for j, size in enumerate((*self.hidden, n_classes)):
             makers.append(lambda m, n=size, first=j == 0:
-                          Dense(n, m, pool) if first and pool is not None else Dense(n))
+                          Dense(n, m, pool) if first and pool is not None and len(self.conv) in pooled
+                          else Dense(n))
         return stack(input_map, makers)

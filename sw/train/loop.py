@@ -221,6 +221,9 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     batches = math.ceil(len(times) / config.batch_size)
     total = config.epochs * batches
     for epoch in range(state.epoch, config.epochs):
+        if epoch == config.fold_epoch and net.normalizing:
+            net.fold_norms()
+            optimizer.state.clear()  # its moments were for the unfolded weights' scales
         order = torch.randperm(len(times), generator=generator)
         sums: dict[str, float] = {}
         for b in range(batches):
@@ -244,6 +247,7 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
         state.epoch = epoch + 1
         if checkpoint is not None:
             _save_checkpoint(Path(checkpoint), config, state)
+    net.fold_norms()
     if held_out.any():
         pick = np.flatnonzero(held_out)[:_THRESHOLD_SAMPLES]
     else:

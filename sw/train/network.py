@@ -17,6 +17,12 @@ the integer grid that :mod:`.export` writes, with a straight-through gradient; t
 
 Units: hidden thresholds are 1; a layer's integer scale maps its largest weight to the
 largest integer weight.
+
+Batch normalisation (``TrainConfig.batch_norm``) scales and shifts each hidden channel's
+(dense: neuron's) potential trace ``V(t)`` by the statistics of its final potentials
+``V(T-1)``: an affine map of ``V``, which is what a neuron's weights and initial potential
+already are, so :meth:`SurrogateNet.fold_norms` moves it into them exactly and the
+network trains on without it (the integer model has no normalisation to run).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from ..params import Kernel
 from ..topology import Conv2d, Dense, LayerShape, PoolKind
 from .config import TrainConfig
 
-__all__ = ["SurrogateNet", "input_features", "reverse_times"]
+__all__ = ["SurrogateNet", "input_features", "reverse_times", "ChannelNorm"]
 
 
 class _Spike(torch.autograd.Function):
@@ -83,9 +89,48 @@ def _pool(features: torch.Tensor, shape: LayerShape) -> torch.Tensor:
     return pooled.reshape(features.shape[0], features.shape[1], -1)
 
 
+class ChannelNorm(nn.Module):
+    """Batch normalisation of a layer's potential traces ``[batch, T, channels * positions]``
+    by the mean and variance of the final potentials over the batch and the positions."""
+
+    mean: torch.Tensor
+    var: torch.Tensor
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.gain = nn.Parameter(torch.ones(channels))
+        self.shift = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("var", torch.ones(channels))
+
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scale, offset)`` per channel with the running statistics: ``V -> scale V + offset``."""
+        scale = self.gain / torch.sqrt(self.var + self.eps)
+        return scale, self.shift - self.mean * scale
+
+    def forward(self, potential: torch.Tensor) -> torch.Tensor:
+        batch, steps, n = potential.shape
+        channels = len(self.gain)
+        v = potential.reshape(batch, steps, channels, n // channels)
+        if self.training:
+            final = v[:, -1].transpose(0, 1).reshape(channels, -1)
+            mean, var = final.mean(dim=1), final.var(dim=1, unbiased=False)
+            with torch.no_grad():
+                self.mean.lerp_(mean, self.momentum)
+                self.var.lerp_(final.var(dim=1), self.momentum)
+            scale = self.gain / torch.sqrt(var + self.eps)
+            offset = self.shift - mean * scale
+        else:
+            scale, offset = self.affine()
+        return (v * scale[:, None] + offset[:, None]).reshape(batch, steps, n)
+
+
 class SurrogateNet(nn.Module):
     """Float master weights per layer (``[n_in, n_out]`` dense, ``[K, C, kh, kw]`` conv2d as
     PyTorch holds them), biases (per neuron, or per output channel), and the decoding weights."""
+
+    folded: torch.Tensor
 
     def __init__(self, sizes: tuple[int, ...], config: TrainConfig, generator: torch.Generator,
                  shapes: tuple[LayerShape, ...] = ()):
@@ -111,6 +156,9 @@ class SurrogateNet(nn.Module):
             w = torch.randn(*size, generator=generator) * spread / math.sqrt(max(1.0, fan_in / 2))
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(torch.zeros(shape.neuron_param_shape())))
+        self.norms = nn.ModuleList(ChannelNorm(shape.neuron_param_shape()[0])
+                                   for shape in self.shapes[:-1]) if config.batch_norm > 0 else nn.ModuleList()
+        self.register_buffer("folded", torch.tensor(False))
         # ETTFS temporal-weighted decoding: softmax over these gives each step's weight.
         self.step_logits = nn.Parameter(torch.zeros(config.time_steps),
                                         requires_grad=config.decoding == "temporal")
@@ -134,6 +182,27 @@ class SurrogateNet(nn.Module):
             return torch.softmax(self.step_logits, dim=0)
         return torch.full_like(self.step_logits, 1.0 / len(self.step_logits))
 
+    @property
+    def normalizing(self) -> bool:
+        return len(self.norms) > 0 and not bool(self.folded)
+
+    @torch.no_grad()
+    def fold_norms(self) -> None:
+        """Move each hidden layer's normalisation into its weights and biases (exact in
+        float: both are affine in ``V``); the network runs without it from then on."""
+        if not self.normalizing:
+            return
+        for k in range(len(self.norms)):
+            norm = self.norms[k]
+            assert isinstance(norm, ChannelNorm)
+            scale, offset = norm.affine()
+            if isinstance(self.shapes[k], Conv2d):
+                self.weights[k].mul_(scale[:, None, None, None])
+            else:
+                self.weights[k].mul_(scale[None, :])
+            self.biases[k].mul_(scale).add_(offset)
+        self.folded.fill_(True)
+
     # -- forward ---------------------------------------------------------------------
 
     def activation(self, potential: torch.Tensor, theta: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -154,6 +223,8 @@ class SurrogateNet(nn.Module):
         for k in range(len(self.weights)):
             w, b, theta = self.layer_parameters(k, alpha)
             potential = self.apply_layer(k, features, w, b)
+            if k < len(self.weights) - 1 and self.normalizing:
+                potential = self.norms[k](potential)
             potentials.append(potential)
             if k == len(self.weights) - 1:
                 return potential, spikes, potentials
