@@ -153,9 +153,9 @@ class TTFSCore(wiring.Component):
                                   pending_step=step)
             seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
         issue_stage(m, memories, layers=layers, seq=seq)
-        self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op, weight_row=memories.weights_r.addr,
-                                       neuron_row=memories.thresholds_r.addr, state_row=memories.states_r.addr,
-                                       state_write=memories.states_w, queue=queue)
+        self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
+                                       weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
+                                       state_row=memories.states_r.addr, state_write=memories.states_w, queue=queue)
         spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                             decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]

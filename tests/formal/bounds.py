@@ -42,7 +42,7 @@ class CoreBounds(Elaboratable):
         m = Module()
         m.submodules.rules = self.rules
         self.rules.dut = Fragment.get(self.core, platform)  # elaborated now, so its internals exist
-        inner, layout, params = self.core.internals, self.core.layout, self.params
+        inner, layout = self.core.internals, self.core.layout
         started = Signal()
         m.d.sync += started.eq(1)
         m.d.comb += Assume(~ResetSignal())
