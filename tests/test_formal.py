@@ -181,14 +181,15 @@ def _bounds_params(case: str) -> CoreParams:
         return CoreParams(sizes, time_steps=2, lanes=1, schedule=Schedule.STEPPED, shapes=shapes)
     if case == "table":
         return CoreParams((3, 2, 2), time_steps=2, lanes=1, kernel=Kernel.RAMP, schedule=Schedule.LAYERED)
-    return CoreParams((3, 2, 2), time_steps=2, lanes=1, schedule=Schedule.STEPPED)
+    return CoreParams((3, 2, 2), time_steps=2, lanes=2 if case == "two lanes" else 1, schedule=Schedule.STEPPED)
 
 
-@pytest.mark.parametrize("case", ["queue", "table", "conv"])
-def test_the_core_never_overflows_its_queue_nor_leaves_its_layers_memory_regions(case, tmp_path):
+@pytest.mark.parametrize("case", ["queue", "two lanes", "table", "conv"])
+def test_the_core_never_overflows_its_queue_nor_loses_a_spike_nor_leaves_its_layers_memory_regions(case, tmp_path):
     """Unbounded (IC3 finds the invariant): for every input that obeys the stream rules the
-    spike queue (stepped schedule; a conv layer's positions) or the spike table (ramp,
-    layered) never takes a record it has no room for nor gives one it does not hold, and
+    spike queue (stepped schedule; a conv layer's positions; records of two lanes) or the
+    spike table (ramp, layered) never takes a record it has no room for nor gives one it
+    does not hold; the queue hands the next layer exactly one event per queued spike; and
     every row a fold reads or writes lies in its layer's region."""
     from formal.bounds import CoreBounds
     design = CoreBounds(_bounds_params(case))
@@ -212,6 +213,23 @@ def test_the_bounds_proof_reaches_a_full_queue_and_fails_on_a_queue_one_record_s
     try:
         design = CoreBounds(params)
         outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
+    finally:
+        top.SpikeQueue = original
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_bounds_proof_fails_on_a_queue_that_drops_the_rest_of_a_record(tmp_path):
+    from formal.bounds import CoreBounds
+
+    from firstspike.hw import queue
+    from firstspike.hw.core import top
+    broken = mutated(queue, "rest.eq(current.fire & (current.fire - 1))", "rest.eq(0)")
+    original = top.SpikeQueue
+    top.SpikeQueue = broken.SpikeQueue
+    try:
+        design = CoreBounds(_bounds_params("two lanes"))
+        outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
     finally:
         top.SpikeQueue = original
     assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]

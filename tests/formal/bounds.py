@@ -1,15 +1,17 @@
 """The core stays in bounds: its spike queue (or table) never takes a record it has no room
-for nor gives one it does not hold, and every memory row it reads or writes lies in the
+for nor gives one it does not hold, the queue hands on every queued spike exactly once,
+and every memory row it reads or writes lies in the
 region of the layer it runs (sw/layout.py; a weight row only where the lanes add it), for
 any input that obeys the stream rules.
 """
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Fragment, Module, ResetSignal, Signal, Value
+from amaranth import Elaboratable, Fragment, Module, Mux, ResetSignal, Signal, Value
 from amaranth.hdl import Assert, Assume, Cover
 
 from firstspike.hw.core import TTFSCore
+from firstspike.hw.queue import queue_depth
 from firstspike.sw.params import CoreParams
 
 from .properties import stream_rules_of
@@ -42,7 +44,7 @@ class CoreBounds(Elaboratable):
         m = Module()
         m.submodules.rules = self.rules
         self.rules.dut = Fragment.get(self.core, platform)  # elaborated now, so its internals exist
-        inner, layout = self.core.internals, self.core.layout
+        inner, layout, params = self.core.internals, self.core.layout, self.params
         started = Signal()
         m.d.sync += started.eq(1)
         m.d.comb += Assume(~ResetSignal())
@@ -66,6 +68,18 @@ class CoreBounds(Elaboratable):
         if hasattr(queue, "buffer"):  # a SpikeQueue (or a copy broken on purpose)
             fifo, depth = queue.buffer, queue.buffer.depth
             m.d.comb += [Assert(queue.pushed <= depth), Assert(queue.remaining <= depth)]
+            # No spike lost or duplicated: at every switch, the layer just run took exactly one
+            # event for each spike that the layer before it queued (the set bits of its records).
+            bits = Signal(range(params.lanes + 1))
+            m.d.comb += bits.eq(sum(queue.record.fire[lane] for lane in range(params.lanes)))
+            most = queue_depth(params) * params.lanes
+            queued, handed, taken = (Signal(range(most + 1), name=name) for name in ("queued", "handed", "taken"))
+            took = queue.take & queue.valid
+            with m.If(queue.switch):
+                m.d.comb += Assert(taken + took == handed)
+                m.d.sync += [handed.eq(queued + Mux(queue.push, bits, 0)), queued.eq(0), taken.eq(0)]
+            with m.Else():
+                m.d.sync += [queued.eq(queued + Mux(queue.push, bits, 0)), taken.eq(taken + took)]
         else:
             fifo, depth = queue.ahead, queue.ahead.depth
             with m.If(queue.push):
