@@ -197,56 +197,38 @@ def test_the_core_never_overflows_its_queue_nor_loses_a_spike_nor_leaves_its_lay
     assert outcome.passed, outcome.log[-3000:]
 
 
+def _fails_on_broken(monkeypatch, tmp_path, module, old: str, new: str, name: str, case: str) -> None:
+    """The bounds proof of ``case`` on a core whose ``name`` (a part ``hw/core/top.py``
+    builds it from) comes from ``module`` with ``old`` replaced by ``new``: it must fail."""
+    from formal.bounds import CoreBounds
+
+    from firstspike.hw.core import top
+    monkeypatch.setattr(top, name, getattr(mutated(module, old, new), name))
+    design = CoreBounds(_bounds_params(case))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+
+
 @pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
-def test_the_bounds_proof_reaches_a_full_queue_and_fails_on_a_queue_one_record_short(tmp_path):
+def test_the_bounds_proof_reaches_a_full_queue_and_fails_on_a_queue_one_record_short(monkeypatch, tmp_path):
     from formal.bounds import CoreBounds
 
     from firstspike.hw import queue
-    from firstspike.hw.core import top
-    params = _bounds_params("queue")
-    design = CoreBounds(params)
+    design = CoreBounds(_bounds_params("queue"))
     assert prove(design, design.ports, tmp_path / "cover", mode="cover", depth=30).passed
-    broken = mutated(queue, "return max([2] + [params.positions(k) * params.folds(k)",
-                     "return max([1] + [params.positions(k) * params.folds(k) - 1")
-    original = top.SpikeQueue
-    top.SpikeQueue = broken.SpikeQueue
-    try:
-        design = CoreBounds(params)
-        outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
-    finally:
-        top.SpikeQueue = original
-    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+    _fails_on_broken(monkeypatch, tmp_path / "broken", queue, "return max([2] + [params.positions(k) * params.folds(k)",
+                     "return max([1] + [params.positions(k) * params.folds(k) - 1", "SpikeQueue", "queue")
 
 
 @pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
-def test_the_bounds_proof_fails_on_a_queue_that_drops_the_rest_of_a_record(tmp_path):
-    from formal.bounds import CoreBounds
-
+def test_the_bounds_proof_fails_on_a_queue_that_drops_the_rest_of_a_record(monkeypatch, tmp_path):
     from firstspike.hw import queue
-    from firstspike.hw.core import top
-    broken = mutated(queue, "rest.eq(current.fire & (current.fire - 1))", "rest.eq(0)")
-    original = top.SpikeQueue
-    top.SpikeQueue = broken.SpikeQueue
-    try:
-        design = CoreBounds(_bounds_params("two lanes"))
-        outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
-    finally:
-        top.SpikeQueue = original
-    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+    _fails_on_broken(monkeypatch, tmp_path, queue, "rest.eq(current.fire & (current.fire - 1))", "rest.eq(0)",
+                     "SpikeQueue", "two lanes")
 
 
 @pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
-def test_the_bounds_proof_fails_on_a_core_that_reads_the_next_layers_state(tmp_path):
-    from formal.bounds import CoreBounds
-
-    from firstspike.hw.core import sequencer, top
-    broken = mutated(sequencer, "seq.state_row.eq(layers.state_base + fold)",
-                     "seq.state_row.eq(layers.state_base + fold + 1)")
-    original = top.sequence
-    top.sequence = broken.sequence
-    try:
-        design = CoreBounds(_bounds_params("table"))
-        outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
-    finally:
-        top.sequence = original
-    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+def test_the_bounds_proof_fails_on_a_core_that_reads_the_next_layers_state(monkeypatch, tmp_path):
+    from firstspike.hw.core import sequencer
+    _fails_on_broken(monkeypatch, tmp_path, sequencer, "seq.state_row.eq(layers.state_base + fold)",
+                     "seq.state_row.eq(layers.state_base + fold + 1)", "sequence", "table")
