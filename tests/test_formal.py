@@ -232,3 +232,27 @@ def test_the_bounds_proof_fails_on_a_core_that_reads_the_next_layers_state(monke
     from firstspike.hw.core import sequencer
     _fails_on_broken(monkeypatch, tmp_path, sequencer, "seq.state_row.eq(layers.state_base + fold)",
                      "seq.state_row.eq(layers.state_base + fold + 1)", "sequence", "table")
+
+
+def test_every_payload_byte_leaves_the_frame_transmitter_once_in_its_place(tmp_path):
+    """Unbounded (IC3): for every header and payload stream that obeys the rules, with any
+    stalls on either side, the frame's k-th payload byte (k chosen freely) is the
+    unstuffed frame's (header + k)-th byte: none lost, duplicated or changed."""
+    from formal.delivery import TransmitterDelivery
+    design = TransmitterDelivery(FrameTransmitter(max_payload=4))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert outcome.passed, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_delivery_proof_reaches_an_escaped_byte_and_fails_on_a_transmitter_that_drops_its_second_half(
+        tmp_path):
+    from formal.delivery import TransmitterDelivery
+
+    from firstspike.hw.link import framer
+    design = TransmitterDelivery(FrameTransmitter(max_payload=4))
+    assert prove(design, design.ports, tmp_path / "cover", mode="cover", depth=16).passed
+    broken = mutated(framer, "pending_escape.eq(stuff)", "pending_escape.eq(0)")
+    design = TransmitterDelivery(broken.FrameTransmitter(max_payload=4))
+    outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
