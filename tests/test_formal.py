@@ -256,3 +256,25 @@ def test_the_delivery_proof_reaches_an_escaped_byte_and_fails_on_a_transmitter_t
     design = TransmitterDelivery(broken.FrameTransmitter(max_payload=4))
     outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
     assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+
+
+def test_every_payload_byte_a_frame_receiver_hands_on_is_the_one_on_the_line(tmp_path):
+    """Unbounded (IC3): after any bytes and line errors, a frame the receiver offers holds,
+    at payload position k (chosen freely), the byte the line carried there since its FLAG."""
+    from formal.delivery import ReceiverDelivery
+    design = ReceiverDelivery(FrameReceiver(max_payload=4, idle_timeout=6))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert outcome.passed, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_receiver_delivery_proof_reaches_an_escaped_flag_and_fails_on_a_receiver_that_keeps_escapes(tmp_path):
+    from formal.delivery import ReceiverDelivery
+
+    from firstspike.hw.link import framer
+    design = ReceiverDelivery(FrameReceiver(max_payload=4, idle_timeout=6))
+    assert prove(design, design.ports, tmp_path / "cover", mode="cover", depth=16).passed
+    broken = mutated(framer, "m.d.comb += [byte.eq(unescaped), have.eq(1)]", "m.d.comb += [byte.eq(value), have.eq(1)]")
+    design = ReceiverDelivery(broken.FrameReceiver(max_payload=4, idle_timeout=6))
+    outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]

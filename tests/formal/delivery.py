@@ -1,11 +1,15 @@
-"""Every payload byte handed to the frame transmitter comes out once, in its place: no byte
-lost, duplicated or changed across stalls on either side.
+"""Payload bytes cross the link's framing unchanged, once, in their place.
 
-The property tracks one byte: the ``k``-th payload byte of a frame, for a ``k`` the solver
-chooses freely (held constant), so proving it proves it for every position. The output is
-unstuffed as a receiver would (sw/link/framing.py: a ``FLAG`` starts a frame, an
-``ESCAPE`` makes the next byte ``byte ^ 0x20``), and the frame's ``HEADER_BYTES + k``-th
-byte after its ``FLAG`` must be the tracked byte.
+* Every payload byte handed to the frame transmitter comes out once, in its place: no
+  byte lost, duplicated or changed across stalls on either side.
+* Every payload byte of a frame the frame receiver hands on is the byte the line carried
+  in that place since the frame's ``FLAG``, whatever came before.
+
+Each property tracks one byte: the ``k``-th payload byte of a frame, for a ``k`` the
+solver chooses freely (held constant), so proving it proves it for every position. A
+frame on the line is unstuffed as sw/link/framing.py writes it (a ``FLAG`` starts a frame,
+an ``ESCAPE`` makes the next byte ``byte ^ 0x20``); its ``HEADER_BYTES + k``-th byte after
+the ``FLAG`` is payload byte ``k``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,41 @@ from __future__ import annotations
 from amaranth import Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Cover
 
-from firstspike.hw.link.framer import FrameTransmitter
+from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
 from firstspike.sw.link.framing import ESCAPE, FLAG, HEADER_BYTES
 
 from .properties import stream_rules_of
 
-__all__ = ["TransmitterDelivery"]
+__all__ = ["TransmitterDelivery", "ReceiverDelivery"]
+
+
+def _held_constant(m: Module, k: Signal) -> None:
+    """``k`` keeps the value the solver chose for it in the first cycle."""
+    m.d.comb += Assume(~ResetSignal())
+    started, held = Signal(), Signal.like(k)
+    m.d.sync += [started.eq(1), held.eq(k)]
+    with m.If(started):
+        m.d.comb += Assume(k == held)
+
+
+def _unstuffed(m: Module, port, k: Signal, name: str) -> tuple[Signal, Signal, Signal]:
+    """Follow the frames of a byte stream: ``(position, value, at_k)``: the data bytes
+    since the last ``FLAG``, the value of the byte transferred now, and whether it is the
+    frame's payload byte ``k`` (transferred now)."""
+    position = Signal(range(1 << 12), name=f"{name}_position")
+    escaped = Signal(name=f"{name}_escaped")
+    value = Signal(8, name=f"{name}_value")
+    at_k = Signal(name=f"{name}_at_k")
+    m.d.comb += value.eq(Mux(escaped, port.payload ^ 0x20, port.payload))
+    with m.If(port.valid & port.ready):
+        with m.If(port.payload == FLAG):
+            m.d.sync += [position.eq(0), escaped.eq(0)]
+        with m.Elif((port.payload == ESCAPE) & ~escaped):
+            m.d.sync += escaped.eq(1)
+        with m.Else():
+            m.d.sync += [escaped.eq(0), position.eq(position + 1)]
+            m.d.comb += at_k.eq(position == HEADER_BYTES + k)
+    return position, value, at_k
 
 
 class TransmitterDelivery(Elaboratable):
@@ -35,13 +68,7 @@ class TransmitterDelivery(Elaboratable):
         m = Module()
         m.submodules.rules = self.rules
         dut, k, most = self.dut, self.k, self.dut.max_payload
-        m.d.comb += Assume(~ResetSignal())
-        started = Signal()
-        m.d.sync += started.eq(1)
-        held_k = Signal.like(k)
-        m.d.sync += held_k.eq(k)
-        with m.If(started):
-            m.d.comb += Assume(k == held_k)
+        _held_constant(m, k)
 
         # The input side: the frame's length, its payload bytes so far, the tracked byte.
         length = Signal(range(most + 1))
@@ -60,18 +87,50 @@ class TransmitterDelivery(Elaboratable):
                 m.d.sync += in_frame.eq(0)
 
         # The output side, unstuffed.
-        out = dut.bytes_out
-        position = Signal(range(most + 8))
-        escaped = Signal()
-        value = Signal(8)
-        m.d.comb += value.eq(Mux(escaped, out.payload ^ 0x20, out.payload))
-        with m.If(out.valid & out.ready):
-            with m.If(out.payload == FLAG):
-                m.d.sync += [position.eq(0), escaped.eq(0)]
-            with m.Elif((out.payload == ESCAPE) & ~escaped):
-                m.d.sync += escaped.eq(1)
-            with m.Else():
-                m.d.sync += [escaped.eq(0), position.eq(position + 1)]
-                with m.If((position == HEADER_BYTES + k) & (k < length)):
-                    m.d.comb += [Assert(have & (value == tracked)), Cover(escaped)]
+        _, value, at_k = _unstuffed(m, dut.bytes_out, k, "out")
+        with m.If(at_k & (k < length)):
+            m.d.comb += [Assert(have & (value == tracked)), Cover(value == FLAG)]
+        return m
+
+
+class ReceiverDelivery(Elaboratable):
+    """:class:`FrameReceiver` fed any bytes and line errors, its frames taken as soon as they
+    are offered (as the link's command handler takes them), faults taken and banks released
+    at will; when it offers a frame, payload byte ``k`` read from the frame's bank is the
+    byte the line carried in that place since the frame's ``FLAG``."""
+
+    def __init__(self, receiver: FrameReceiver):
+        self.dut = receiver
+        self.k = Signal(range(receiver.max_payload), name="k")
+        self.bytes_valid, self.byte = Signal(), Signal(8)
+        self.line_error, self.faults_ready = Signal(), Signal()
+        self.release, self.release_bank = Signal(), Signal()
+        self.ports = [self.k, self.bytes_valid, self.byte, self.line_error, self.faults_ready,
+                      self.release, self.release_bank]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.receiver = rx = self.dut
+        k = self.k
+        _held_constant(m, k)
+        m.d.comb += [rx.bytes_in.valid.eq(self.bytes_valid), rx.bytes_in.payload.eq(self.byte),
+                     rx.line_error.eq(self.line_error), rx.frames.ready.eq(1),
+                     rx.faults.ready.eq(self.faults_ready), rx.release.eq(self.release),
+                     rx.release_bank.eq(self.release_bank)]
+        _, value, at_k = _unstuffed(m, rx.bytes_in, k, "line")
+        tracked = Signal(8)
+        with m.If(at_k):
+            m.d.sync += tracked.eq(value)
+        # A frame offered: read its payload byte k; the data follows a cycle later (no byte
+        # arrives and no bank is released meanwhile, so the tracked byte and the bank stay
+        # as they were).
+        checking = Signal()
+        m.d.sync += checking.eq(0)
+        header = rx.frames.payload.header
+        with m.If(rx.frames.valid & (k < header.length)):
+            m.d.comb += [rx.read_bank.eq(rx.frames.payload.bank), rx.read_address.eq(k),
+                         Assume(~self.bytes_valid & ~self.release)]
+            m.d.sync += checking.eq(1)
+        with m.If(checking):
+            m.d.comb += [Assert(rx.read_data == tracked), Cover(tracked == FLAG)]
         return m
