@@ -278,3 +278,33 @@ def test_the_receiver_delivery_proof_reaches_an_escaped_flag_and_fails_on_a_rece
     design = ReceiverDelivery(broken.FrameReceiver(max_payload=4, idle_timeout=6))
     outcome = prove(design, design.ports, tmp_path / "broken", engine="abc pdr")
     assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
+
+
+def test_the_command_handlers_streams_obey_the_stream_rules(tmp_path):
+    """Its replies, events, writes and reads, for every frame, fault, result and row stream
+    that obeys the rules (IC3: k-induction at depth 16 does not close it)."""
+    from firstspike.hw.link.commands import CommandHandler
+    dut = CommandHandler(PARAMS, max_payload=8, clock_hz=12_000_000, baud=115_200)
+    design, ports = stream_rules_of(dut, memories=[(dut.read_address, dut.read_byte)])
+    outcome = prove(design, ports, tmp_path, engine="abc pdr")
+    assert outcome.passed, outcome.log[-3000:]
+
+
+def test_the_touched_positions_list_obeys_the_stream_rules_under_the_schedules_contract(tmp_path):
+    from formal.touched import TouchedContract
+
+    from firstspike.hw.touched import TouchedPositions
+    design = TouchedContract(TouchedPositions(5))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert outcome.passed, outcome.log[-3000:]
+
+
+@pytest.mark.slow  # covers and mutations, and the whole core: CI runs them
+def test_the_touched_positions_proof_fails_on_a_list_that_offers_one_past_its_end(tmp_path):
+    from formal.touched import TouchedContract
+
+    from firstspike.hw import touched
+    broken = mutated(touched, "self.positions.valid.eq(head < count)", "self.positions.valid.eq(head <= count)")
+    design = TouchedContract(broken.TouchedPositions(5))
+    outcome = prove(design, design.ports, tmp_path, engine="abc pdr")
+    assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
