@@ -55,7 +55,7 @@ def test_special_cases_match_golden_in_icarus(case, kernel, build_root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("simulator", ["icarus"])  # on Verilator it took 190 s of CI's 19 minutes
 def test_ramp_spikes_inside_runs_of_empty_steps_match_golden(simulator, build_root):
     model, times = cases.sparse_deep_case(time_steps=40)
     result = check(model, times, 4, build_root, simulator=simulator)
