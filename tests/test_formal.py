@@ -234,6 +234,7 @@ def test_the_bounds_proof_fails_on_a_core_that_reads_the_next_layers_state(monke
                      "seq.state_row.eq(layers.state_base + fold + 1)", "sequence", "table")
 
 
+@pytest.mark.slow  # IC3 on a whole link unit: 8-27 s; CI runs them
 def test_every_payload_byte_leaves_the_frame_transmitter_once_in_its_place(tmp_path):
     """Unbounded (IC3): for every header and payload stream that obeys the rules, with any
     stalls on either side, the frame's k-th payload byte (k chosen freely) is the
@@ -258,6 +259,7 @@ def test_the_delivery_proof_reaches_an_escaped_byte_and_fails_on_a_transmitter_t
     assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
 
 
+@pytest.mark.slow  # IC3 on a whole link unit: 8-27 s; CI runs them
 def test_every_payload_byte_a_frame_receiver_hands_on_is_the_one_on_the_line(tmp_path):
     """Unbounded (IC3): after any bytes and line errors, a frame the receiver offers holds,
     at payload position k (chosen freely), the byte the line carried there since its FLAG."""
@@ -280,6 +282,7 @@ def test_the_receiver_delivery_proof_reaches_an_escaped_flag_and_fails_on_a_rece
     assert not outcome.passed and "FAIL" in outcome.log, outcome.log[-3000:]
 
 
+@pytest.mark.slow  # IC3 on a whole link unit: 8-27 s; CI runs them
 def test_the_command_handlers_streams_obey_the_stream_rules(tmp_path):
     """Its replies, events, writes and reads, for every frame, fault, result and row stream
     that obeys the rules (IC3: k-induction at depth 16 does not close it)."""
