@@ -72,7 +72,7 @@ def test_the_stream_rule_proof_fails_on_a_transmitter_that_overwrites_a_waiting_
 
 
 @pytest.mark.parametrize("kernel, schedule", [("step", "stepped"), ("ramp", "stepped"), ("step", "layered"),
-                                              ("ramp", "layered")])
+                                              pytest.param("ramp", "layered", marks=pytest.mark.slow)])
 def test_one_lane_operation_equals_the_documented_rule_at_full_width(kernel, schedule, tmp_path):
     """Combinational, so one step covers every value: 8-bit weights, 16-bit potentials.
     On the layered schedule a ramp end spans up to ``T`` steps, found bit by bit in closed
@@ -184,7 +184,8 @@ def _bounds_params(case: str) -> CoreParams:
     return CoreParams((3, 2, 2), time_steps=2, lanes=2 if case == "two lanes" else 1, schedule=Schedule.STEPPED)
 
 
-@pytest.mark.parametrize("case", ["queue", "two lanes", "table", "conv"])
+@pytest.mark.parametrize("case", ["queue", *(pytest.param(case, marks=pytest.mark.slow)
+                                              for case in ("two lanes", "table", "conv"))])
 def test_the_core_never_overflows_its_queue_nor_loses_a_spike_nor_leaves_its_layers_memory_regions(case, tmp_path):
     """Unbounded (IC3 finds the invariant): for every input that obeys the stream rules the
     spike queue (stepped schedule; a conv layer's positions; records of two lanes) or the

@@ -128,6 +128,7 @@ def test_folding_batch_norm_leaves_every_potential_where_it_was():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # three short trainings of a conv network
 def test_a_batch_normalised_conv_network_exports_bit_exact_and_resumes_across_the_fold(digits, tmp_path):
     config = replace(SHORT, conv=((8, 3, 1),), hidden=(32,), epochs=4, batch_norm=0.5, spike_penalty=0.05)
     x, y = digits.train_x[:600], digits.train_y[:600]
