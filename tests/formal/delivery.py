@@ -27,7 +27,6 @@ __all__ = ["TransmitterDelivery", "ReceiverDelivery"]
 
 def _held_constant(m: Module, k: Signal) -> None:
     """``k`` keeps the value the solver chose for it in the first cycle."""
-    m.d.comb += Assume(~ResetSignal())
     started, held = Signal(), Signal.like(k)
     m.d.sync += [started.eq(1), held.eq(k)]
     with m.If(started):
@@ -68,6 +67,7 @@ class TransmitterDelivery(Elaboratable):
         m = Module()
         m.submodules.rules = self.rules
         dut, k, most = self.dut, self.k, self.dut.max_payload
+        m.d.comb += Assume(~ResetSignal())
         _held_constant(m, k)
 
         # The input side: the frame's length, its payload bytes so far, the tracked byte.
@@ -112,6 +112,7 @@ class ReceiverDelivery(Elaboratable):
         m = Module()
         m.submodules.receiver = rx = self.dut
         k = self.k
+        m.d.comb += Assume(~ResetSignal())
         _held_constant(m, k)
         m.d.comb += [rx.bytes_in.valid.eq(self.bytes_valid), rx.bytes_in.payload.eq(self.byte),
                      rx.line_error.eq(self.line_error), rx.frames.ready.eq(1),
