@@ -1,5 +1,5 @@
 """The accelerator on a board: the core behind its UART on the board's serial pins, run
-from the board's oscillator, with the busy flag on an LED.
+from the board's oscillator through the FPGA's PLL (:mod:`.pll`), with the busy flag on an LED.
 
 The pins are placed by the board's file in constraints/ (made from amaranth-boards' pin
 data); :mod:`.build` synthesizes this top level for every board.
@@ -8,13 +8,14 @@ data); :mod:`.build` synthesizes this top level for every board.
 from __future__ import annotations
 
 from amaranth import ClockDomain, ClockSignal, Module, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import cdc, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.model import Model
 
 from .link.top import UARTAccelerator
+from .pll import PLL, PLLSettings
 from .refusal import refuse
 
 __all__ = ["PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
@@ -22,18 +23,24 @@ __all__ = ["PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
 #: The ports of :class:`PinTop`, which every file in constraints/ places.
 PIN_PORTS = ("clk", "rx", "tx", "led")
 
-DEFAULT_BAUD = 115_200
+#: The USB bridges' fastest rate (FT2232H on the iCEBreaker, FT231X on the ULX3S).
+DEFAULT_BAUD = 3_000_000
 
 
 class PinTop(wiring.Component):
     """The accelerator with plain pins for a board's own constraint file
     (``constraints/``): ``clk`` (the board oscillator), ``rx``, ``tx`` and ``led`` (busy).
 
-    There is no reset pin: a power-on counter holds the design in reset for the first
-    16 cycles after configuration.
+    With ``pll`` the core runs on the PLL's output (``clock_hz`` is then its frequency);
+    without, on ``clk`` itself. There is no reset pin: a power-on counter holds the design in
+    reset until the PLL has locked and for 16 cycles more.
     """
 
-    def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int = DEFAULT_BAUD):
+    def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int = DEFAULT_BAUD,
+                 pll: PLLSettings | None = None):
+        self.pll = pll
+        if pll is not None and clock_hz != round(pll.output_hz):
+            refuse(self, ValueError(f"clock_hz ({clock_hz}) is not the PLL's output ({float(pll.output_hz):.0f} Hz)"))
         if clock_hz < 4 * baud:
             refuse(self, FirstSpikeError(f"the board's clock ({clock_hz:,} Hz) is too slow for {baud:,} baud: "
                                          f"it needs at least 4 clock cycles per bit"))
@@ -46,9 +53,20 @@ class PinTop(wiring.Component):
         m.domains.por = ClockDomain(reset_less=True)
         m.domains.sync = ClockDomain()
         waited = Signal(5)
-        with m.If(~waited[4]):
+        locked = Signal()
+        if self.pll is None:
+            clock = self.clk
+            m.d.comb += locked.eq(1)
+        else:
+            m.submodules.pll = pll = PLL(self.pll)
+            clock = pll.clk_out
+            m.d.comb += pll.clk_in.eq(self.clk)
+            m.submodules.lock_sync = cdc.FFSynchronizer(pll.locked, locked, o_domain="por")
+        with m.If(~locked):
+            m.d.por += waited.eq(0)
+        with m.Elif(~waited[4]):
             m.d.por += waited.eq(waited + 1)
-        m.d.comb += [ClockSignal("por").eq(self.clk), ClockSignal("sync").eq(self.clk),
+        m.d.comb += [ClockSignal("por").eq(clock), ClockSignal("sync").eq(clock),
                      ResetSignal("sync").eq(~waited[4])]
         m.submodules.accelerator = accelerator = self.accelerator
         m.d.comb += [accelerator.rx.eq(self.rx), self.tx.eq(accelerator.tx), self.led.eq(accelerator.busy)]

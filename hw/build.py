@@ -26,9 +26,10 @@ from firstspike.sw.link.messages import REPLY, Command, Result
 from firstspike.sw.link.spikecode import encode_spikes
 from firstspike.sw.model import Model
 
-from .board import PinTop
+from .board import DEFAULT_BAUD, PinTop
 from .buildreport import Aim, BuildReport, PlaceAndRoute, Throughput
 from .generate import verilog_text
+from .pll import PLL_FAMILIES, PLLError, PLLSettings, pll_settings
 from .synth import FAMILIES, SynthesisError, netlist_name, synthesize
 from .timing import critical_path_summary
 
@@ -40,20 +41,47 @@ BOARD_TOP = "firstspike_board"
 @dataclass(frozen=True)
 class Board:
     family: str                  # ice40, ecp5, xilinx
-    clock_hz: int
+    oscillator_hz: int
     constraints: str             # file in constraints/
     nextpnr: tuple[str, ...] = ()  # device and package arguments
+    #: The core's clock when --clock is not given: one every shipped model closes with
+    #: margin on this board (docs/boards.md), made by the PLL from the oscillator.
+    default_clock_hz: int = 0
+    #: The core's schedule when --schedule is not given (docs/cycles.md).
+    schedule: str = "stepped"
     #: What the project aims for on this board (docs/boards.md): (report figure, value).
     aims: tuple[tuple[str, float], ...] = ()
 
 
 BOARDS = {
     "icebreaker": Board("ice40", 12_000_000, "icebreaker.pcf", ("--up5k", "--package", "sg48"),
-                        aims=(("fmax_mhz", 40.0),)),
+                        default_clock_hz=20_000_000, aims=(("fmax_mhz", 40.0),),
+                        # stepped: 6,117 of the UP5K's 5,280 logic cells with the digits at P = 1;
+                        # layered: 4,255 (docs/boards.md)
+                        schedule="layered"),
     "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381"),
-                   aims=(("fmax_mhz", 100.0), ("inferences_per_second_at_fmax", 20_000.0))),
-    "arty": Board("xilinx", 100_000_000, "arty.xdc"),
+                   default_clock_hz=25_000_000,
+                   aims=(("fmax_mhz", 100.0), ("inferences_per_second_at_clock", 40_000.0))),
+    "arty": Board("xilinx", 100_000_000, "arty.xdc", default_clock_hz=100_000_000),
 }
+
+
+def core_clock(board: str, clock_hz: int | None = None) -> tuple[int, PLLSettings | None]:
+    """The core's clock on ``board`` (``clock_hz``, or the board's default) as the PLL
+    reaches it: the nearest frequency it makes at or below the wanted one; with the
+    settings (None where the core runs on the oscillator itself)."""
+    spec = BOARDS[board]
+    wanted = clock_hz or spec.default_clock_hz
+    if spec.family not in PLL_FAMILIES:
+        if wanted != spec.oscillator_hz:
+            raise BuildError(f"--clock: the {board} build runs at its {spec.oscillator_hz / 1e6:g} MHz oscillator "
+                             f"(no PLL is set up for {spec.family} here), not {wanted / 1e6:g} MHz")
+        return wanted, None
+    try:
+        settings = pll_settings(spec.family, spec.oscillator_hz, wanted)
+    except PLLError as error:
+        raise BuildError(f"--clock {wanted / 1e6:g}: {error}") from None
+    return round(settings.output_hz), settings
 
 
 def _targets(spec: Board, pnr: PlaceAndRoute | None, throughput: Throughput | None) -> list[Aim]:
@@ -103,21 +131,26 @@ def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float
     return float(sent + reply)
 
 
-def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = 115_200,
-                golden: GoldenResult | None = None, spike_times: np.ndarray | None = None,
-                progress=print) -> BuildReport:
+def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = DEFAULT_BAUD,
+                clock_hz: int | None = None, golden: GoldenResult | None = None,
+                spike_times: np.ndarray | None = None, progress=print) -> BuildReport:
     """Build for ``board`` into ``out_dir``; returns the report (also written as report.json).
 
-    ``golden`` (results on representative inputs ``spike_times``) gives the cycles per
-    inference and the bytes on the wire for the throughput figures.
+    ``clock_hz``: the core's clock (default: the board's), made by the PLL. ``golden``
+    (results on representative inputs ``spike_times``) gives the cycles per inference and
+    the bytes on the wire for the throughput figures.
     """
     if board not in BOARDS:
         raise BuildError(f"--board must be one of {', '.join(BOARDS)}, not {board!r}")
     spec = BOARDS[board]
+    clock, pll = core_clock(board, clock_hz)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    top = PinTop(model, lanes, clock_hz=spec.clock_hz, baud=baud)
+    top = PinTop(model, lanes, clock_hz=clock, baud=baud, pll=pll)
+    if pll is not None:
+        progress(f"build: {pll.primitive} makes {pll.output_mhz:.4g} MHz from the {spec.oscillator_hz / 1e6:g} MHz "
+                 f"oscillator (asked: {(clock_hz or spec.default_clock_hz) / 1e6:g} MHz)")
     progress(f"build: Verilog of {BOARD_TOP} ({'-'.join(map(str, model.params.layer_sizes))}, P={lanes})")
     (out / f"{BOARD_TOP}.v").write_text(verilog_text(top, BOARD_TOP))
     constraints = resources.files("firstspike.constraints") / spec.constraints
@@ -138,15 +171,15 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         constraint_flag = "--pcf" if spec.family == "ice40" else "--lpf"
         routed = f"{BOARD_TOP}.asc" if spec.family == "ice40" else f"{BOARD_TOP}.config"
         output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
-        progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {spec.clock_hz / 1e6:g} MHz")
+        progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {clock / 1e6:g} MHz")
         _run([nextpnr, *spec.nextpnr, "--json", netlist, constraint_flag, spec.constraints,
-              "--freq", f"{spec.clock_hz / 1e6:g}", "--timing-allow-fail", output_flag, routed,
+              "--freq", f"{clock / 1e6:g}", "--timing-allow-fail", output_flag, routed,
               "--report", "pnr-report.json"],
              out, "pnr.log")
         pnr = json.loads((out / "pnr-report.json").read_text())
-        fmax = min((clock["achieved"] for clock in pnr.get("fmax", {}).values()), default=0.0)
+        fmax = min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
         placed = PlaceAndRoute(
-            fmax_mhz=fmax, meets_clock=fmax * 1e6 >= spec.clock_hz, critical_path=critical_path_summary(pnr),
+            fmax_mhz=fmax, meets_clock=fmax * 1e6 >= clock, critical_path=critical_path_summary(pnr),
             utilisation={kind: {"used": use["used"], "available": use["available"]}
                          for kind, use in pnr.get("utilization", {}).items() if use["used"]})
         bitstream = f"{BOARD_TOP}.bin" if spec.family == "ice40" else f"{BOARD_TOP}.bit"
@@ -166,14 +199,15 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         vivado_script = str(out / "vivado.tcl")
     if golden is not None and spike_times is not None:
         cycles = float(golden.cycles(lanes).mean())
-        clock = placed.fmax_mhz * 1e6 if placed else 0.0
+        fmax_hz = placed.fmax_mhz * 1e6 if placed else 0.0
         wire = _bytes_per_inference(golden, spike_times)
         throughput = Throughput(
-            cycles_per_inference=cycles, inferences_per_second_at_board_clock=spec.clock_hz / cycles,
-            inferences_per_second_at_fmax=clock / cycles if clock else None, bytes_per_inference=wire,
+            cycles_per_inference=cycles, inferences_per_second_at_clock=clock / cycles,
+            inferences_per_second_at_fmax=fmax_hz / cycles if fmax_hz else None, bytes_per_inference=wire,
             link_bound_inferences_per_second=baud / (10 * wire))
     report = BuildReport(
-        board=board, family=spec.family, clock_hz=spec.clock_hz, baud=baud, model_sha256=model.digest(),
+        board=board, family=spec.family, clock_hz=clock, oscillator_hz=spec.oscillator_hz,
+        pll=pll.as_dict() if pll else None, baud=baud, model_sha256=model.digest(),
         layer_sizes=list(model.params.layer_sizes), lanes=lanes, synthesis=synthesis, tools=tools,
         place_and_route=placed, bitstream=bitstream_path, vivado_script=vivado_script, throughput=throughput,
         targets=_targets(spec, placed, throughput), seconds=time.monotonic() - started)

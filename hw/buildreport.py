@@ -20,7 +20,7 @@ class PlaceAndRoute:
 @dataclass(frozen=True)
 class Throughput:
     cycles_per_inference: float
-    inferences_per_second_at_board_clock: float
+    inferences_per_second_at_clock: float   # at the clock the core runs on (clock_hz)
     inferences_per_second_at_fmax: float | None
     bytes_per_inference: float
     link_bound_inferences_per_second: float
@@ -41,7 +41,9 @@ class Aim:
 class BuildReport:
     board: str
     family: str
-    clock_hz: int
+    clock_hz: int                       # the core's clock: the PLL's output (or the oscillator)
+    oscillator_hz: int
+    pll: dict | None                    # hw/pll.py's settings, reached and VCO frequencies
     baud: int
     model_sha256: str
     layer_sizes: list[int]
@@ -64,14 +66,18 @@ class BuildReport:
     def lines(self, report_path: str) -> list[str]:
         """The build as ``firstspike build`` prints it."""
         s, t, pnr = self.synthesis, self.throughput, self.place_and_route
-        lines = [f"board      {self.board} ({self.family}, {self.clock_hz / 1e6:g} MHz), "
+        clock = (f"{self.clock_hz / 1e6:.4g} MHz from the {self.oscillator_hz / 1e6:g} MHz oscillator by "
+                 f"{self.pll['primitive']}" if self.pll else f"{self.clock_hz / 1e6:g} MHz")
+        lines = [f"board      {self.board} ({self.family}, {clock}), "
                  f"{'-'.join(map(str, self.layer_sizes))}, P={self.lanes}, model sha256 {self.model_sha256[:12]}",
                  f"synthesis  {s.luts:,} LUTs, {s.flip_flops:,} flip-flops, {s.block_rams} block RAMs, {s.dsps} DSPs"]
         if pnr is not None:
             use = ", ".join(f"{kind} {u['used']}/{u['available']}" for kind, u in pnr.utilisation.items())
             lines += [f"placed     {use}",
-                      f"Fmax       {pnr.fmax_mhz:.1f} MHz ({'meets' if pnr.meets_clock else 'MISSES'} the board's "
-                      f"{self.clock_hz / 1e6:g} MHz)"]
+                      f"Fmax       {pnr.fmax_mhz:.1f} MHz ({'meets' if pnr.meets_clock else 'MISSES'} the core's "
+                      f"{self.clock_hz / 1e6:.4g} MHz"
+                      + ("" if pnr.meets_clock else f": rebuild with --clock {0.95 * pnr.fmax_mhz:.0f} or lower")
+                      + ")"]
             path = pnr.critical_path
             if path:
                 lines.append(f"critical   {path['total_ns']:.1f} ns through {' -> '.join(path['modules'])}: "
@@ -83,7 +89,7 @@ class BuildReport:
         if t is not None:
             at_fmax = t.inferences_per_second_at_fmax
             lines.append(f"speed      {t.cycles_per_inference:,.1f} cycles/inference: "
-                         f"{t.inferences_per_second_at_board_clock:,.0f} inferences/s at the board clock"
+                         f"{t.inferences_per_second_at_clock:,.0f} inferences/s at {self.clock_hz / 1e6:.4g} MHz"
                          + (f", {at_fmax:,.0f} at Fmax" if at_fmax else "")
                          + f"; the link at {self.baud:,} baud carries {t.link_bound_inferences_per_second:,.0f}/s "
                          f"({t.bytes_per_inference:.1f} bytes each)")

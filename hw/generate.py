@@ -158,7 +158,7 @@ def render_link(model: Model, lanes: int, *, clock_hz: int, baud: int) -> tuple[
     text = verilog_text(top, LINK_TOP_NAME)
     info = manifest(model, lanes)
     info.update(top=LINK_TOP_NAME, verilog_sha256=hashlib.sha256(text.encode()).hexdigest(),
-                link={"clock_hz": clock_hz, "baud": baud, "divisor": top.divisor,
+                link={"clock_hz": clock_hz, "baud": baud, "cycles_per_bit": float(top.divisor),
                       "max_payload": top.linked.max_payload, "idle_timeout_cycles": top.linked.idle_timeout},
                 ports={"clk": {"direction": "in", "width": 1}, "rst": {"direction": "in", "width": 1},
                        "rx": {"direction": "in", "width": 1}, "tx": {"direction": "out", "width": 1},

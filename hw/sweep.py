@@ -24,9 +24,9 @@ COLUMNS = ("board", "lanes", "luts", "flip_flops", "block_rams", "dsps", "fmax_m
 
 def _build_job(job: tuple) -> dict:
     """One board build (a cluster job): its row of the sweep."""
-    board, model, p, folder, baud, golden, spike_times = job
-    report = build_board(board, model, p, folder, baud=baud, golden=golden, spike_times=spike_times,
-                         progress=lambda line: None)
+    board, model, p, folder, baud, clock_hz, golden, spike_times = job
+    report = build_board(board, model, p, folder, baud=baud, clock_hz=clock_hz, golden=golden,
+                         spike_times=spike_times, progress=lambda line: None)
     pnr, throughput, synthesis = report.place_and_route, report.throughput, report.synthesis
     assert throughput is not None  # golden and spike_times were given
     return {
@@ -40,8 +40,8 @@ def _build_job(job: tuple) -> dict:
 
 
 def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path, *, baud: int,
-          golden: GoldenResult, spike_times: np.ndarray, progress=print, workers: int | None = 1,
-          scheduler: str | None = None, resume: bool = False) -> list[dict]:
+          clock_hz: int | None = None, golden: GoldenResult, spike_times: np.ndarray, progress=print,
+          workers: int | None = 1, scheduler: str | None = None, resume: bool = False) -> list[dict]:
     """Build every (board, P) pair, each a job on a Dask cluster (``workers`` local
     processes, or ``scheduler``'s; one worker: here, one after another). ``sweep.csv`` is
     rewritten, whole, after every finished build, so an interrupted sweep keeps what it
@@ -53,7 +53,7 @@ def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path
     for board, p in done:
         progress(f"sweep: {board}, P={p} already in sweep.csv")
     todo = [pair for pair in order if pair not in done]
-    jobs = [(board, model, p, out / f"{board}-p{p}", baud, golden, spike_times) for board, p in todo]
+    jobs = [(board, model, p, out / f"{board}-p{p}", baud, clock_hz, golden, spike_times) for board, p in todo]
     with open_cluster(workers, scheduler) as client:
         for index, row in run_jobs(client, _build_job, jobs):
             board, p = todo[index]

@@ -181,7 +181,11 @@ def _open_device(args: argparse.Namespace, model: Model, stack: contextlib.ExitS
         url = stack.enter_context(serve(model, args.lanes)).url
     else:
         url = args.device
-    return stack.enter_context(Accelerator.open(url, baudrate=args.baud, timeout=args.timeout))
+    clock_hz = round(args.clock * 1e6) if getattr(args, "clock", None) else None
+    device = stack.enter_context(Accelerator.open(url, baudrate=args.baud, timeout=args.timeout, clock_hz=clock_hz))
+    for disagreement in device.disagreements:
+        print(f"note: {disagreement}", file=sys.stderr)
+    return device
 
 
 def _attach(device, model: Model, args: argparse.Namespace) -> None:
@@ -255,19 +259,21 @@ def _print_run(args: argparse.Namespace, device, dataset_name: str, run) -> None
 # -- build -------------------------------------------------------------------------
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    build_board = hw("build", "build").build_board
+    build = hw("build", "build")
     check_output_folder(args.out, "--out")
     from .datasets import load_dataset
     from .golden import simulate
 
-    model = resolve_model(args.model, getattr(args, "schedule", None))
+    model = resolve_model(args.model, args.schedule or build.BOARDS[args.board].schedule)
     model.params.with_lanes(args.lanes)
     x, _ = load_dataset(args.dataset, args.data_dir).split("test")
     if x.shape[1] != model.params.n_inputs:
         raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {args.dataset} images have "
                               f"{x.shape[1]} pixels: choose the model's --dataset")
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
-    report = build_board(args.board, model, args.lanes, args.out, baud=args.baud, golden=simulate(model, times),
+    clock_hz = round(args.clock * 1e6) if args.clock else None
+    report = build.build_board(args.board, model, args.lanes, args.out, baud=args.baud, clock_hz=clock_hz,
+                         golden=simulate(model, times),
                          spike_times=times, progress=lambda line: print(line, file=sys.stderr))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -290,6 +296,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.write(line, file=sys.stderr)
         rows = sweep_module.sweep(model, args.boards, args.lanes, args.out, baud=args.baud,
+                                  clock_hz=round(args.clock * 1e6) if args.clock else None,
                                   golden=simulate(model, times), spike_times=times, progress=report,
                                   workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     plot = Path(args.out) / "sweep.png"
@@ -517,7 +524,10 @@ def _parser() -> Parser:
     p.add_argument("--simulator", choices=["icarus", "verilator"], help="for --device sim (default icarus)")
     p.add_argument("--load", action="store_true",
                    help="load the model through the link even if the device was built with it")
-    p.add_argument("--baud", type=int_in("--baud", 300), default=3_000_000, help="serial baud rate (boards)")
+    p.add_argument("--baud", type=int_in("--baud", 300), default=3_000_000,
+                   help="serial baud rate (boards); a device that answers at another usual rate is named")
+    p.add_argument("--clock", type=float_in("--clock", 0.0, 1000.0, low_open=True), metavar="MHZ",
+                   help="the core clock the device was built for; a different one in its INFO is noted")
     p.add_argument("--timeout", type=float_in("--timeout", 0.0, 3600.0, low_open=True), default=5.0,
                    help="seconds to wait for each reply")
     p.add_argument("--report", help="write a PNG report here (confusion matrix, a spike raster, cycles)")
@@ -529,9 +539,13 @@ def _parser() -> Parser:
     p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s", "arty"])
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--lanes", type=lanes, default=1, help="parallel neuron lanes P")
-    schedule_option(p)
+    schedule_option(p, None, " (default; layered on the iCEBreaker, where the stepped core does not fit the UP5K)")
     p.add_argument("--out", required=True, help="build folder")
-    p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
+    p.add_argument("--baud", type=int_in("--baud", 300), default=3_000_000,
+                   help="the link's baud rate (default 3,000,000: the USB bridges' fastest)")
+    p.add_argument("--clock", type=float_in("--clock", 0.0, 1000.0, low_open=True), metavar="MHZ",
+                   help="the core's clock, made by the FPGA's PLL from the board oscillator (the nearest it "
+                        "reaches at or below); default: the board's (iCEBreaker 20, ULX3S 25)")
     model_and_data(p, "inputs for the cycles and bytes per inference in the report", model=False)
     p.add_argument("--samples", type=int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")
@@ -544,7 +558,9 @@ def _parser() -> Parser:
     schedule_option(p)
     p.add_argument("--model", default="digits", help=f"model file, or a shipped model ({shipped})")
     p.add_argument("--out", required=True, help="folder for the builds, sweep.csv and sweep.png")
-    p.add_argument("--baud", type=int_in("--baud", 300), default=115_200)
+    p.add_argument("--baud", type=int_in("--baud", 300), default=3_000_000)
+    p.add_argument("--clock", type=float_in("--clock", 0.0, 1000.0, low_open=True), metavar="MHZ",
+                   help="the core's clock on every board (default: each board's)")
     model_and_data(p, model=False)
     p.add_argument("--samples", type=int_in("--samples", 1), default=500)
     cluster_options(p, "builds")

@@ -94,10 +94,11 @@ def resolve_model(text: str, schedule: str | None = None) -> Model:
     return model if schedule is None else model.with_schedule(schedule)
 
 
-def schedule_option(p: argparse.ArgumentParser) -> None:
+def schedule_option(p: argparse.ArgumentParser, default: str | None = Schedule.STEPPED.value,
+                    default_note: str = " (default)") -> None:
     """``--schedule``: the order the core works in (docs/cycles.md)."""
-    p.add_argument("--schedule", choices=[s.value for s in Schedule], default=Schedule.STEPPED.value,
-                   help="stepped: all layers step by step, answering at the first output spike (default); "
+    p.add_argument("--schedule", choices=[s.value for s in Schedule], default=default,
+                   help=f"stepped: all layers step by step, answering at the first output spike{default_note}; "
                         "layered: each layer over all steps, then the next")
 
 

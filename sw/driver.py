@@ -43,6 +43,12 @@ from .spikes import check_spike_times
 
 __all__ = ["Accelerator", "LinkError", "LinkTimeout", "DeviceRefused", "ModelMismatch"]
 
+#: The rates a device is usually built for (``firstspike build --baud``), tried in this order
+#: when it does not answer at the rate it was opened at.
+USUAL_BAUDS = (3_000_000, 115_200, 1_000_000, 2_000_000, 921_600, 460_800, 230_400, 9_600)
+#: URL schemes whose "baud rate" means nothing (sockets to a simulation or an emulator).
+_NO_BAUD = ("socket://", "loop://", "rfc2217://", "spy://")
+
 #: NACKs that a repeat can cure. The driver only sends well-sized frames, so BAD_LENGTH
 #: means the length field was damaged on the way (the device judges it before the CRC).
 RETRYABLE = {Nack.BAD_CRC, Nack.FRAMING, Nack.BUSY, Nack.BAD_LENGTH}
@@ -78,7 +84,11 @@ class ModelMismatch(LinkError):
 class Accelerator:
     """A connected accelerator. Use :meth:`open`; close it (or use ``with``) when done."""
 
-    def __init__(self, port, *, timeout: float = 2.0, retries: int = 3):
+    def __init__(self, port, *, timeout: float = 2.0, retries: int = 3, check_baud: bool = False,
+                 clock_hz: int | None = None):
+        """``check_baud``: ``port`` is a serial line whose rate matters: a device that does not
+        answer at it is looked for at the usual rates, and one that says another rate in INFO
+        is noted in :attr:`disagreements`, as is a clock other than ``clock_hz``."""
         self.port = port
         self.timeout, self.retries = timeout, retries
         self._decoder = FrameDecoder()
@@ -89,11 +99,52 @@ class Accelerator:
         self.retried = 0  # requests sent again (for reports)
         self.retry_causes: Counter[str] = Counter()  # why: "NACK FRAMING", "timeout", "garbled reply", ...
         self.bytes_sent = self.bytes_received = 0
-        self._info = self.info()
+        #: Where the device's INFO disagrees with what the driver was told (baud, clock).
+        self.disagreements: list[str] = []
+        try:
+            self._info = self.info()
+        except LinkError as error:
+            found = self._answering_baud() if check_baud else None
+            if found is None:
+                raise
+            raise LinkError(f"no reply at {port.baudrate:,} baud, but the device answers at {found:,} baud: "
+                            f"open it at that rate (--baud {found}), or rebuild it for {port.baudrate:,} "
+                            f"(firstspike build --baud {port.baudrate})") from error
         self._layout = MemoryLayout(self._info.params)
+        if check_baud and self._info.baud != port.baudrate:
+            self.disagreements.append(f"the device says {self._info.baud:,} baud; the port is at "
+                                      f"{port.baudrate:,} (close enough to talk, not the same)")
+        if clock_hz is not None and self._info.clock_hz != clock_hz:
+            self.disagreements.append(f"the device says its core runs at {self._info.clock_hz / 1e6:g} MHz, "
+                                      f"not the {clock_hz / 1e6:g} MHz it was said to")
+
+    def _answering_baud(self) -> int | None:
+        """The first usual rate other than the port's at which the device answers INFO
+        (the port is left at its own rate)."""
+        told, saved = self.port.baudrate, (self.timeout, self.retries)
+        self.timeout, self.retries = 0.25, 0
+        try:
+            for baud in USUAL_BAUDS:
+                if baud == told:
+                    continue
+                self.port.baudrate = baud
+                self._resync()
+                try:
+                    self.info()
+                except LinkError:
+                    continue
+                return baud
+            return None
+        finally:
+            self.port.baudrate = told
+            self.timeout, self.retries = saved
+            self._resync()
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 3_000_000, timeout: float = 2.0, retries: int = 3) -> Accelerator:
+    def open(cls, url: str, *, baudrate: int = 3_000_000, timeout: float = 2.0, retries: int = 3,
+             clock_hz: int | None = None) -> Accelerator:
+        """Connect to ``url``; on a serial line, a device answering at another of the usual
+        rates is named in the error, and INFO's baud and clock are checked (``disagreements``)."""
         import serial  # pyserial
 
         try:
@@ -101,7 +152,8 @@ class Accelerator:
         except (serial.SerialException, ValueError) as error:
             raise LinkError(f"cannot open {url}: {error}") from None
         try:
-            return cls(port, timeout=timeout, retries=retries)
+            return cls(port, timeout=timeout, retries=retries, check_baud=not url.startswith(_NO_BAUD),
+                       clock_hz=clock_hz)
         except BaseException:
             port.close()
             raise

@@ -7,6 +7,8 @@ import cases
 import numpy as np
 import pytest
 
+from firstspike.hw.board import DEFAULT_BAUD
+from firstspike.hw.build import core_clock
 from firstspike.hw.generate import generate_link
 from firstspike.hw.lint import lint
 from firstspike.hw.sim.board import LineFaults, SimulatedBoard
@@ -119,6 +121,28 @@ def test_a_host_clock_three_percent_off_needs_no_retry(baud_error, tmp_path):
     assert [r.decision for r in results] == golden.decision.tolist()
     assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
     assert device.retried == 0
+
+
+@pytest.mark.parametrize("baud_error", [pytest.param(0.02, marks=pytest.mark.slow), -0.02],
+                         ids=["host-2pct-slow", "host-2pct-fast"])
+@pytest.mark.parametrize("board", ["ulx3s", pytest.param("icebreaker", marks=pytest.mark.slow)])
+def test_the_boards_link_at_3_mbaud_survives_a_two_percent_clock_mismatch_and_noise(board, baud_error, tmp_path):
+    """The board builds' defaults: 3,000,000 baud at the core clock the PLL makes (25 MHz on
+    the ULX3S: 8 1/3 cycles a bit; 19.875 MHz on the iCEBreaker: 6 5/8), the host's UART
+    2 % off either way, flipped bits, glitches in bytes and on the idle line."""
+    clock_hz, _ = core_clock(board)
+    assert clock_hz % DEFAULT_BAUD != 0  # the fractional bit time is what is tested
+    model, times = digits_times(12)
+    line = LineFaults(baud_error=baud_error, flip=0.01, glitch=0.02, idle_glitch=0.02, seed=5)
+    with SimulatedBoard(model, 4, build_root=tmp_path, clock_hz=clock_hz, baud=DEFAULT_BAUD, line=line) as board_sim, \
+            Accelerator.open(board_sim.url, timeout=2.0, retries=10) as device:
+        device.attach(model)
+        results = device.infer_batch(times)
+    golden = simulate(model, times)
+    assert [r.decision for r in results] == golden.decision.tolist()
+    assert np.array_equal(np.stack([r.output_times for r in results]), golden.spike_times[-1])
+    assert sum(board_sim.line_report.values()) > 0, board_sim.line_report
+    assert device.retried <= board_sim.line_report.get("flip", 0) + board_sim.line_report.get("glitch", 0)
 
 
 @pytest.mark.slow

@@ -70,6 +70,12 @@ def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, s
     assert report["place_and_route"]["fmax_mhz"] > 0 and report["place_and_route"]["meets_clock"]
     assert report["synthesis"]["luts"] > 100 and report["synthesis"]["block_rams"] >= 1
     assert report["throughput"]["cycles_per_inference"] > 0
+    # the core runs from the PLL at the board's default clock, the link at 3,000,000 baud
+    pll = report["pll"]
+    assert pll["primitive"] == {"icebreaker": "SB_PLL40_PAD", "ulx3s": "EHXPLLL"}[board]
+    assert report["clock_hz"] == round(pll["output_mhz"] * 1e6) and report["baud"] == 3_000_000
+    assert report["throughput"]["inferences_per_second_at_clock"] == pytest.approx(
+        report["clock_hz"] / report["throughput"]["cycles_per_inference"])
     assert json.loads((out / "report.json").read_text())["model_sha256"] == report["model_sha256"]
     path = report["place_and_route"]["critical_path"]
     assert path["logic_levels"] >= 1 and path["modules"]

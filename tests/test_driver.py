@@ -15,7 +15,7 @@ from wire import MALFORMED_REQUESTS, DamagingProxy, connect, exchange
 from firstspike.sw import Kernel, load_model, simulate
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.driver import Accelerator, DeviceRefused, LinkError, LinkTimeout, ModelMismatch
-from firstspike.sw.emulator import serve
+from firstspike.sw.emulator import DeviceEmulator, serve
 from firstspike.sw.link.framing import Frame, encode_frame
 from firstspike.sw.link.messages import NACK, Command, Nack, Result
 from firstspike.sw.link.spikecode import encode_spikes
@@ -192,3 +192,69 @@ def test_a_device_that_computes_differently_is_reported_as_disagreeing(what, mon
     status = main(["infer", "--device", "emulator", "--limit", "6", "--json", "--quiet"])
     out = json.loads(capsys.readouterr().out)
     assert status == 1 and out["agreement"] < 1.0
+
+
+class SerialLine:
+    """A serial port to an emulated device whose UART runs at ``device_baud``: the two
+    understand each other within 3 %; further apart, each side sees garbage."""
+
+    def __init__(self, device: DeviceEmulator, device_baud: int, baudrate: int):
+        self.device, self.device_baud, self.baudrate = device, device_baud, baudrate
+        self._inbox = bytearray()
+        self._rng = np.random.default_rng(0)
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._inbox)
+
+    def write(self, data: bytes) -> int:
+        if abs(self.baudrate / self.device_baud - 1) <= 0.03:
+            self._inbox += self.device.receive(data) or b""
+        else:
+            self._inbox += self._rng.integers(0, 256, len(data) // 4, dtype=np.uint8).tobytes()
+        return len(data)
+
+    def read(self, size: int) -> bytes:
+        out = bytes(self._inbox[:size])
+        del self._inbox[:size]
+        if not out:
+            time.sleep(0.002)
+        return out
+
+    def reset_input_buffer(self) -> None:
+        self._inbox.clear()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_device_built_for_another_baud_rate_is_found_and_named(digits):
+    model, _ = digits
+    device = DeviceEmulator(model, 4, baud=115_200)
+    line = SerialLine(device, 115_200, baudrate=3_000_000)
+    with pytest.raises(LinkError, match=r"no reply at 3,000,000 baud, but the device answers at 115,200 baud: "
+                                        r"open it at that rate \(--baud 115200\)"):
+        Accelerator(line, timeout=0.3, retries=0, check_baud=True)
+    assert line.baudrate == 3_000_000  # left at the rate it was opened at
+
+
+def test_a_silent_line_at_every_rate_is_a_timeout_not_a_guess(digits):
+    model, _ = digits
+    line = SerialLine(DeviceEmulator(model, 4, baud=115_200), 10, baudrate=3_000_000)
+    with pytest.raises(LinkTimeout, match="no reply"):
+        Accelerator(line, timeout=0.2, retries=0, check_baud=True)
+
+
+def test_info_that_disagrees_with_the_baud_and_clock_the_driver_was_told_is_noted(digits):
+    model, times = digits
+    device = DeviceEmulator(model, 4, clock_hz=20_000_000, baud=2_950_000)
+    accelerator = Accelerator(SerialLine(device, 2_950_000, baudrate=3_000_000), timeout=0.5, check_baud=True,
+                              clock_hz=25_000_000)
+    assert accelerator.disagreements == [
+        "the device says 2,950,000 baud; the port is at 3,000,000 (close enough to talk, not the same)",
+        "the device says its core runs at 20 MHz, not the 25 MHz it was said to"]
+    accelerator.attach(model)
+    assert accelerator.infer(times[0]).decision == simulate(model, times[:1]).decision[0]
+    agreeing = DeviceEmulator(model, 4, clock_hz=25_000_000, baud=3_000_000)
+    assert Accelerator(SerialLine(agreeing, 3_000_000, baudrate=3_000_000), check_baud=True,
+                       clock_hz=25_000_000).disagreements == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from amaranth import Module
@@ -37,13 +39,45 @@ def test_tx_puts_start_data_and_stop_bits_on_the_line_for_divisor_cycles_each(di
         assert samples == [b for b in line_bits(byte) for _ in range(divisor)]
 
 
-@pytest.mark.parametrize("divisor", [4, 7, 12])
+@pytest.mark.parametrize("divisor", [Fraction(25, 3), Fraction(9, 2), Fraction(1201, 100)], ids=str)
+def test_a_fractional_bit_time_keeps_every_edge_within_a_cycle_of_the_ideal(divisor):
+    """25 MHz at 3,000,000 baud: bits of 8 or 9 cycles, 25 cycles every 3 bits."""
+    dut = UARTTx(divisor)
+    payload = [0x00, 0xFF, 0x55, 0xA5, 0x0F]
+    edges, ends = [], []
+
+    async def bench(ctx):
+        for byte in payload:
+            ctx.set(dut.data.payload, byte)
+            ctx.set(dut.data.valid, 1)
+            await ctx.tick().until(dut.data.ready)
+            ctx.set(dut.data.valid, 0)
+            samples, ready = [ctx.get(dut.tx)], [0]
+            for _ in range(int(10 * divisor) + 1):
+                await ctx.tick()
+                samples.append(ctx.get(dut.tx))
+                ready.append(ctx.get(dut.data.ready))
+            edges.append(samples)
+            ends.append(ready.index(1))
+
+    Bench(dut, period=1e-6).run([bench])
+    for byte, samples in zip(payload, edges):
+        bits = line_bits(byte)
+        for position, level in enumerate(samples[:int(10 * divisor)]):
+            ideal = Fraction(position) / divisor  # which bit this cycle lies in, ideally
+            if abs(ideal - round(ideal)) * divisor >= 1:  # a cycle from an ideal edge: unambiguous
+                assert level == bits[int(ideal)], (byte, position)
+    # each stop bit ends (the next byte may start) within a cycle of ten ideal bit times
+    assert all(abs(end - 10 * divisor) <= 1 for end in ends), ends
+
+
+@pytest.mark.parametrize("divisor", [4, 7, 12, Fraction(25, 3), Fraction(13, 3)], ids=str)
 def test_bytes_sent_by_tx_come_out_of_rx(divisor):
     m = Module()
     m.submodules.tx = tx = UARTTx(divisor)
     m.submodules.rx = rx = UARTRx(divisor)
     m.d.comb += rx.rx.eq(tx.tx)
-    payload = list(np.random.default_rng(divisor).integers(0, 256, 40))
+    payload = list(np.random.default_rng(int(divisor * 100)).integers(0, 256, 40))
     received = []
 
     async def send(ctx):
@@ -61,7 +95,7 @@ def test_bytes_sent_by_tx_come_out_of_rx(divisor):
                 received.append(ctx.get(rx.data.payload))
             assert not ctx.get(rx.framing_error) and not ctx.get(rx.overrun)
 
-    Bench(m, period=1e-6).run([send, receive], cycles=(len(payload) + 2) * 10 * divisor * 2)
+    Bench(m, period=1e-6).run([send, receive], cycles=int((len(payload) + 2) * 10 * divisor * 2))
     assert received == [int(b) for b in payload]
 
 
@@ -123,3 +157,5 @@ def test_rx_ignores_a_short_glitch_and_flags_a_missing_stop_bit():
 def test_a_divisor_below_four_is_refused_by_name():
     with pytest.raises(ValueError, match="divisor .* at least 4, not 3"):
         UARTTx(3)
+    with pytest.raises(ValueError, match=r"at least 4, not Fraction\(7, 2\)"):
+        UARTRx(Fraction(7, 2))

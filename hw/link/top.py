@@ -7,6 +7,8 @@ command handler, and (for a board) the UART.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from amaranth import Module, Value
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
@@ -91,7 +93,8 @@ class UARTAccelerator(wiring.Component):
 
     def __init__(self, model: Model, lanes: int, *, clock_hz: int, baud: int, **options):
         self.linked = LinkedCore(model, lanes, clock_hz=clock_hz, baud=baud, **options)
-        self.divisor = round(clock_hz / baud)
+        # Clock cycles per bit; a fraction is met on average (hw/link/uart.py).
+        self.divisor = Fraction(clock_hz, baud)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
 
     def elaborate(self, platform):

@@ -30,16 +30,16 @@ ACCEPT_SECONDS = 60
 
 
 class SerialPins:
-    """Drives ``rx`` and decodes ``tx`` (8N1) as the host's UART does: at ``divisor`` clock
-    cycles per bit, off by ``faults["baud_error"]`` (a fraction: the host's bit is that much
+    """Drives ``rx`` and decodes ``tx`` (8N1) as the host's UART does: at ``cycles_per_bit``
+    clock cycles per bit, off by ``faults["baud_error"]`` (a fraction: the host's bit is that much
     longer), and with the line faults of ``faults`` (firstspike.hw.sim.board.LineFaults)
     put on ``rx``, each counted in ``counts``."""
 
-    def __init__(self, dut, divisor: int, faults: dict | None = None):
+    def __init__(self, dut, cycles_per_bit: float, faults: dict | None = None):
         faults = faults or {}
         self.dut = dut
-        self.bit_ns = divisor * CLOCK_NS
-        self.bit_ps = round(divisor * CLOCK_NS * 1000 * (1 + faults.get("baud_error", 0.0)))
+        self.board_bit_ps = round(cycles_per_bit * CLOCK_NS * 1000)  # the board's own bit time
+        self.bit_ps = round(cycles_per_bit * CLOCK_NS * 1000 * (1 + faults.get("baud_error", 0.0)))
         self.faults = faults
         self.rng = random.Random(faults.get("seed", 0))
         self.counts: Counter[str] = Counter()
@@ -88,7 +88,7 @@ class SerialPins:
 async def bridge(dut):
     manifest = json.loads(Path(os.environ["FIRSTSPIKE_MANIFEST"]).read_text())
     faults = json.loads(os.environ.get("FIRSTSPIKE_LINE_FAULTS", "{}"))
-    pins = SerialPins(dut, manifest["link"]["divisor"], faults)
+    pins = SerialPins(dut, manifest["link"]["cycles_per_bit"], faults)
     Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()  # cocotb 2: the clock runs its own task
     dut.rst.value = 1
     for _ in range(3):
@@ -109,7 +109,7 @@ async def bridge(dut):
                 dut._log.warning("no client connected")
                 return
             time.sleep(0.001)
-            await Timer(pins.bit_ns, unit="ns")
+            await Timer(pins.board_bit_ps, unit="ps")
     listener.close()
     connection.setblocking(True)
 
@@ -119,11 +119,11 @@ async def bridge(dut):
             connection.sendall(bytes((byte,)))
 
     cocotb.start_soon(device_to_client())
-    idle_ns = 4 * pins.bit_ns
+    idle_ps = 4 * pins.board_bit_ps
     while True:
         readable, _, _ = select.select([connection], [], [], 0)
         if not readable:
-            await Timer(idle_ns, unit="ns")
+            await Timer(idle_ps, unit="ps")
             continue
         try:
             data = connection.recv(65536)
@@ -133,7 +133,7 @@ async def bridge(dut):
             break
         for byte in data:
             await pins.send(byte)
-    await Timer(20 * pins.bit_ns, unit="ns")  # let a reply in progress finish
+    await Timer(20 * pins.board_bit_ps, unit="ps")  # let a reply in progress finish
     connection.close()
     report = os.environ.get("FIRSTSPIKE_LINE_REPORT")
     if report:

