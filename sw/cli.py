@@ -605,7 +605,7 @@ def _parser() -> Parser:
     p = commands.add_parser("cycles", help="cycles per inference vs lanes P for a model and 784-400-10, "
                                            "with a PNG plot")
     model_and_data(p, "the model's data set (test split)")
-    p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 4, 8, 16, 32, 64])
+    p.add_argument("--lanes", type=lanes, nargs="+", default=[1, 4, 8, 16, 32, 64, 128, 256])
     p.add_argument("--samples", type=int_in("--samples", 1), default=1000, help="test images per network")
     p.add_argument("--clock-mhz", type=float_in("--clock-mhz", 0.0, low_open=True), default=100.0,
                    help="clock for the inferences/s column")

@@ -54,7 +54,7 @@ LIMITS = {
     "time_steps": (1, 4096),
     "weight_bits": (2, 16),
     "potential_bits": (3, 32),
-    "lanes": (1, 64),
+    "lanes": (1, 256),
 }
 
 

@@ -177,7 +177,7 @@ CASES = {
     "bench: a batch too big for memory": Bad(
         E + "not enough memory for this run (Unable to allocate 584. GiB for an array with shape (100000000, 784) "
             "and data type int64); try a smaller batch or --limit", "bench", "--batch", "100000000"),
-    "eval: --lanes 0": Bad("firstspike eval: argument --lanes: --lanes must be between 1 and 64, not 0",
+    "eval: --lanes 0": Bad("firstspike eval: argument --lanes: --lanes must be between 1 and 256, not 0",
                            "eval", "--lanes", "0"),
     "eval: --lanes many": Bad("firstspike eval: argument --lanes: --lanes must be an integer, not 'many'",
                               "eval", "--lanes", "many"),

@@ -121,8 +121,8 @@ def test_out_of_order_and_out_of_range_events_set_the_error_flag():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"lanes": 0}, "lanes must be an integer between 1 and 64, not 0"),
-    ({"lanes": 65}, "lanes must be an integer between 1 and 64, not 65"),
+    ({"lanes": 0}, "lanes must be an integer between 1 and 256, not 0"),
+    ({"lanes": 257}, "lanes must be an integer between 1 and 256, not 257"),
     ({"weight_bits": 1}, "weight_bits must be an integer between"),
     ({"time_steps": 0}, "time_steps must be an integer between"),
 ])

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firstspike.sw import CoreParams, Kernel, load_model
+from firstspike.sw import CoreParams, Kernel, Schedule, load_model
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.link.crc import CATALOG_NAME, crc16
 from firstspike.sw.link.framing import FLAG, FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
@@ -124,7 +124,15 @@ def test_info_of_a_conv_network_carries_its_layer_shapes():
         Info.unpack(info.pack()[:-1])
 
 
-@pytest.mark.parametrize("lanes", [1, 5, 16, 64])
+def test_info_carries_up_to_256_lanes_and_names_another_protocol_version():
+    params = CoreParams((784, 400, 10), 32, lanes=256, schedule=Schedule.STEPPED)
+    packed = Info(params, 25_000_000, 3_000_000, 900, bytes(32), 1).pack()
+    assert Info.unpack(packed).params == params
+    with pytest.raises(ValueError, match="the device speaks protocol version 3, this driver 4"):
+        Info.unpack(bytes((3,)) + packed[1:])
+
+
+@pytest.mark.parametrize("lanes", [1, 5, 16, 64, 256])
 def test_memory_words_unpack_to_the_model(lanes):
     model = load_model(shipped_model_path("digits"))
     layout = MemoryLayout(model.params.with_lanes(lanes))

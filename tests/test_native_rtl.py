@@ -131,12 +131,23 @@ def test_corners_match_golden_in_icarus(corner, kernel, build_root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("corner", ["P=32 (the ULX3S build)", "P=64", "P=3: an odd merge level in the decision tree",
+@pytest.mark.parametrize("corner", ["P=32 (the ULX3S build)", "P=3: an odd merge level in the decision tree",
                                     "T=1", "ties across folds at the decision"])
 def test_corners_match_golden_in_verilator(corner, build_root):
+    """(P = 64 runs on Icarus, both kernels; Verilator runs the lane limit, P = 256, below.)"""
     make, lanes = CORNERS[corner]
     model, times = make(Kernel.RAMP)
     assert_native_matches_golden(model, times, lanes, "verilator", build_root)
+
+
+@pytest.mark.slow
+def test_the_widest_lane_array_matches_golden_in_verilator(build_root):
+    """P = 256, the lane limit: a hidden layer of two full folds and a partial one, on the
+    stepped schedule (the wide arrays' schedule: docs/boards.md)."""
+    model, times = random_net((30, 2 * 256 + 7, 12), 6, Kernel.STEP, seed=256, batch=6)
+    model = model.with_schedule("stepped")
+    out = assert_native_matches_golden(model, times, 256, "verilator", build_root)
+    assert np.asarray(out["layer_spikes"])[:, 0].sum() > 0  # the hidden layer fired
 
 
 def test_the_tie_corner_really_ties_outputs_of_different_folds():

@@ -23,7 +23,7 @@ from .spikecode import max_encoded_bytes
 __all__ = ["PROTOCOL_VERSION", "info_shapes_bytes", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
            "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 REPLY = 0x80
 NACK = 0xFF
 
@@ -53,7 +53,7 @@ class Nack(IntEnum):
 
 
 _INFO_HEAD = struct.Struct("<BB")                 # version, n_layers
-_INFO_TAIL = struct.Struct("<HBBBBBIIH32sB")      # T, kernel, weight bits, potential bits, lanes,
+_INFO_TAIL = struct.Struct("<HBBBHBIIH32sB")      # T, kernel, weight bits, potential bits, lanes,
 #                                                   decision, clock Hz, baud, max payload, sha256, flags
 _KERNELS = {Kernel.STEP: 0, Kernel.RAMP: 1}
 _DECISIONS = {DecisionRule.FIRST_SPIKE: 0}
@@ -123,6 +123,9 @@ class Info:
     @classmethod
     def unpack(cls, payload: bytes) -> Info:
         version, n_layers = _INFO_HEAD.unpack_from(payload)
+        if version != PROTOCOL_VERSION:
+            raise ValueError(f"the device speaks protocol version {version}, this driver {PROTOCOL_VERSION}: "
+                             f"rebuild the device with this FirstSpike")
         sizes_format = f"<{n_layers + 1}H"
         fixed = _INFO_HEAD.size + struct.calcsize(sizes_format) + _INFO_TAIL.size
         flags = payload[fixed - 1] if len(payload) >= fixed else 0
