@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from firstspike.sw.cycles import passes_span_steps
 from firstspike.sw.params import CoreParams, Kernel
 
-__all__ = ["LaneArray", "operation_layout", "state_layout", "wide_shape"]
+__all__ = ["LaneArray", "LaneAdd", "LaneEnd", "operation_layout", "state_layout", "wide_shape"]
 
 
 def wide_shape(params: CoreParams) -> Shape:
@@ -151,43 +151,21 @@ class LaneArray(wiring.Component):
         return m
 
     def _add_then_end(self, m: Module) -> None:
-        """The stepped schedule's order: the row of weights is added first, then (if
-        ``end_of_step``) the step ends: a step's last event and its end are one operation,
-        and every operation covers one step (``span`` is 1)."""
-        params = self.params
-        low, high = params.potential_range
-        ramp = params.kernel is Kernel.RAMP
-
-        def saturate(value):
-            return Mux(value > high, high, Mux(value < low, low, value))
-
-        for lane in range(params.lanes):
-            old, new = self.state_in[lane], self.state_out[lane]
-            potential = Mux(self.op.fresh, self.initial[lane], old.potential)
-            fired = Mux(self.op.fresh, 0, old.fired)
-            add = Mux(self.op.add, self.weights[lane], 0)
-            if ramp:
-                summed = Mux(self.op.fresh, 0, old.current) + add  # I(t-1) + this event's weight
-                current_sat = Signal(signed(params.potential_bits), name=f"current_{lane}")
-                m.d.comb += current_sat.eq(saturate(summed))
-                moved = potential + current_sat                      # V(t-1) + I(t), not saturated
-            else:
-                summed = moved = potential + add
-            settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
-            m.d.comb += settled.eq(saturate(moved))
-            fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & reaches(moved, self.thresholds[lane], low)
+        """The stepped schedule's order: the row of weights is added first (:class:`LaneAdd`),
+        then (if ``end_of_step``) the step ends (:class:`LaneEnd`): a step's last event and
+        its end are one operation, and every operation covers one step (``span`` is 1). The
+        core runs the two halves a pipeline stage apart; here they are joined."""
+        m.submodules.add = add = LaneAdd(self.params)
+        m.submodules.end = end = LaneEnd(self.params)
+        m.d.comb += [add.op.eq(self.op), end.op.eq(self.op), end.lanes_valid.eq(self.lanes_valid)]
+        for lane in range(self.params.lanes):
             m.d.comb += [
-                self.fire[lane].eq(fires),
-                self.time[lane].eq(self.op.step),
-                self.potential[lane].eq(settled),
-                new.fired.eq(fired | fires),
-                new.time.eq(Mux(fires, self.op.step, Mux(self.op.fresh, 0, old.time))),
+                add.weights[lane].eq(self.weights[lane]), add.initial[lane].eq(self.initial[lane]),
+                add.state_in[lane].eq(self.state_in[lane]), end.state_in[lane].eq(add.state_out[lane]),
+                end.thresholds[lane].eq(self.thresholds[lane]), self.state_out[lane].eq(end.state_out[lane]),
+                self.time[lane].eq(end.time[lane]), self.potential[lane].eq(end.potential[lane]),
             ]
-            if ramp:
-                m.d.comb += [new.current.eq(Mux(self.op.end_of_step, current_sat, summed)),
-                             new.potential.eq(Mux(self.op.end_of_step, settled, potential))]
-            else:
-                m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, summed))
+        m.d.comb += self.fire.eq(end.fire)
 
     def _span(self, m: Module, lane: int, potential, current):
         """The ends of ``op.span`` steps with a constant (saturated) current ``I``, in closed
@@ -230,3 +208,93 @@ class LaneArray(wiring.Component):
         crosses = crosses_first | (rising & short)
         later = Mux(crosses_first, 0, steps)
         return settled, crosses, later
+
+
+class LaneAdd(wiring.Component):
+    """The stepped schedule's first half of an operation, ``P`` lanes: start fresh where
+    ``op.fresh`` (``V = b``, ``I = 0``, nothing fired), then add the row of weights where
+    ``op.add``, exactly (into ``V`` for ``step``, into ``I`` for ``ramp``; no saturation:
+    the wide fields hold a step's sum). Nothing else changes."""
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        p, state = params.lanes, state_layout(params)
+        super().__init__({
+            "op": In(operation_layout(params)),
+            "weights": In(signed(params.weight_bits)).array(p),
+            "initial": In(signed(params.potential_bits)).array(p),
+            "state_in": In(state).array(p),
+            "state_out": Out(state).array(p),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ramp = self.params.kernel is Kernel.RAMP
+        for lane in range(self.params.lanes):
+            old, new = self.state_in[lane], self.state_out[lane]
+            potential = Mux(self.op.fresh, self.initial[lane], old.potential)
+            add = Mux(self.op.add, self.weights[lane], 0)
+            m.d.comb += [new.fired.eq(Mux(self.op.fresh, 0, old.fired)),
+                         new.time.eq(Mux(self.op.fresh, 0, old.time))]
+            if ramp:
+                m.d.comb += [new.current.eq(Mux(self.op.fresh, 0, old.current) + add), new.potential.eq(potential)]
+            else:
+                m.d.comb += new.potential.eq(potential + add)
+        return m
+
+
+class LaneEnd(wiring.Component):
+    """The stepped schedule's second half, ``P`` lanes: where ``op.end_of_step``, end step
+    ``op.step`` on what :class:`LaneAdd` left: saturate (``step``: ``V``; ``ramp``: ``I``,
+    then ``V + I``), fire where a lane holding a neuron reaches its threshold unfired, and
+    latch the time. Without ``end_of_step`` the state passes through unchanged (so a state
+    in flight can be forwarded from in front of this half)."""
+
+    def __init__(self, params: CoreParams):
+        self.params = params
+        p, state = params.lanes, state_layout(params)
+        super().__init__({
+            "op": In(operation_layout(params)),
+            "lanes_valid": In(p),
+            "thresholds": In(signed(params.potential_bits)).array(p),
+            "state_in": In(state).array(p),
+            "state_out": Out(state).array(p),
+            "fire": Out(p),
+            "time": Out(params.time_bits).array(p),
+            "potential": Out(signed(params.potential_bits)).array(p),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self.params
+        low, high = params.potential_range
+        ramp = params.kernel is Kernel.RAMP
+
+        def saturate(value):
+            return Mux(value > high, high, Mux(value < low, low, value))
+
+        end = self.op.end_of_step
+        for lane in range(params.lanes):
+            old, new = self.state_in[lane], self.state_out[lane]
+            if ramp:
+                current_sat = Signal(signed(params.potential_bits), name=f"current_{lane}")
+                m.d.comb += current_sat.eq(saturate(old.current))
+                moved = old.potential + current_sat                  # V(t-1) + I(t), not saturated
+            else:
+                moved = old.potential
+            settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
+            m.d.comb += settled.eq(saturate(moved))
+            fires = end & self.lanes_valid[lane] & ~old.fired & reaches(moved, self.thresholds[lane], low)
+            m.d.comb += [
+                self.fire[lane].eq(fires),
+                self.time[lane].eq(self.op.step),
+                self.potential[lane].eq(settled),
+                new.fired.eq(old.fired | fires),
+                new.time.eq(Mux(fires, self.op.step, old.time)),
+            ]
+            if ramp:
+                m.d.comb += [new.current.eq(Mux(end, current_sat, old.current)),
+                             new.potential.eq(Mux(end, settled, old.potential))]
+            else:
+                m.d.comb += new.potential.eq(Mux(end, settled, old.potential))
+        return m

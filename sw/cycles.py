@@ -28,11 +28,12 @@ import numpy as np
 from .params import CoreParams, Kernel
 from .topology import Conv2d
 
-__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
+__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN", "STEPPED_LAYER_CHANGE",
+           "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
-           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "CONV_START", "CONV_TURN",
-           "conv_run_cycles"]
+           "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
+           "CONV_TURN", "conv_run_cycles"]
 
 # The cycles a layer ends with (the sequencer's LAYER_END), in order: the last fold's
 # stage 2, which pushes its spikes and switches the queue over to the next layer; the next
@@ -42,8 +43,11 @@ LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
-STEPPED_LAYER_CHANGE = DRAIN + SOURCE_FILL
-STEPPED_STEP_CHANGE = DRAIN
+# Its lane stage is two (add, then end the step: hw/core/pipeline.py), so the last fold
+# reports a cycle later than the layered schedule's, and its drain is a cycle longer.
+STEPPED_DRAIN = DRAIN + 1
+STEPPED_LAYER_CHANGE = STEPPED_DRAIN + SOURCE_FILL
+STEPPED_STEP_CHANGE = STEPPED_DRAIN
 # A conv layer's run at a step (the stepped sequencer's CONV_ADD, then CONV_CHECK): the
 # cycle its first event goes into the kernel-offset unit (where it has events), and the
 # cycle between its adds and its checks, in which the list of touched positions settles.
@@ -206,8 +210,8 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     after. Each run of a layer at a step is ``max(events, 1)`` passes of ``F_k`` folds
     (its last event's pass also ends the step; without events a pass only ends it), then
     ``STEPPED_LAYER_CHANGE`` cycles where the next layer runs at the same step,
-    ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run the
-    decision's latency. A conv layer's run costs ``conv`` cycles instead
+    ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run
+    :func:`stepped_finish`. A conv layer's run costs ``conv`` cycles instead
     (:func:`conv_run_cycles`, ``[batch, n_layers, T]``).
     """
     events = np.asarray(events_per_step, np.int64)
@@ -222,4 +226,10 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     total = runs.sum(axis=(1, 2))
     to_layer = runs[:, 1:, :].sum(axis=(1, 2))  # every later layer's run follows its predecessor's
     return (np.where(runs, work, 0).sum(axis=(1, 2)) + to_layer * STEPPED_LAYER_CHANGE
-            + (total - to_layer - 1) * STEPPED_STEP_CHANGE + decision_latency(p))
+            + (total - to_layer - 1) * STEPPED_STEP_CHANGE + stepped_finish(p))
+
+
+def stepped_finish(lanes: int) -> int:
+    """Cycles after the stepped schedule's last issue: the decision's latency from the lanes,
+    which on this schedule report a cycle later."""
+    return decision_latency(lanes) + STEPPED_DRAIN - DRAIN

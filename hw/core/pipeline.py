@@ -2,6 +2,10 @@
 issued, stage 2 runs the lane array on what they read and writes the new state back,
 reports the spikes (to the queue, the trace and the counters) and feeds the decision unit.
 
+The stepped schedule splits stage 2 in two (:func:`stepped_lane_stage`): 2a adds the row of
+weights exactly (:class:`~firstspike.hw.lanes.LaneAdd`), 2b ends the step (saturate,
+compare, fire: :class:`~firstspike.hw.lanes.LaneEnd`) and writes back, a register between.
+
 A pass over a layer with one fold reads, in stage 1, the row that stage 2 writes in the
 same cycle: the state memory's read port is transparent for its write port, so the read
 returns the row being written and no stall is needed (the pipeline hazard of a fold
@@ -17,17 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import C, Cat, Module, Signal
+from amaranth import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib.memory import ReadPort, WritePort
 
 from firstspike.sw.params import CoreParams
 from firstspike.sw.topology import Conv2d, fan_out
 
-from ..lanes import operation_layout
+from ..lanes import operation_layout, state_layout
 from .layouts import unpack_row
 from .sequencer import Layers, Sequencer
 
-__all__ = ["Memories", "Spikes", "issue_stage", "lane_stage"]
+__all__ = ["Memories", "Spikes", "issue_stage", "lane_stage", "stepped_lane_stage"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def reached_positions(params: CoreParams, layer: int) -> int:
 def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
                lanes, queue, decision, trace, tabled: bool) -> Spikes:
     """Stage 2: compute and write back; report spikes; the decision unit one register on."""
-    p, n_layers = params.lanes, params.n_layers
+    p = params.lanes
     s2_valid, s2_final, s2_last = Signal(), Signal(), Signal()
     s2_op = Signal(operation_layout(params))
     s2_fold = Signal.like(seq.fold)
@@ -107,54 +111,147 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
             lanes.op.fresh.eq(s2_op.fresh | (memories.states_r.data[lane_bits] != epoch)),
             memories.states_w.data.eq(Cat(*lanes.state_out, epoch)),
         ]
-    # Spikes the next layer takes: a conv layer's at the positions the next layer reads.
+    return _report(m, params, valid=s2_valid, last=s2_last, layer=s2_layer, position=s2_position, fold=s2_fold,
+                   op=s2_op, lanes_valid=s2_lanes, final=s2_final, fire=lanes.fire, times=lanes.time,
+                   potentials=lanes.potential, fired=[s.fired for s in lanes.state_out],
+                   spike_times=[s.time for s in lanes.state_out], seq=seq, queue=queue, decision=decision,
+                   trace=trace, tabled=tabled)
+
+
+def _popcount(bits: list) -> Value:
+    """The number of set ``bits`` as a balanced tree of adders: a chain of ``P`` adders is
+    ``P`` levels deep (and, at P = 200, deeper than Yosys' recursion can follow)."""
+    if len(bits) == 1:
+        return bits[0].as_unsigned()
+    half = len(bits) // 2
+    return _popcount(bits[:half]) + _popcount(bits[half:])
+
+
+def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold, op, lanes_valid, final,
+            fire, times, potentials, fired, spike_times, seq: Sequencer, queue, decision, trace,
+            tabled: bool) -> Spikes:
+    """What the stage that writes back reports: spikes to the queue (those the next layer
+    takes), the trace and the counters; the decision unit's inputs one register on."""
+    p, n_layers = params.lanes, params.n_layers
     handed = Signal()
     m.d.comb += handed.eq(1)
-    with m.Switch(s2_layer):
+    with m.Switch(layer):
         for k in range(n_layers - 1):
             if isinstance(params.layer_shape(k), Conv2d):
                 with m.Case(k):
                     reached = C(reached_positions(params, k), params.positions(k))
-                    m.d.comb += handed.eq(reached.bit_select(s2_position, 1))
-    spiked = s2_valid & (lanes.fire != 0)
+                    m.d.comb += handed.eq(reached.bit_select(position, 1))
+    spiked = valid & (fire != 0)
     spikes = Spikes(any=Signal(name="stage2_spiked"), output=Signal(name="stage2_output_spiked"))
-    m.d.comb += [spikes.any.eq(spiked & handed), spikes.output.eq(spiked & s2_last)]
+    m.d.comb += [spikes.any.eq(spiked & handed), spikes.output.eq(spiked & last)]
     m.d.comb += [
-        queue.push.eq(spiked & handed & ~s2_last),
+        queue.push.eq(spiked & handed & ~last),
         trace.valid.eq(spiked),
-        trace.payload.layer.eq(s2_layer),
-        trace.payload.position.eq(s2_position),
-        trace.payload.fold.eq(s2_fold),
-        trace.payload.fire.eq(lanes.fire),
-        *(trace.payload.times[lane].eq(lanes.time[lane]) for lane in range(p)),
+        trace.payload.layer.eq(layer),
+        trace.payload.position.eq(position),
+        trace.payload.fold.eq(fold),
+        trace.payload.fire.eq(fire),
+        *(trace.payload.times[lane].eq(times[lane]) for lane in range(p)),
     ]
     if tabled:
         m.d.comb += [
-            queue.fold.eq(s2_fold), queue.fire.eq(lanes.fire),
-            *(queue.fired[lane].eq(lanes.state_out[lane].fired) for lane in range(p)),
-            *(queue.times[lane].eq(lanes.state_out[lane].time) for lane in range(p)),
-            queue.reading.eq(~layers.is_last),
+            queue.fold.eq(fold), queue.fire.eq(fire),
+            *(queue.fired[lane].eq(fired[lane]) for lane in range(p)),
+            *(queue.times[lane].eq(spike_times[lane]) for lane in range(p)),
+            queue.reading.eq(~last),
         ]
     else:
-        m.d.comb += [queue.record.fold.eq(s2_fold), queue.record.position.eq(s2_position),
-                     queue.record.step.eq(s2_op.step),
-                     queue.record.fire.eq(lanes.fire)]
-    popcount = sum(lanes.fire[lane] for lane in range(p))
-    with m.Switch(s2_layer):
+        m.d.comb += [queue.record.fold.eq(fold), queue.record.position.eq(position),
+                     queue.record.step.eq(op.step), queue.record.fire.eq(fire)]
+    popcount = _popcount([fire[lane] for lane in range(p)])
+    with m.Switch(layer):
         for k in range(n_layers):
             with m.Case(k):
-                with m.If(s2_valid):
+                with m.If(valid):
                     m.d.sync += seq.layer_spikes[k].eq(seq.layer_spikes[k] + popcount)
     # The decision unit behind a register: the lane arithmetic and the decision's
-    # comparison trees would otherwise be one long path. The last fold's outcome settles
-    # 1 + decision.latency cycles after stage 2, within the last LAYER_END.
+    # comparison trees would otherwise be one long path.
     m.d.sync += [
-        decision.valid.eq(s2_valid & s2_last),
-        decision.final.eq(s2_final),
-        decision.fold.eq(s2_fold),
-        *(decision.times[lane].eq(lanes.time[lane]) for lane in range(p)),
-        decision.fire.eq(lanes.fire),
-        decision.lanes_valid.eq(s2_lanes),
-        *(decision.potential[lane].eq(lanes.potential[lane]) for lane in range(p)),
+        decision.valid.eq(valid & last),
+        decision.final.eq(final),
+        decision.fold.eq(fold),
+        *(decision.times[lane].eq(times[lane]) for lane in range(p)),
+        decision.fire.eq(fire),
+        decision.lanes_valid.eq(lanes_valid),
+        *(decision.potential[lane].eq(potentials[lane]) for lane in range(p)),
     ]
     return spikes
+
+
+def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
+                       add, end, queue, decision, trace) -> Spikes:
+    """Stages 2a and 2b of the stepped schedule.
+
+    2a (the cycle after issue) adds the fold's row of weights to the state it read; 2b
+    (the next) ends the step where the op says so and writes the row back. A fold issued
+    the cycle after another on the same row (a one-fold layer's next event, a conv
+    position the next offset reaches again) reads its row before 2b has written it: it
+    takes 2a's register instead, which is already the row's new state, because the
+    schedule never issues such a fold behind one that ends a step (an end of step is
+    followed by DRAIN). Two cycles behind, the state memory's transparent read port gives
+    the row being written. No stall, so the cycle contract has only the longer DRAIN.
+    """
+    p = params.lanes
+    state = state_layout(params)
+    a_valid, a_final, a_last = Signal(), Signal(), Signal()
+    a_op = Signal(operation_layout(params))
+    a_fold, a_row, a_position = Signal.like(seq.fold), Signal.like(seq.state_row), Signal.like(seq.position)
+    a_lanes, a_layer = Signal(p), Signal.like(layers.layer)
+    m.d.sync += [
+        a_valid.eq(seq.issue), a_op.eq(seq.op), a_fold.eq(seq.fold), a_row.eq(seq.state_row),
+        a_position.eq(seq.position), a_lanes.eq(seq.lanes_valid), a_final.eq(seq.final),
+        a_last.eq(layers.is_last), a_layer.eq(layers.layer),
+    ]
+    b_valid, b_final, b_last = Signal(), Signal(), Signal()
+    b_op = Signal(operation_layout(params))
+    b_fold, b_row, b_position = Signal.like(a_fold), Signal.like(a_row), Signal.like(a_position)
+    b_lanes, b_layer = Signal(p), Signal.like(a_layer)
+    b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]
+    b_thresholds = [Signal(signed(params.potential_bits), name=f"stage2b_threshold_{lane}") for lane in range(p)]
+    m.d.sync += [
+        b_valid.eq(a_valid), b_op.eq(a_op), b_fold.eq(a_fold), b_row.eq(a_row), b_position.eq(a_position),
+        b_lanes.eq(a_lanes), b_final.eq(a_final), b_last.eq(a_last), b_layer.eq(a_layer),
+        *(b_state[lane].eq(add.state_out[lane]) for lane in range(p)),
+    ]
+    thresholds = Signal.like(memories.thresholds_r.data)
+    m.d.sync += thresholds.eq(memories.thresholds_r.data)
+    m.d.comb += unpack_row(b_thresholds, thresholds)
+
+    forward = Signal()  # the row in flight in 2b is this fold's row
+    m.d.comb += forward.eq(b_valid & (b_row == a_row) & ~b_op.end_of_step)
+    row_bits = len(memories.states_w.data)
+    lane_bits = row_bits - (0 if params.fully_connected else 1)
+    read = [Signal(state, name=f"stage2a_read_{lane}") for lane in range(p)]
+    m.d.comb += [
+        add.op.eq(a_op),
+        *unpack_row(add.weights, memories.weights_r.data),
+        *unpack_row(add.initial, memories.initial_r.data),
+        *unpack_row(read, memories.states_r.data[:lane_bits]),
+        *(add.state_in[lane].eq(Mux(forward, b_state[lane], read[lane])) for lane in range(p)),
+        end.op.eq(b_op), end.lanes_valid.eq(b_lanes),
+        *(end.state_in[lane].eq(b_state[lane]) for lane in range(p)),
+        *(end.thresholds[lane].eq(b_thresholds[lane]) for lane in range(p)),
+        memories.states_w.addr.eq(b_row),
+        memories.states_w.en.eq(b_valid),
+    ]
+    if params.fully_connected:
+        m.d.comb += memories.states_w.data.eq(Cat(*end.state_out))
+    else:
+        epoch = Signal()  # the parity of the inference running
+        with m.If(decision.clear):
+            m.d.sync += epoch.eq(~epoch)
+        stale = memories.states_r.data[lane_bits] != epoch
+        m.d.comb += [
+            add.op.fresh.eq(a_op.fresh | (~forward & stale)),
+            memories.states_w.data.eq(Cat(*end.state_out, epoch)),
+        ]
+    return _report(m, params, valid=b_valid, last=b_last, layer=b_layer, position=b_position, fold=b_fold,
+                   op=b_op, lanes_valid=b_lanes, final=b_final, fire=end.fire, times=end.time,
+                   potentials=end.potential, fired=[s.fired for s in end.state_out],
+                   spike_times=[s.time for s in end.state_out], seq=seq, queue=queue, decision=decision,
+                   trace=trace, tabled=False)

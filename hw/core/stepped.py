@@ -20,9 +20,10 @@ from amaranth import Module, Mux, Signal
 from firstspike.sw.cycles import (
     DRAIN,
     SOURCE_FILL,
+    STEPPED_DRAIN,
     STEPPED_LAYER_CHANGE,
     STEPPED_STEP_CHANGE,
-    decision_latency,
+    stepped_finish,
 )
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
@@ -169,9 +170,11 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     """The stepped schedule's sequencer. ``spiked``: stage 2 reports a spike of the layer
     being run; ``output_spiked``: of the output layer."""
     last_step = params.time_steps - 1
-    # After the last run: DRAIN, then the decision unit's remaining latency.
-    finish = decision_latency(params.lanes) - STEPPED_STEP_CHANGE
-    assert finish >= 1 and STEPPED_STEP_CHANGE == DRAIN and STEPPED_LAYER_CHANGE == DRAIN + SOURCE_FILL
+    # After the last run: SETTLE and DRAIN, then the decision unit's remaining latency.
+    finish = stepped_finish(params.lanes) - STEPPED_STEP_CHANGE
+    assert STEPPED_DRAIN == DRAIN + 1  # SETTLE, then DRAIN
+    assert finish >= 1 and STEPPED_STEP_CHANGE == STEPPED_DRAIN
+    assert STEPPED_LAYER_CHANGE == STEPPED_DRAIN + SOURCE_FILL
     assert 1 + decision.latency <= DRAIN + finish
     layer = layers.layer
 
@@ -259,10 +262,14 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                         with m.If(layer == 0):
                             m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
                     with m.If(seq.op.end_of_step):
-                        m.next = "DRAIN"
+                        m.next = "SETTLE"
                 with m.Else():
                     m.d.sync += fold.eq(fold + 1)
-        with m.State("DRAIN"):  # the last fold's stage 2 reports the run's spikes
+        with m.State("SETTLE"):  # the last fold in stage 2a
+            m.d.comb += busy.eq(1)
+            m.d.sync += seq.cycles.eq(seq.cycles + 1)
+            m.next = "DRAIN"
+        with m.State("DRAIN"):  # the last fold's stage 2b reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
             with m.If(layers.is_last & (decided | output_spiked | (step == last_step))):
@@ -398,12 +405,12 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
                 with m.If(sweep):
                     m.d.sync += swept.eq(swept + 1)
                     with m.If(swept == units.positions - 1):
-                        m.next = "DRAIN"
+                        m.next = "SETTLE"
                 with m.Else():
                     m.d.comb += touched.positions.ready.eq(1)
                     with m.If(touched.last):
-                        m.next = "DRAIN"
+                        m.next = "SETTLE"
             with m.Else():
                 m.d.sync += fold.eq(fold + 1)
         with m.Else():  # no position touched
-            m.next = "DRAIN"
+            m.next = "SETTLE"

@@ -29,13 +29,13 @@ from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
 from ..decision import DecisionUnit
-from ..lanes import LaneArray, state_layout
+from ..lanes import LaneAdd, LaneArray, LaneEnd, state_layout
 from ..queue import SpikeQueue
 from ..refusal import refuse
 from ..table import SpikeTable
 from .host import host_reads, host_writes
 from .layouts import event_layout, read_layout, result_layout, trace_layout, write_layout
-from .pipeline import Memories, issue_stage, lane_stage
+from .pipeline import Memories, issue_stage, lane_stage, stepped_lane_stage
 from .sequencer import layer_select, sequence
 from .source import event_source
 from .stepped import stepped_sequence, stepped_source
@@ -132,7 +132,6 @@ class TTFSCore(wiring.Component):
                             initial_r=initial.read_port(transparent_for=(initial_w,)),
                             states_r=states.read_port(transparent_for=(states_w,)), states_w=states_w)
 
-        m.submodules.lanes = lanes = LaneArray(params)
         m.submodules.queue = queue = SpikeTable(params) if tabled else SpikeQueue(params)
         m.submodules.decision = decision = DecisionUnit(params)
         # The result is read in DONE, after the last LAYER_END's `overhead + settle` cycles.
@@ -156,8 +155,15 @@ class TTFSCore(wiring.Component):
         self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
                                        weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
                                        state_row=memories.states_r.addr, state_write=memories.states_w, queue=queue)
-        spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
-                            decision=decision, trace=self.trace, tabled=tabled)
+        if params.stepped:  # the lane stage in two: hw/core/pipeline.py
+            m.submodules.lanes_add = add = LaneAdd(params)
+            m.submodules.lanes_end = end = LaneEnd(params)
+            spikes = stepped_lane_stage(m, params, memories, layers=layers, seq=seq, add=add, end=end,
+                                        queue=queue, decision=decision, trace=self.trace)
+        else:
+            m.submodules.lanes = lanes = LaneArray(params)
+            spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
+                                decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]
 
         result = self.results.payload
