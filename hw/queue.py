@@ -8,7 +8,7 @@ order without a bubble between records.
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import C, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -61,6 +61,17 @@ def event_source_members(params: CoreParams) -> dict:
     }
 
 
+def lowest_set(bits: Value, width: int) -> tuple[Value, Value]:
+    """``(any bit set, index of the lowest set bit)`` of ``bits[:width]``, as a balanced
+    tree: a chain of ``width`` priority muxes is ``width`` levels deep."""
+    if width == 1:
+        return bits[0], C(0, 1)
+    half = 1 << ((width - 1).bit_length() - 1)  # the largest power of two below width
+    low_any, low_index = lowest_set(bits[:half], half)
+    high_any, high_index = lowest_set(bits[half:], width - half)
+    return low_any | high_any, Mux(low_any, low_index, half + high_index)
+
+
 def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None) -> Signal:
     """One event per ``take`` from records: the set bits of the current record, lowest lane
     first, the next record loaded as the last bit is taken, so no cycle is lost between
@@ -70,9 +81,7 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
     source's read enable."""
     current = Signal(record_layout(params))
     lane = Signal(range(max(2, params.lanes)))
-    for bit in reversed(range(params.lanes)):
-        with m.If(current.fire[bit]):
-            m.d.comb += lane.eq(bit)
+    m.d.comb += lane.eq(lowest_set(current.fire, params.lanes)[1])
     rest = Signal(params.lanes)
     m.d.comb += [
         rest.eq(current.fire & (current.fire - 1)),

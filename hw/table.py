@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In
 from firstspike.sw.cycles import TABLE_READ_AHEAD
 from firstspike.sw.params import CoreParams
 
-from .queue import event_source_members, record_layout, records_to_events
+from .queue import event_source_members, lowest_set, record_layout, records_to_events
 
 __all__ = ["SpikeTable"]
 
@@ -27,11 +27,9 @@ __all__ = ["SpikeTable"]
 def _lowest(m: Module, bits, width: int, name: str) -> tuple[Signal, Signal]:
     """``(any, index)`` of the lowest set bit."""
     index = Signal(range(max(2, width)), name=name)
-    for bit in reversed(range(width)):
-        with m.If(bits[bit]):
-            m.d.comb += index.eq(bit)
     found = Signal(name=f"{name}_any")
-    m.d.comb += found.eq(bits != 0)
+    any_set, lowest = lowest_set(bits, width)
+    m.d.comb += [index.eq(lowest), found.eq(any_set)]
     return found, index
 
 
