@@ -60,6 +60,11 @@ def operation_layout(params: CoreParams) -> data.StructLayout:
     })
 
 
+def saturate_to(value, low: int, high: int) -> Value:
+    """``value`` clamped to ``[low, high]``: the per-step saturation of docs/arithmetic.md."""
+    return Mux(value > high, high, Mux(value < low, low, value))
+
+
 def reaches(value, threshold, low: int) -> Value:
     """``sat(value) >= threshold`` without the saturation in front of the comparison (a
     threshold is never below ``low``, and every value saturates to at least ``low``)."""
@@ -115,9 +120,6 @@ class LaneArray(wiring.Component):
         low, high = params.potential_range
         ramp = params.kernel is Kernel.RAMP
 
-        def saturate(value):
-            return Mux(value > high, high, Mux(value < low, low, value))
-
         if params.stepped:
             self._add_then_end(m)
             return m
@@ -127,10 +129,10 @@ class LaneArray(wiring.Component):
             fired = Mux(self.op.fresh, 0, old.fired)
             if ramp:
                 current = Mux(self.op.fresh, 0, old.current)
-                current_sat = saturate(current)
+                current_sat = saturate_to(current, low, high)
                 settled, crosses, later = self._span(m, lane, potential, current_sat)
             else:
-                settled, later = saturate(potential), 0
+                settled, later = saturate_to(potential, low, high), 0
                 crosses = reaches(potential, self.thresholds[lane], low)
             fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & crosses
             m.d.comb += [
@@ -180,11 +182,8 @@ class LaneArray(wiring.Component):
         low, high = params.potential_range
         threshold = self.thresholds[lane]
 
-        def saturate(value):
-            return Mux(value > high, high, Mux(value < low, low, value))
-
         first = Signal(signed(params.potential_bits), name=f"first_{lane}")
-        m.d.comb += first.eq(saturate(potential + current))
+        m.d.comb += first.eq(saturate_to(potential + current, low, high))
         # The longest run of steps after which V stays in [low, threshold): found bit by
         # bit, largest first; V + j * I is monotonic in j, so the greedy choice is exact.
         span = max_span(params)
@@ -204,7 +203,7 @@ class LaneArray(wiring.Component):
         crosses_first = reaches(potential + current, threshold, low)
         settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
         m.d.comb += settled.eq(Mux(crosses_first, first,
-                                   Mux(short, Mux(rising, saturate(value + current), low), value)))
+                                   Mux(short, Mux(rising, saturate_to(value + current, low, high), low), value)))
         crosses = crosses_first | (rising & short)
         later = Mux(crosses_first, 0, steps)
         return settled, crosses, later
@@ -270,20 +269,17 @@ class LaneEnd(wiring.Component):
         low, high = params.potential_range
         ramp = params.kernel is Kernel.RAMP
 
-        def saturate(value):
-            return Mux(value > high, high, Mux(value < low, low, value))
-
         end = self.op.end_of_step
         for lane in range(params.lanes):
             old, new = self.state_in[lane], self.state_out[lane]
             if ramp:
                 current_sat = Signal(signed(params.potential_bits), name=f"current_{lane}")
-                m.d.comb += current_sat.eq(saturate(old.current))
+                m.d.comb += current_sat.eq(saturate_to(old.current, low, high))
                 moved = old.potential + current_sat                  # V(t-1) + I(t), not saturated
             else:
                 moved = old.potential
             settled = Signal(signed(params.potential_bits), name=f"settled_{lane}")
-            m.d.comb += settled.eq(saturate(moved))
+            m.d.comb += settled.eq(saturate_to(moved, low, high))
             fires = end & self.lanes_valid[lane] & ~old.fired & reaches(moved, self.thresholds[lane], low)
             m.d.comb += [
                 self.fire[lane].eq(fires),

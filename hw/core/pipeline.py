@@ -56,6 +56,41 @@ def issue_stage(m: Module, memories: Memories, *, layers: Layers, seq: Sequencer
 
 
 @dataclass(frozen=True)
+class Stage:
+    """What a fold carries down the pipeline: registered once per stage."""
+
+    valid: Signal
+    op: Signal
+    fold: Signal
+    row: Signal       # its row of neuron state
+    position: Signal  # a conv layer's position (0 for dense)
+    lanes: Signal     # the lanes that hold a neuron
+    final: Signal     # the layer's last pass
+    last: Signal      # the output layer
+    layer: Signal
+
+    @classmethod
+    def behind_issue(cls, m: Module, params: CoreParams, seq: Sequencer, layers: Layers, name: str) -> Stage:
+        """The stage after issue (stage 1): the fold the sequencer issued last cycle."""
+        stage = cls(Signal(name=f"{name}_valid"), Signal(operation_layout(params), name=f"{name}_op"),
+                    Signal.like(seq.fold, name=f"{name}_fold"), Signal.like(seq.state_row, name=f"{name}_row"),
+                    Signal.like(seq.position, name=f"{name}_position"), Signal(params.lanes, name=f"{name}_lanes"),
+                    Signal(name=f"{name}_final"), Signal(name=f"{name}_last"),
+                    Signal.like(layers.layer, name=f"{name}_layer"))
+        m.d.sync += [stage.valid.eq(seq.issue), stage.op.eq(seq.op), stage.fold.eq(seq.fold),
+                     stage.row.eq(seq.state_row), stage.position.eq(seq.position), stage.lanes.eq(seq.lanes_valid),
+                     stage.final.eq(seq.final), stage.last.eq(layers.is_last), stage.layer.eq(layers.layer)]
+        return stage
+
+    def behind(self, m: Module, name: str) -> Stage:
+        """The next stage: this one's fold, a cycle later."""
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        stage = Stage(**{f: Signal.like(v, name=f"{name}_{f}") for f, v in fields.items()})
+        m.d.sync += [getattr(stage, f).eq(v) for f, v in fields.items()]
+        return stage
+
+
+@dataclass(frozen=True)
 class Spikes:
     """What stage 2 reports to the sequencer this cycle."""
 
@@ -73,46 +108,40 @@ def reached_positions(params: CoreParams, layer: int) -> int:
     return sum(1 << q for q in range(positions) if reached[0, q])
 
 
+def write_back(m: Module, params: CoreParams, memories: Memories, *, valid, row, state, clear) -> Value | None:
+    """Write ``state`` (a row of lanes) back at ``row`` where ``valid``. With conv layers a
+    row also holds the parity of the inference that wrote it (flipped by ``clear``); returns
+    whether the row being read is stale (from an earlier inference: it starts fresh)."""
+    m.d.comb += [memories.states_w.addr.eq(row), memories.states_w.en.eq(valid)]
+    if params.fully_connected:
+        m.d.comb += memories.states_w.data.eq(Cat(*state))
+        return None
+    epoch = Signal()  # the parity of the inference running
+    with m.If(clear):
+        m.d.sync += epoch.eq(~epoch)
+    m.d.comb += memories.states_w.data.eq(Cat(*state, epoch))
+    return memories.states_r.data[-1] != epoch
+
+
 def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
                lanes, queue, decision, trace, tabled: bool) -> Spikes:
     """Stage 2: compute and write back; report spikes; the decision unit one register on."""
-    p = params.lanes
-    s2_valid, s2_final, s2_last = Signal(), Signal(), Signal()
-    s2_op = Signal(operation_layout(params))
-    s2_fold = Signal.like(seq.fold)
-    s2_row = Signal.like(seq.state_row)
-    s2_position = Signal.like(seq.position)
-    s2_lanes = Signal(p)
-    s2_layer = Signal.like(layers.layer)
-    m.d.sync += [
-        s2_valid.eq(seq.issue), s2_op.eq(seq.op), s2_fold.eq(seq.fold), s2_row.eq(seq.state_row),
-        s2_position.eq(seq.position), s2_lanes.eq(seq.lanes_valid), s2_final.eq(seq.final),
-        s2_last.eq(layers.is_last), s2_layer.eq(layers.layer),
-    ]
+    s2 = Stage.behind_issue(m, params, seq, layers, "stage2")
     row_bits = len(memories.states_w.data)
     lane_bits = row_bits - (0 if params.fully_connected else 1)
     m.d.comb += [
-        lanes.op.eq(s2_op),
-        lanes.lanes_valid.eq(s2_lanes),
+        lanes.op.eq(s2.op),
+        lanes.lanes_valid.eq(s2.lanes),
         *unpack_row(lanes.weights, memories.weights_r.data),
         *unpack_row(lanes.thresholds, memories.thresholds_r.data),
         *unpack_row(lanes.initial, memories.initial_r.data),
         *unpack_row(lanes.state_in, memories.states_r.data[:lane_bits]),
-        memories.states_w.addr.eq(s2_row),
-        memories.states_w.en.eq(s2_valid),
     ]
-    if params.fully_connected:
-        m.d.comb += memories.states_w.data.eq(Cat(*lanes.state_out))
-    else:
-        epoch = Signal()  # the parity of the inference running
-        with m.If(decision.clear):
-            m.d.sync += epoch.eq(~epoch)
-        m.d.comb += [
-            lanes.op.fresh.eq(s2_op.fresh | (memories.states_r.data[lane_bits] != epoch)),
-            memories.states_w.data.eq(Cat(*lanes.state_out, epoch)),
-        ]
-    return _report(m, params, valid=s2_valid, last=s2_last, layer=s2_layer, position=s2_position, fold=s2_fold,
-                   op=s2_op, lanes_valid=s2_lanes, final=s2_final, fire=lanes.fire, times=lanes.time,
+    stale = write_back(m, params, memories, valid=s2.valid, row=s2.row, state=lanes.state_out, clear=decision.clear)
+    if stale is not None:
+        m.d.comb += lanes.op.fresh.eq(s2.op.fresh | stale)
+    return _report(m, params, valid=s2.valid, last=s2.last, layer=s2.layer, position=s2.position, fold=s2.fold,
+                   op=s2.op, lanes_valid=s2.lanes, final=s2.final, fire=lanes.fire, times=lanes.time,
                    potentials=lanes.potential, fired=[s.fired for s in lanes.state_out],
                    spike_times=[s.time for s in lanes.state_out], seq=seq, queue=queue, decision=decision,
                    trace=trace, tabled=tabled)
@@ -198,60 +227,35 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     """
     p = params.lanes
     state = state_layout(params)
-    a_valid, a_final, a_last = Signal(), Signal(), Signal()
-    a_op = Signal(operation_layout(params))
-    a_fold, a_row, a_position = Signal.like(seq.fold), Signal.like(seq.state_row), Signal.like(seq.position)
-    a_lanes, a_layer = Signal(p), Signal.like(layers.layer)
-    m.d.sync += [
-        a_valid.eq(seq.issue), a_op.eq(seq.op), a_fold.eq(seq.fold), a_row.eq(seq.state_row),
-        a_position.eq(seq.position), a_lanes.eq(seq.lanes_valid), a_final.eq(seq.final),
-        a_last.eq(layers.is_last), a_layer.eq(layers.layer),
-    ]
-    b_valid, b_final, b_last = Signal(), Signal(), Signal()
-    b_op = Signal(operation_layout(params))
-    b_fold, b_row, b_position = Signal.like(a_fold), Signal.like(a_row), Signal.like(a_position)
-    b_lanes, b_layer = Signal(p), Signal.like(a_layer)
+    a = Stage.behind_issue(m, params, seq, layers, "stage2a")
+    b = a.behind(m, "stage2b")
     b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]
     b_thresholds = [Signal(signed(params.potential_bits), name=f"stage2b_threshold_{lane}") for lane in range(p)]
-    m.d.sync += [
-        b_valid.eq(a_valid), b_op.eq(a_op), b_fold.eq(a_fold), b_row.eq(a_row), b_position.eq(a_position),
-        b_lanes.eq(a_lanes), b_final.eq(a_final), b_last.eq(a_last), b_layer.eq(a_layer),
-        *(b_state[lane].eq(add.state_out[lane]) for lane in range(p)),
-    ]
+    m.d.sync += [b_state[lane].eq(add.state_out[lane]) for lane in range(p)]
     thresholds = Signal.like(memories.thresholds_r.data)
     m.d.sync += thresholds.eq(memories.thresholds_r.data)
     m.d.comb += unpack_row(b_thresholds, thresholds)
 
     forward = Signal()  # the row in flight in 2b is this fold's row
-    m.d.comb += forward.eq(b_valid & (b_row == a_row) & ~b_op.end_of_step)
+    m.d.comb += forward.eq(b.valid & (b.row == a.row) & ~b.op.end_of_step)
     row_bits = len(memories.states_w.data)
     lane_bits = row_bits - (0 if params.fully_connected else 1)
     read = [Signal(state, name=f"stage2a_read_{lane}") for lane in range(p)]
     m.d.comb += [
-        add.op.eq(a_op),
+        add.op.eq(a.op),
         *unpack_row(add.weights, memories.weights_r.data),
         *unpack_row(add.initial, memories.initial_r.data),
         *unpack_row(read, memories.states_r.data[:lane_bits]),
         *(add.state_in[lane].eq(Mux(forward, b_state[lane], read[lane])) for lane in range(p)),
-        end.op.eq(b_op), end.lanes_valid.eq(b_lanes),
+        end.op.eq(b.op), end.lanes_valid.eq(b.lanes),
         *(end.state_in[lane].eq(b_state[lane]) for lane in range(p)),
         *(end.thresholds[lane].eq(b_thresholds[lane]) for lane in range(p)),
-        memories.states_w.addr.eq(b_row),
-        memories.states_w.en.eq(b_valid),
     ]
-    if params.fully_connected:
-        m.d.comb += memories.states_w.data.eq(Cat(*end.state_out))
-    else:
-        epoch = Signal()  # the parity of the inference running
-        with m.If(decision.clear):
-            m.d.sync += epoch.eq(~epoch)
-        stale = memories.states_r.data[lane_bits] != epoch
-        m.d.comb += [
-            add.op.fresh.eq(a_op.fresh | (~forward & stale)),
-            memories.states_w.data.eq(Cat(*end.state_out, epoch)),
-        ]
-    return _report(m, params, valid=b_valid, last=b_last, layer=b_layer, position=b_position, fold=b_fold,
-                   op=b_op, lanes_valid=b_lanes, final=b_final, fire=end.fire, times=end.time,
+    stale = write_back(m, params, memories, valid=b.valid, row=b.row, state=end.state_out, clear=decision.clear)
+    if stale is not None:  # (a forwarded row is this inference's)
+        m.d.comb += add.op.fresh.eq(a.op.fresh | (~forward & stale))
+    return _report(m, params, valid=b.valid, last=b.last, layer=b.layer, position=b.position, fold=b.fold,
+                   op=b.op, lanes_valid=b.lanes, final=b.final, fire=end.fire, times=end.time,
                    potentials=end.potential, fired=[s.fired for s in end.state_out],
                    spike_times=[s.time for s in end.state_out], seq=seq, queue=queue, decision=decision,
                    trace=trace, tabled=False)
