@@ -8,6 +8,7 @@ data); :mod:`.build` synthesizes this top level for every board.
 from __future__ import annotations
 
 from amaranth import ClockDomain, ClockSignal, Module, ResetSignal, Signal
+from amaranth.hdl import DomainRenamer
 from amaranth.lib import cdc, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,7 +19,7 @@ from .link.top import UARTAccelerator
 from .pll import PLL, PLLSettings
 from .refusal import refuse
 
-__all__ = ["PinTop", "DEFAULT_BAUD", "PIN_PORTS"]
+__all__ = ["PinTop", "PowerOnReset", "DEFAULT_BAUD", "PIN_PORTS"]
 
 #: The ports of :class:`PinTop`, which every file in constraints/ places.
 PIN_PORTS = ("clk", "rx", "tx", "led")
@@ -52,22 +53,38 @@ class PinTop(wiring.Component):
         m = Module()
         m.domains.por = ClockDomain(reset_less=True)
         m.domains.sync = ClockDomain()
-        waited = Signal(5)
-        locked = Signal()
+        m.submodules.power_on = power_on = DomainRenamer("por")(PowerOnReset())
         if self.pll is None:
             clock = self.clk
-            m.d.comb += locked.eq(1)
+            m.d.comb += power_on.locked.eq(1)
         else:
             m.submodules.pll = pll = PLL(self.pll)
             clock = pll.clk_out
             m.d.comb += pll.clk_in.eq(self.clk)
-            m.submodules.lock_sync = cdc.FFSynchronizer(pll.locked, locked, o_domain="por")
-        with m.If(~locked):
-            m.d.por += waited.eq(0)
-        with m.Elif(~waited[4]):
-            m.d.por += waited.eq(waited + 1)
+            m.submodules.lock_sync = cdc.FFSynchronizer(pll.locked, power_on.locked, o_domain="por")
         m.d.comb += [ClockSignal("por").eq(clock), ClockSignal("sync").eq(clock),
-                     ResetSignal("sync").eq(~waited[4])]
+                     ResetSignal("sync").eq(power_on.reset)]
         m.submodules.accelerator = accelerator = self.accelerator
         m.d.comb += [accelerator.rx.eq(self.rx), self.tx.eq(accelerator.tx), self.led.eq(accelerator.busy)]
+        return m
+
+
+class PowerOnReset(wiring.Component):
+    """``reset`` high while ``locked`` is low and for ``HOLD`` cycles after it rises (the
+    PLL's output settles; without a PLL, the first cycles after configuration). Runs on a
+    reset-less domain: nothing resets it but ``locked``."""
+
+    HOLD = 16
+
+    def __init__(self):
+        super().__init__({"locked": In(1), "reset": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        waited = Signal(range(self.HOLD + 1))
+        with m.If(~self.locked):
+            m.d.sync += waited.eq(0)
+        with m.Elif(waited != self.HOLD):
+            m.d.sync += waited.eq(waited + 1)
+        m.d.comb += self.reset.eq(waited != self.HOLD)
         return m
