@@ -36,7 +36,8 @@ def assert_native_matches_golden(model, times, lanes, simulator, build_root) -> 
     return out
 
 
-@pytest.mark.parametrize("simulator, lanes", [("icarus", 1), ("icarus", 5), ("icarus", 16), ("verilator", 5)])
+@pytest.mark.parametrize("simulator, lanes", [("icarus", 1), ("icarus", 5), ("icarus", 16),
+                                              pytest.param("verilator", 5, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
 def test_random_networks_match_golden_in_every_layer(kernel, lanes, simulator, build_root):
     model, times = cases.random_case(lanes, kernel, batch=12)
