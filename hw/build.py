@@ -21,9 +21,7 @@ import numpy as np
 
 from firstspike.sw.errors import FirstSpikeError
 from firstspike.sw.golden import GoldenResult
-from firstspike.sw.link.framing import Frame, encode_frame
-from firstspike.sw.link.messages import REPLY, Command, Result
-from firstspike.sw.link.spikecode import encode_spikes
+from firstspike.sw.link.cost import link_cost
 from firstspike.sw.model import Model
 
 from .board import DEFAULT_BAUD, PinTop
@@ -122,15 +120,6 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def _bytes_per_inference(golden: GoldenResult, spike_times: np.ndarray) -> float:
-    """Wire bytes of one INFER and its reply, averaged over the samples."""
-    params = golden.params
-    reply = len(encode_frame(Frame(Command.INFER | REPLY, 0, Result(
-        0, False, False, 0, 0, (0,) * params.n_layers, np.full(params.n_outputs, -1), 0).pack())))
-    sent = np.mean([len(encode_frame(Frame(Command.INFER, 0, encode_spikes(t)))) for t in spike_times])
-    return float(sent + reply)
-
-
 def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = DEFAULT_BAUD,
                 clock_hz: int | None = None, golden: GoldenResult | None = None,
                 spike_times: np.ndarray | None = None, progress=print) -> BuildReport:
@@ -200,11 +189,12 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
     if golden is not None and spike_times is not None:
         cycles = float(golden.cycles(lanes).mean())
         fmax_hz = placed.fmax_mhz * 1e6 if placed else 0.0
-        wire = _bytes_per_inference(golden, spike_times)
+        wire = link_cost(model.params, spike_times, baud)
         throughput = Throughput(
             cycles_per_inference=cycles, inferences_per_second_at_clock=clock / cycles,
-            inferences_per_second_at_fmax=fmax_hz / cycles if fmax_hz else None, bytes_per_inference=wire,
-            link_bound_inferences_per_second=baud / (10 * wire))
+            inferences_per_second_at_fmax=fmax_hz / cycles if fmax_hz else None,
+            bytes_per_inference=wire.request_bytes + wire.reply_bytes,
+            link_bound_inferences_per_second=wire.inferences_per_second)
     report = BuildReport(
         board=board, family=spec.family, clock_hz=clock, oscillator_hz=spec.oscillator_hz,
         pll=pll.as_dict() if pll else None, baud=baud, model_sha256=model.digest(),

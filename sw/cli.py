@@ -431,6 +431,29 @@ def _cmd_cycles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_link(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .evaluate import check_inputs
+    from .link.cost import link_cost
+
+    model = resolve_model(args.model)
+    data = load_dataset(args.dataset, args.data_dir)
+    x, _ = data.split("test")
+    check_inputs(model, x, data.name)
+    times = model.encoding.encode(x[:args.samples], model.params.time_steps)
+    cost = link_cost(model.params, times, args.baud)
+    if args.json:
+        print(json.dumps(cost.as_dict(), indent=2))
+        return 0
+    print(f"{args.model} on {cost.samples:,} {data.name} test images ({cost.spikes:.1f} input spikes each, "
+          f"{model.params.n_inputs} inputs, T = {model.params.time_steps})")
+    print(f"spike code  {cost.payload_bytes:,.1f} bytes per input, its bound {cost.bound_bytes:,.1f} "
+          f"(log2 C(N, n) + n log2 T bits): {cost.ratio:.2f} x")
+    print(f"on the wire {cost.request_bytes:,.1f} bytes out, {cost.reply_bytes:,.0f} back (framing included)")
+    print(f"the link    {cost.inferences_per_second:,.0f} inferences/s at {cost.baud:,} baud")
+    return 0
+
+
 def _cmd_bench_rtl(args: argparse.Namespace) -> int:
     rtl_speed = hw("sim.speed", "bench-rtl").rtl_speed
     from .bench import machine_description
@@ -613,6 +636,14 @@ def _parser() -> Parser:
     p.add_argument("--plot", help="write a PNG of cycles vs P to this .png file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_cycles)
+
+    p = commands.add_parser("bench-link", help="bytes per inference on the link: the spike code against its "
+                                               "bound, frames, inferences/s at a baud")
+    model_and_data(p)
+    p.add_argument("--samples", type=int_in("--samples", 1), default=2000, help="test images")
+    p.add_argument("--baud", type=int_in("--baud", 1), default=3_000_000)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_bench_link)
 
     p = commands.add_parser("bench-rtl", help="RTL simulation speed (inferences/s, cycles/s) on Icarus "
                                               "and Verilator")

@@ -316,7 +316,7 @@ class Accelerator:
         """One inference: ``spike_times`` ``[n_in]`` (``-1`` = no spike)."""
         times = check_spike_times(np.asarray(spike_times)[None, :], self.params, "spike_times")[0]
         self._ready_to_infer()
-        reply = self._transact(Command.INFER, encode_spikes(times))
+        reply = self._transact(Command.INFER, encode_spikes(times, self.params.time_steps))
         result = self._result(reply.payload)
         if self._needs_check:  # a retry happened: make sure the device was not reset meanwhile
             self._check_model()
@@ -327,7 +327,7 @@ class Accelerator:
         gateware holds two received frames: more in flight only earns BUSY and a resend)."""
         batch = check_spike_times(np.asarray(spike_times), self.params, "spike_times")
         self._ready_to_infer()
-        payloads = [encode_spikes(row) for row in batch]
+        payloads = [encode_spikes(row, self.params.time_steps) for row in batch]
         results: list[Result | None] = [None] * len(batch)
         attempts = [0] * len(batch)
         in_flight: dict[int, tuple[int, float]] = {}  # sequence -> (sample, deadline)

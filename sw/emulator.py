@@ -15,7 +15,18 @@ from .golden import simulate
 from .layout import MemoryLayout, Target
 from .link import messages
 from .link.framing import FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
-from .link.messages import COMMITTED, NACK, REGION_BYTES, REPLY, Command, Info, Nack, Result, default_max_payload
+from .link.messages import (
+    COMMITTED,
+    NACK,
+    REGION_BYTES,
+    REPLY,
+    SPIKE_CODE_NACKS,
+    Command,
+    Info,
+    Nack,
+    Result,
+    default_max_payload,
+)
 from .link.spikecode import SpikeCodeError, decode_spikes
 from .model import Layer, Model
 
@@ -128,7 +139,7 @@ class DeviceEmulator:
         try:
             times = decode_spikes(payload, self.params)
         except SpikeCodeError as error:
-            raise _Refusal(Nack.INDEX_RANGE if error.which == "index" else Nack.TIME_RANGE) from None
+            raise _Refusal(SPIKE_CODE_NACKS[error.which]) from None
         golden = simulate(self.model(), times[None, :])
         result = Result(int(golden.decision[0]), bool(golden.fired[0]), False,
                         int(golden.cycles(self.params.lanes)[0]), int(golden.spike_counts[0, 0]),

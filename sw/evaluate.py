@@ -117,6 +117,13 @@ def _sharded(backend: str, model: Model, spike_times: np.ndarray, options: dict,
         return results
 
 
+def check_inputs(model: Model, x: np.ndarray, name: str) -> None:
+    """A data set whose images are not the model's inputs gets one line that says so."""
+    if x.shape[1] != model.params.n_inputs:
+        raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {name} images have "
+                              f"{x.shape[1]} pixels")
+
+
 def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: str = "golden",
              lanes: int = 16, limit: int | None = None, progress=None,
              backend_options: dict | None = None, workers: int | None = 1,
@@ -133,9 +140,7 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     x, y = dataset.split(split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    if x.shape[1] != model.params.n_inputs:
-        raise FirstSpikeError(f"the model takes {model.params.n_inputs} inputs but {dataset.name} images "
-                              f"have {x.shape[1]} pixels")
+    check_inputs(model, x, dataset.name)
     if len(x) == 0:
         raise FirstSpikeError("no samples to evaluate (--limit must be at least 1)")
     model.params.with_lanes(lanes)  # checks the range

@@ -220,7 +220,7 @@ CASES = {
                                     "'golden', 'netlist', 'rtl')", "eval", "--backend", "fpga"),
     "an unknown command": Bad("firstspike: argument COMMAND: invalid choice: 'frobnicate' (choose from 'eval', "
                               "'run', 'infer', 'build', 'sweep', 'program', 'generate', 'train', 'ablation', "
-                              "'import', 'export', 'info', 'bench', 'cycles', 'bench-rtl')", "frobnicate"),
+                              "'import', 'export', 'info', 'bench', 'cycles', 'bench-link', 'bench-rtl')", "frobnicate"),
 }
 
 

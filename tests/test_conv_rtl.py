@@ -98,6 +98,18 @@ def test_the_clock_the_testbench_counts_is_the_conv_cycle_count_plus_the_hand_ov
     assert (measured[1:] == reported[1:] + 3 + dropped[:-1]).all()
 
 
+@pytest.mark.parametrize("kind", ["pooled", "skipping"])
+def test_late_input_events_change_no_conv_cycle_count(kind, build_root):
+    """cocotb on Icarus, the input idle half the time (as when the link decodes slower than
+    the core takes events): a conv layer's kernel-offset unit runs dry between events, and
+    its restart is a stall, not a cycle; spikes reaching no output ("skipping") still cost theirs."""
+    model, times = cases.random_conv_case(5, Kernel.STEP, kind, batch=6)
+    golden = simulate(model, times)
+    result = run_rtl(model, times, lanes=4, simulator="icarus", build_root=build_root, check=True, idle=0.5)
+    assert result["cycles"].tolist() == golden.cycles(4).tolist()
+    assert result["decision"].tolist() == golden.decision.tolist()
+
+
 @pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 def test_conv_weights_reloaded_through_the_write_port_change_results_as_golden_predicts(simulator, build_root):
     """cocotb, with input gaps and result stalls: the conv layers' weight slots, thresholds

@@ -138,7 +138,7 @@ def test_read_result_repeats_the_last_result_with_the_sequence_it_answers(digits
             accelerator.attach(model)
             result = accelerator.infer(times[3])
         with connect(server.url) as connection:
-            (infer_reply,) = exchange(connection, encode_frame(Frame(Command.INFER, 41, encode_spikes(times[5]))), 1)
+            (infer_reply,) = exchange(connection, encode_frame(Frame(Command.INFER, 41, encode_spikes(times[5], 16))), 1)
         with connect(server.url) as connection:
             (reply,) = exchange(connection, encode_frame(Frame(Command.READ_RESULT, 42)), 1)
     assert reply.type == Command.READ_RESULT | 0x80 and reply.sequence == 42

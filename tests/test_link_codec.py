@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire import raw_spike_code
 
 from firstspike.sw import CoreParams, Kernel, Schedule, load_model
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.link.crc import CATALOG_NAME, crc16
 from firstspike.sw.link.framing import FLAG, FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
-from firstspike.sw.link.messages import Info, Result
+from firstspike.sw.link.messages import PROTOCOL_VERSION, Info, Result
 from firstspike.sw.link.spikecode import SpikeCodeError, decode_spikes, encode_spikes, max_encoded_bytes
 from firstspike.sw.models import shipped_model_path
 from firstspike.sw.synthetic import random_spike_times
@@ -84,19 +85,49 @@ def test_reset_drops_a_partial_frame():
 def test_spike_code_round_trips_and_stays_within_its_bound(n_in, steps, density, seed):
     params = CoreParams((n_in, 3), steps)
     times = random_spike_times(params, np.random.default_rng(seed), 1, density=density)[0]
-    tokens = encode_spikes(times)
-    assert np.array_equal(decode_spikes(tokens, params), times)
-    assert len(tokens) <= max_encoded_bytes(params)
+    payload = encode_spikes(times, steps)
+    assert np.array_equal(decode_spikes(payload, params), times)
+    assert len(payload) <= max_encoded_bytes(params)
 
 
-def test_spike_code_names_an_input_or_step_out_of_range():
-    params = CoreParams((10, 3), 4)
-    with pytest.raises(SpikeCodeError, match="input 10 is not below 10") as error:
-        decode_spikes(bytes((9, 0)), params)
-    assert error.value.which == "index"
-    with pytest.raises(SpikeCodeError, match="step 4 is not below T = 4") as error:
-        decode_spikes(bytes((0xFF,) * 4 + (0,)), params)
-    assert error.value.which == "step"
+def test_the_spike_code_of_the_worst_input_fills_its_bound_nearly():
+    """Every input spiking, each at its own step where it can: the bound is not loose."""
+    params = CoreParams((700, 3), 40)
+    times = np.arange(700) % 40
+    assert 0.5 * max_encoded_bytes(params) < len(encode_spikes(times, 40)) <= max_encoded_bytes(params)
+
+
+@pytest.mark.parametrize("payload, which, message", [
+    (raw_spike_code([[]] * 16 + [[0]]), "step", "17 steps, more than T = 16"),
+    (raw_spike_code([[5, 58]]), "index", "step 0: input 64 is not below 64"),
+    (raw_spike_code([[1, 2], [], [4]]), "repeat", "step 2: input 4 already spiked at step 0"),
+    (raw_spike_code([[1, 2]])[:1], "code", "ends inside a value"),
+    (b"", "code", "ends inside a value"),
+    (raw_spike_code([[1, 2]], extra=b"\0"), "code", "goes on after its last step"),
+    (raw_spike_code([[1, 2]], pad=1), "code", "goes on after its last step"),
+], ids=["step count", "index", "repeat", "cut short", "empty", "spare byte", "padding set"])
+def test_the_spike_code_names_the_first_fault_of_a_payload(payload, which, message):
+    with pytest.raises(SpikeCodeError, match=message) as error:
+        decode_spikes(payload, CoreParams((64, 3), 16))
+    assert error.value.which == which
+
+
+def test_an_input_without_spikes_is_a_header_of_one_byte_and_a_half():
+    params = CoreParams((64, 3), 16)
+    payload = encode_spikes(np.full(64, -1), 16)
+    assert len(payload) == 2 and (decode_spikes(payload, params) == -1).all()
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40))
+def test_any_bytes_decode_to_spikes_or_to_a_named_fault(payload):
+    params = CoreParams((20, 3), 6)
+    try:
+        times = decode_spikes(payload, params)
+    except SpikeCodeError as error:
+        assert error.which in ("step", "index", "repeat", "code")
+    else:
+        assert encode_spikes(times, 6) == payload or len(encode_spikes(times, 6)) <= len(payload)
 
 
 def test_info_and_result_round_trip():
@@ -128,8 +159,8 @@ def test_info_carries_up_to_256_lanes_and_names_another_protocol_version():
     params = CoreParams((784, 400, 10), 32, lanes=256, schedule=Schedule.STEPPED)
     packed = Info(params, 25_000_000, 3_000_000, 900, bytes(32), 1).pack()
     assert Info.unpack(packed).params == params
-    with pytest.raises(ValueError, match="the device speaks protocol version 3, this driver 4"):
-        Info.unpack(bytes((3,)) + packed[1:])
+    with pytest.raises(ValueError, match=f"the device speaks protocol version 4, this driver {PROTOCOL_VERSION}"):
+        Info.unpack(bytes((4,)) + packed[1:])
 
 
 @pytest.mark.parametrize("lanes", [1, 5, 16, 64, 256])

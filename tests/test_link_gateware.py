@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth_harness import Bench
+from wire import raw_spike_code
 
 from firstspike.hw.link.top import LinkedCore
 from firstspike.hw.link.wire import struct_layout
@@ -72,8 +73,8 @@ def test_every_reply_equals_the_emulators_byte_for_byte():
         frame(Command.INFO, 1),
         frame(Command.ECHO, 2, bytes((0x7E, 0x7D, 0x00, 0xFF)) * 3),
         frame(Command.READ_RESULT, 3),                                  # NO_RESULT
-        frame(Command.INFER, 4, encode_spikes(times[0])),
-        frame(Command.INFER, 5, encode_spikes(times[1])),
+        frame(Command.INFER, 4, encode_spikes(times[0], 16)),
+        frame(Command.INFER, 5, encode_spikes(times[1], 16)),
         frame(Command.READ_RESULT, 6),
         frame(Command.READ, 7, pack_read(Target.WEIGHTS, 3, 4)),
         frame(Command.READ, 8, pack_read(Target.INITIAL_POTENTIALS, 0, len(thresholds))),
@@ -82,10 +83,13 @@ def test_every_reply_equals_the_emulators_byte_for_byte():
         frame(Command.READ, 11, pack_read(Target.THRESHOLDS, 0, 3)),
         frame(Command.COMMIT, 12, bytes(range(32))),
         frame(Command.INFO, 13),
-        frame(Command.INFER, 14, encode_spikes(times[2])),
-        frame(Command.INFER, 15, bytes((64,))),                         # INDEX_RANGE
-        frame(Command.INFER, 16, bytes((0xFF,) * 16 + (3,))),           # TIME_RANGE
-        frame(Command.INFER, 17, b""),                                  # no spikes at all
+        frame(Command.INFER, 14, encode_spikes(times[2], 16)),
+        frame(Command.INFER, 15, raw_spike_code([[3, 60]])),            # INDEX_RANGE: input 64
+        frame(Command.INFER, 16, raw_spike_code([[]] * 16 + [[3]])),    # TIME_RANGE
+        frame(Command.INFER, 17, encode_spikes(np.full(64, -1), 16)),   # no spikes at all
+        frame(Command.INFER, 17, raw_spike_code([[3, 60], [], [3]])),   # SPIKE_REPEAT: input 3
+        frame(Command.INFER, 17, b""),                                  # BAD_CODE
+        frame(Command.INFER, 17, raw_spike_code([[3]], pad=1)),         # BAD_CODE
         frame(0x33, 18),                                                # UNKNOWN_TYPE
         frame(Command.INFO, 19, b"x"),                                  # BAD_LENGTH
         bytes(bad_crc),                                                 # BAD_CRC

@@ -3,70 +3,112 @@ the row mover and the reply sender, against the host's encoding of the same byte
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from amaranth_harness import Bench, put, sorted_events, take
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+from wire import raw_spike_code
 
 from firstspike.hw.link.replies import ReplySender, Source
 from firstspike.hw.link.rows import RowMover
 from firstspike.hw.link.spikes import SpikeCodeDecoder
 from firstspike.sw.layout import MemoryLayout, Target
-from firstspike.sw.link.messages import Nack, pack_load, pack_rows, row_bytes
-from firstspike.sw.link.spikecode import NEXT_STEP, encode_spikes
+from firstspike.sw.link.messages import SPIKE_CODE_NACKS, Nack, pack_load, pack_rows, row_bytes
+from firstspike.sw.link.spikecode import SpikeCodeError, decode_spikes, encode_spikes
 from firstspike.sw.params import CoreParams
 
 PARAMS = CoreParams((300, 7, 3), 9, lanes=2)
 MAX_PAYLOAD = 1024
 
 
-def bank(dut, data: bytes):
-    """A frame bank: the byte at ``read_address`` one cycle later, as the receiver's memory gives it."""
+def bank(dut, data: bytes | Callable[[], bytes]):
+    """A frame bank: the byte at ``read_address`` one cycle later, as the receiver's memory
+    gives it; ``data`` or, called, the payload it holds now."""
     async def process(ctx):
         async for _, _, address in ctx.tick().sample(dut.read_address):
-            ctx.set(dut.read_byte, data[address] if address < len(data) else 0)
+            now = data() if callable(data) else data
+            ctx.set(dut.read_byte, now[address] if address < len(now) else 0)
     return process
 
 
-def decode(payload: bytes) -> tuple[int, list[dict]]:
+def decode(*payloads: bytes) -> list[tuple[int, list[dict]]]:
+    """Each payload's verdict and the events sent for it, one after another through one decoder."""
     dut = SpikeCodeDecoder(PARAMS, MAX_PAYLOAD)
-    seen: dict = {"events": []}
+    seen: list = []
+    data = {"payload": b""}
 
     async def bench(ctx):
-        await put(ctx, dut.start, len(payload))
-        seen["verdict"] = await take(ctx, dut.verdict)
-        if seen["verdict"] == 0:
-            while True:
-                beat = await take(ctx, dut.events)
-                seen["events"].append({"index": beat.index, "step": beat.step, "end": beat.end})
-                if beat.end:
-                    break
-        else:  # a refused input sends nothing
-            for _ in range(4 * len(payload) + 10):
-                await ctx.tick()
-                assert not ctx.get(dut.events.valid)
+        for payload in payloads:
+            data["payload"] = payload
+            await put(ctx, dut.start, len(payload))
+            verdict, events = await take(ctx, dut.verdict), []
+            if verdict == 0:
+                while True:
+                    beat = await take(ctx, dut.events)
+                    events.append({"index": beat.index, "step": beat.step, "end": beat.end})
+                    if beat.end:
+                        break
+            else:  # a refused input sends nothing
+                while not ctx.get(dut.start.ready):
+                    assert not ctx.get(dut.events.valid)
+                    await ctx.tick()
+            seen.append((verdict, events))
 
-    Bench(dut).run([bench], processes=[bank(dut, payload)])
-    return seen["verdict"], seen["events"]
+    Bench(dut).run([bench], processes=[bank(dut, lambda: data["payload"])])
+    return seen
+
+
+def expected(payload: bytes) -> tuple[int, list[dict]]:
+    """What the host's decoder makes of ``payload``: its NACK code, or the events."""
+    try:
+        times = decode_spikes(payload, PARAMS)
+    except SpikeCodeError as error:
+        return SPIKE_CODE_NACKS[error.which], []
+    return 0, [{"index": i, "step": s, "end": 0} for i, s in sorted_events(times)] + [{"index": 0, "step": 0, "end": 1}]
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_decoder_sends_every_spike_of_the_host_encoding_in_order_then_the_end(seed):
     times = np.random.default_rng(seed).integers(-1, PARAMS.time_steps, PARAMS.n_inputs)
-    times[:260] = np.where(np.arange(260) % 3 == 0, -1, times[:260])  # long runs: SKIP tokens too
-    verdict, events = decode(encode_spikes(times))
-    assert verdict == 0
-    assert events == [{"index": i, "step": s, "end": 0} for i, s in sorted_events(times)] + \
-        [{"index": 0, "step": 0, "end": 1}]
+    times[:260] = np.where(np.arange(260) % 3 == 0, -1, times[:260])
+    payload = encode_spikes(times, PARAMS.time_steps)
+    assert decode(payload) == [expected(payload)]
+    assert expected(payload)[0] == 0
 
 
-@pytest.mark.parametrize("payload, code", [
-    (bytes([5, 200, 0x7F]), Nack.INDEX_RANGE),             # the third spike is input 5+1+200+1+127 = 334 > 299
-    (bytes([NEXT_STEP] * 9 + [0]), Nack.TIME_RANGE),         # a spike at step 9 when T = 9
-    (bytes([NEXT_STEP] * 9 + [255] * 3 + [0]), Nack.TIME_RANGE),
-], ids=["index", "step", "step after more steps"])
-def test_the_decoder_refuses_a_bad_token_before_sending_any_spike(payload, code):
-    verdict, events = decode(payload)
-    assert (verdict, events) == (code, [])
+FAULTS = {
+    "steps": (raw_spike_code([[]] * 9 + [[0]], time_steps=9), Nack.TIME_RANGE),
+    "index": (raw_spike_code([[5, 200, 93]], time_steps=9), Nack.INDEX_RANGE),      # 5 + 1 + 200 + 1 + 93 = 300
+    "repeat": (raw_spike_code([[5, 200], [], [0, 4, 194]], time_steps=9), Nack.SPIKE_REPEAT),  # 206 again
+    "cut short": (raw_spike_code([[5, 200]], time_steps=9)[:-1], Nack.BAD_CODE),
+    "empty": (b"", Nack.BAD_CODE),
+    "spare byte": (raw_spike_code([[5]], time_steps=9, extra=b"\0"), Nack.BAD_CODE),
+    "padding set": (raw_spike_code([[5]], time_steps=9, pad=1), Nack.BAD_CODE),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_the_decoder_refuses_a_fault_before_sending_any_spike_then_takes_the_same_inputs(fault):
+    """The input bits a refused payload marked are cleared: its spikes are no repeats later."""
+    payload, code = FAULTS[fault]
+    assert expected(payload)[0] == code
+    again = raw_spike_code([[5, 200], [], [0, 4]], time_steps=9)
+    assert decode(payload, again) == [(code, []), expected(again)]
+
+
+@settings(max_examples=60, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # (shrinking a sim: minutes)
+@given(st.lists(st.binary(min_size=1, max_size=24), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_the_decoder_gives_any_bytes_the_host_decoders_verdict_and_spikes(payloads, seed):
+    """Random bytes, and valid payloads with a bit flipped, one after another."""
+    rng = np.random.default_rng(seed)
+    times = np.where(rng.random(PARAMS.n_inputs) < 0.05, rng.integers(0, PARAMS.time_steps, PARAMS.n_inputs), -1)
+    flipped = bytearray(encode_spikes(times, PARAMS.time_steps))
+    flipped[rng.integers(len(flipped))] ^= 1 << int(rng.integers(8))
+    payloads = [*payloads, bytes(flipped), encode_spikes(times, PARAMS.time_steps)]
+    assert decode(*payloads) == [expected(p) for p in payloads]
 
 
 def test_the_mover_writes_a_loads_rows_and_reads_rows_back_as_their_bytes():

@@ -13,6 +13,24 @@ import numpy as np
 
 from firstspike.sw.link.framing import Frame, FrameDecoder, encode_frame
 from firstspike.sw.link.messages import Command, Nack
+from firstspike.sw.link.spikecode import K_BITS, Bits, steps_bits
+
+
+def raw_spike_code(steps: list[list[int]], *, time_steps: int = 16, k_count: int = 2, k_gap: int = 3,
+                   step_count: int | None = None, pad: int = 0, extra: bytes = b"") -> bytes:
+    """A spike code as written, whether or not it is valid: per step its gaps (the count is
+    their number), ``step_count`` in the header (default: the steps given), ``pad`` in the
+    bits up to the byte's end, ``extra`` bytes after."""
+    bits = Bits()
+    bits.put(k_count, K_BITS)
+    bits.put(k_gap, K_BITS)
+    bits.put(len(steps) if step_count is None else step_count, steps_bits(time_steps))
+    for gaps in steps:
+        bits.rice(len(gaps), k_count)
+        for gap in gaps:
+            bits.rice(gap, k_gap)
+    bits.put(pad, -bits.length % 8)
+    return bits.bytes() + extra
 
 
 def frame_with_bad_crc(frame: Frame) -> bytes:
@@ -27,8 +45,10 @@ MALFORMED_REQUESTS = [
     (frame_with_bad_crc(Frame(Command.ECHO, 7, b"hello")), Nack.BAD_CRC),
     (encode_frame(Frame(0x42, 7)), Nack.UNKNOWN_TYPE),
     (encode_frame(Frame(Command.INFO, 7, b"x")), Nack.BAD_LENGTH),
-    (encode_frame(Frame(Command.INFER, 7, bytes((64,)))), Nack.INDEX_RANGE),
-    (encode_frame(Frame(Command.INFER, 7, bytes((0xFF,) * 16 + (0,)))), Nack.TIME_RANGE),
+    (encode_frame(Frame(Command.INFER, 7, raw_spike_code([[5, 58]]))), Nack.INDEX_RANGE),   # input 64
+    (encode_frame(Frame(Command.INFER, 7, raw_spike_code([[]] * 16 + [[0]]))), Nack.TIME_RANGE),
+    (encode_frame(Frame(Command.INFER, 7, raw_spike_code([[1, 2], [], [4]]))), Nack.SPIKE_REPEAT),  # input 4
+    (encode_frame(Frame(Command.INFER, 7, raw_spike_code([[1]], extra=b"\0"))), Nack.BAD_CODE),
     (encode_frame(Frame(Command.LOAD, 7, bytes((9, 0, 0, 0, 0, 1)) + bytes(16))), Nack.BAD_TARGET),
     (encode_frame(Frame(Command.READ, 7, bytes((0, 0xFF, 0xFF, 0, 0, 1)))), Nack.BAD_ADDRESS),
     (encode_frame(Frame(Command.READ_RESULT, 7)), Nack.NO_RESULT),

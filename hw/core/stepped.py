@@ -357,6 +357,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
     touched = units.touched
     last_fold = fold == layers.folds - 1
     owed = Signal()   # an event went in and has not had its cycle: it reached no output
+    started = Signal()  # an event of this run went in
     known = source.valid | source.end
 
     with m.State("CONV_ADD"):
@@ -366,6 +367,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
                      units.done.eq(units.offered & last_fold)]
         with m.If(units.fed):
             m.d.comb += source.take.eq(1)
+            m.d.sync += started.eq(1)
             with m.If(layer == 0):
                 m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
         with m.If(units.offered):
@@ -380,14 +382,19 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             with m.Else():
                 m.d.sync += fold.eq(fold + 1)
         with m.Elif(units.fed):  # the unit was idle: the event's first cycle
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(1)]
+            m.d.sync += owed.eq(1)
+            # Counted for the run's first event, or as the cycle owed by one that reached no
+            # output; else the unit only idled because the event came late (a stall: with
+            # events back to back, it goes in with the last pass of the one before).
+            with m.If(~started | owed):
+                m.d.sync += seq.cycles.eq(seq.cycles + 1)
         with m.Elif(source.valid & source.bad):  # dropped, not counted: the host broke the input contract
             m.d.comb += source.take.eq(1)
             m.d.sync += seq.error.eq(1)
         with m.Elif(owed & known):  # the cycle of an event that reached no output
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(0)]
         with m.Elif(known):  # the step's adds are done: the turn
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), sweep.eq(sweep_now), swept.eq(0)]
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), sweep.eq(sweep_now), swept.eq(0), started.eq(0)]
             m.d.comb += touched.restart.eq(sweep_now)
             m.next = "CONV_CHECK"
 

@@ -277,7 +277,7 @@ class CommandHandler(wiring.Component):
                     m.d.sync += vector.eq(region)
                     start_reply(Command.LOAD | REPLY, REGION_BYTES)
 
-            # INFER: the decoder checks every token, then sends the spikes.
+            # INFER: the decoder checks the whole payload, then sends the spikes.
             with m.State("INFER"):
                 m.d.comb += [decoder.start.valid.eq(1), decoder.start.payload.eq(header.length)]
                 with m.If(decoder.start.ready):

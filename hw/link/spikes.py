@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.link.messages import Nack
-from firstspike.sw.link.spikecode import NEXT_STEP, SKIP
+from firstspike.sw.link.spikecode import K_BITS, steps_bits
 from firstspike.sw.params import CoreParams
 
 from ..core import event_layout
@@ -18,17 +19,22 @@ __all__ = ["SpikeCodeDecoder"]
 class SpikeCodeDecoder(wiring.Component):
     """Checks a payload of spike code in full, then sends its spikes to the core.
 
-    A refused input never starts an inference: the first pass only checks every token
-    (each spike's index below ``n_inputs``, its step below ``T``); the ``verdict`` is 0 or
-    the NACK code of the first bad token. After a 0 the second pass sends the spikes in
-    order on ``events``, then the ``end`` beat.
+    A refused input never starts an inference: the first walk over the payload only checks
+    it (the step count, every input below ``n_inputs`` and not spiking twice, the bits
+    ending where the code does); the ``verdict`` is 0 or the NACK code of the first fault.
+    After a 0 the second walk sends the spikes in order on ``events``, then the ``end``
+    beat. Bit-serial: a bit of code a cycle, 8 × clock/baud times the line's rate.
+
+    A bit per input remembers which spiked in the check walk; the second walk clears the
+    bits it set (a refused payload's walk stops at the last one), and a reset clears them
+    all before the first ``start`` is taken.
 
     Ports
     -----
     start:
         The payload's length in bytes; taken when idle.
     verdict:
-        0, or the code of the first bad token.
+        0, or the code of the first fault.
     read_address, read_byte:
         The frame bank that holds the payload: a byte one cycle after its address.
     events:
@@ -40,7 +46,7 @@ class SpikeCodeDecoder(wiring.Component):
         super().__init__({
             "start": In(stream.Signature(range(max_payload + 1))),
             "verdict": Out(stream.Signature(8)),
-            "read_address": Out(range(max(2, max_payload))),
+            "read_address": Out(range(max(2, max_payload + 1))),
             "read_byte": In(8),
             "events": Out(stream.Signature(event_layout(params))),
         })
@@ -48,60 +54,184 @@ class SpikeCodeDecoder(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         params = self.params
+        n, t = params.n_inputs, params.time_steps
+        cap = n + 1  # a count or a run of ones this long is out of range already
+        widest = max(K_BITS, steps_bits(t), (1 << K_BITS) - 1)  # the low bits of any field
+
+        m.submodules.seen = seen = Memory(shape=1, depth=n, init=[])
+        seen_r, seen_w = seen.read_port(), seen.write_port()
+
+        # The bits: ``byte`` holds the byte being read, ``at`` its next bit; the bank is
+        # addressed with the byte after it, which stays put for the eight bits before use.
         length = Signal(range(self.max_payload + 1))
-        position = Signal(range(self.max_payload + 1))
-        step = Signal(range(params.time_steps + 2))
-        base = Signal(range(params.n_inputs + 256))
+        next_byte = Signal(range(self.max_payload + 1))
+        byte = Signal(8)
+        at = Signal(3)
+        have = Signal()
+        bit = byte.bit_select(at, 1)
+        m.d.comb += self.read_address.eq(next_byte)
+
+        # A value: a run of ones (Rice codes only), a zero, then ``width`` low bits.
+        ones = Signal(range(cap + 1))
+        low = Signal(widest)
+        j = Signal(range(widest + 1))
+        in_low = Signal()
+        width = Signal(range(widest + 1))
+        k_count, k_gap = Signal(K_BITS), Signal(K_BITS)
+        value = Signal(range((cap << ((1 << K_BITS) - 1)) + (1 << widest)))
+        m.d.comb += value.eq((ones << width) | low)
+
+        steps = Signal(range(1 << steps_bits(t)))
+        step = Signal.like(steps)
+        count = Signal(range(cap + 1))
+        base = Signal(range(n + 1))
+        index = Signal(range(n))
         bad_code = Signal(8)
         checking = Signal()
-        token = self.read_byte
-        index = base + token
-        m.d.comb += self.read_address.eq(position)
+        marked = Signal(range(n + 1))  # inputs marked by the check walk
+        cleared = Signal(range(n + 1))
+        sweep = Signal(range(n + 1))
 
-        # Bank bytes come one cycle after their address: each loop spends a cycle on the
-        # address and uses the byte in the next.
-        with m.FSM():
+        def consume():
+            with m.If(at == 7):
+                m.d.sync += [at.eq(0), byte.eq(self.read_byte), next_byte.eq(next_byte + 1)]
+                with m.If(next_byte == length):
+                    m.d.sync += have.eq(0)
+            with m.Else():
+                m.d.sync += at.eq(at + 1)
+
+        def start_value(bits, *, rice: bool):
+            m.d.sync += [ones.eq(0), low.eq(0), j.eq(0), in_low.eq(~rice), width.eq(bits)]
+
+        def read_value(then: str):
+            """A bit of the value being read; ``then`` once it is whole (in ``value``)."""
+            with m.If(~have):
+                m.d.sync += bad_code.eq(Nack.BAD_CODE)
+                m.next = "WALKED"
+            with m.Else():
+                consume()
+                with m.If(~in_low):
+                    with m.If(bit):
+                        m.d.sync += ones.eq(Mux(ones == cap, cap, ones + 1))
+                    with m.Elif(width == 0):
+                        m.next = then
+                    with m.Else():
+                        m.d.sync += in_low.eq(1)
+                with m.Else():
+                    m.d.sync += [low.eq(low | (bit << j)), j.eq(j + 1)]
+                    with m.If(j + 1 == width):
+                        m.next = then
+
+        def fail(code):
+            m.d.sync += bad_code.eq(code)
+            m.next = "WALKED"
+
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                m.d.comb += [seen_w.addr.eq(sweep), seen_w.data.eq(0), seen_w.en.eq(1)]
+                m.d.sync += sweep.eq(sweep + 1)
+                with m.If(sweep == n - 1):
+                    m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
                 with m.If(self.start.valid):
-                    m.d.sync += [length.eq(self.start.payload), position.eq(0), step.eq(0), base.eq(0),
-                                 bad_code.eq(0), checking.eq(1)]
-                    m.next = "WALK"
-            # Two walks over the same bytes: ``checking`` (only the verdict), then sending.
-            with m.State("WALK"):
-                with m.If(position == length):
+                    m.d.sync += [length.eq(self.start.payload), bad_code.eq(0), checking.eq(1), marked.eq(0),
+                                 next_byte.eq(0)]
+                    m.next = "BEGIN"
+            # Each walk: the bank answers ``next_byte = 0`` in BEGIN, the first byte is taken in FIRST.
+            with m.State("BEGIN"):
+                m.d.sync += [cleared.eq(0), step.eq(0)]
+                m.next = "FIRST"
+            with m.State("FIRST"):
+                m.d.sync += [byte.eq(self.read_byte), at.eq(0), have.eq(length != 0), next_byte.eq(1)]
+                start_value(K_BITS, rice=False)
+                m.next = "K_COUNT"
+            with m.State("K_COUNT"):
+                read_value("K_COUNT_READ")
+            with m.State("K_COUNT_READ"):
+                m.d.sync += k_count.eq(low)
+                start_value(K_BITS, rice=False)
+                m.next = "K_GAP"
+            with m.State("K_GAP"):
+                read_value("K_GAP_READ")
+            with m.State("K_GAP_READ"):
+                m.d.sync += k_gap.eq(low)
+                start_value(steps_bits(t), rice=False)
+                m.next = "STEPS"
+            with m.State("STEPS"):
+                read_value("STEPS_READ")
+            with m.State("STEPS_READ"):
+                m.d.sync += steps.eq(low)
+                with m.If(low > t):
+                    fail(Nack.TIME_RANGE)
+                with m.Else():
+                    m.next = "STEP"
+            with m.State("STEP"):
+                m.d.sync += base.eq(0)
+                start_value(k_count, rice=True)
+                with m.If(step == steps):
                     m.next = "WALKED"
                 with m.Else():
-                    m.next = "WALK_BYTE"
-            with m.State("WALKED"):
-                with m.If(checking):
-                    m.d.comb += [self.verdict.valid.eq(1), self.verdict.payload.eq(bad_code)]
-                    with m.If(self.verdict.ready):
-                        m.d.sync += [position.eq(0), step.eq(0), base.eq(0), checking.eq(0)]
-                        m.next = "WALK"
-                        with m.If(bad_code != 0):
-                            m.next = "IDLE"
+                    m.next = "COUNT"
+            with m.State("COUNT"):
+                read_value("COUNT_READ")
+            with m.State("COUNT_READ"):
+                m.d.sync += count.eq(Mux(value > cap, cap, value))
+                m.next = "SPIKE"
+            with m.State("SPIKE"):
+                start_value(k_gap, rice=True)
+                with m.If(count == 0):
+                    m.d.sync += step.eq(step + 1)
+                    m.next = "STEP"
                 with m.Else():
-                    m.next = "END"
-            with m.State("WALK_BYTE"):
-                spike = (token != NEXT_STEP) & (token != SKIP)
-                taken = checking | ~spike | self.events.ready
-                m.d.comb += [self.events.valid.eq(~checking & spike), self.events.payload.index.eq(index),
+                    m.d.sync += count.eq(count - 1)
+                    m.next = "GAP"
+            with m.State("GAP"):
+                read_value("GAP_READ")
+            with m.State("GAP_READ"):
+                spike = base + value
+                m.d.comb += seen_r.addr.eq(spike)
+                m.d.sync += [index.eq(spike), base.eq(spike + 1)]
+                with m.If(spike >= n):
+                    fail(Nack.INDEX_RANGE)
+                with m.Elif(checking):
+                    m.next = "MARK"
+                with m.Else():
+                    m.next = "SEND"
+            with m.State("MARK"):
+                with m.If(seen_r.data):
+                    fail(Nack.SPIKE_REPEAT)
+                with m.Else():
+                    m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(1), seen_w.en.eq(1)]
+                    m.d.sync += marked.eq(marked + 1)
+                    m.next = "SPIKE"
+            # The second walk clears each bit the first set; it sends only after a verdict of 0.
+            with m.State("SEND"):
+                m.d.comb += [self.events.valid.eq(bad_code == 0), self.events.payload.index.eq(index),
                              self.events.payload.step.eq(step)]
-                with m.If(taken):
-                    m.d.sync += position.eq(position + 1)
-                    m.next = "WALK"
-                    with m.If(token == NEXT_STEP):
-                        m.d.sync += [step.eq(Mux(step > params.time_steps, step, step + 1)), base.eq(0)]
-                    with m.Elif(token == SKIP):
-                        m.d.sync += base.eq(Mux(base >= params.n_inputs, base, base + 254))
-                    with m.Else():
-                        m.d.sync += base.eq(Mux(index >= params.n_inputs, base, index + 1))
-                        with m.If(checking & (bad_code == 0)):
-                            with m.If(index >= params.n_inputs):
-                                m.d.sync += bad_code.eq(Nack.INDEX_RANGE)
-                            with m.Elif(step >= params.time_steps):
-                                m.d.sync += bad_code.eq(Nack.TIME_RANGE)
+                with m.If((bad_code != 0) | self.events.ready):
+                    m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(0), seen_w.en.eq(1)]
+                    m.d.sync += cleared.eq(cleared + 1)
+                    m.next = "SPIKE"
+                    with m.If((bad_code != 0) & (cleared + 1 == marked)):
+                        m.next = "IDLE"
+            with m.State("WALKED"):
+                # Bits left: the rest of ``byte`` (none if ``at`` is 0: all eight), then the bank's.
+                spare = (at == 0) | (next_byte != length) | ((byte >> at) != 0)
+                with m.If(checking & (bad_code == 0) & have & spare):
+                    m.d.sync += bad_code.eq(Nack.BAD_CODE)
+                m.next = "VERDICT"
+                with m.If(~checking & (bad_code == 0)):
+                    m.next = "END"
+                with m.Elif(~checking):  # (a refused payload's walk ends at its last mark, this only
+                    m.next = "IDLE"      # if the bank changed under it)
+            with m.State("VERDICT"):
+                m.d.comb += [self.verdict.valid.eq(1), self.verdict.payload.eq(bad_code)]
+                with m.If(self.verdict.ready):
+                    m.d.sync += [checking.eq(0), next_byte.eq(0)]
+                    m.next = "BEGIN"
+                    with m.If((bad_code != 0) & (marked == 0)):
+                        m.next = "IDLE"
             with m.State("END"):
                 m.d.comb += [self.events.valid.eq(1), self.events.payload.end.eq(1)]
                 with m.If(self.events.ready):

@@ -20,10 +20,10 @@ from ..topology import Conv2d, Dense, LayerShape, MapShape, Pooling, PoolKind
 from .fields import REGION, result_reply
 from .spikecode import max_encoded_bytes
 
-__all__ = ["PROTOCOL_VERSION", "info_shapes_bytes", "Command", "REPLY", "NACK", "Nack", "Info", "Result", "row_bytes",
-           "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
+__all__ = ["PROTOCOL_VERSION", "SPIKE_CODE_NACKS", "info_shapes_bytes", "Command", "REPLY", "NACK", "Nack", "Info",
+           "Result", "row_bytes", "pack_load", "unpack_load", "pack_read", "unpack_read", "pack_rows", "unpack_rows"]
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 REPLY = 0x80
 NACK = 0xFF
 
@@ -33,7 +33,7 @@ class Command(IntEnum):
     LOAD = 0x02         # target, address, count, rows -> echo of target, address, count
     READ = 0x03         # target, address, count -> rows
     COMMIT = 0x04       # model sha256 (32 bytes) -> empty; INFO reports it until the next LOAD
-    INFER = 0x05        # spike tokens (spikecode) -> Result, when the inference is done
+    INFER = 0x05        # spike code (spikecode) -> Result, when the inference is done
     READ_RESULT = 0x06  # empty -> the last Result again
     RESET = 0x07        # empty -> empty; the receiver back to hunting; memories, hash, last result kept
     ECHO = 0x08         # anything -> the same bytes
@@ -50,6 +50,13 @@ class Nack(IntEnum):
     BAD_TARGET = 8
     NO_RESULT = 9       # READ_RESULT before any inference
     FRAMING = 10        # frame cut short or a bad escape
+    BAD_CODE = 11       # the spike code ends inside a value, or goes on after its last step
+    SPIKE_REPEAT = 12   # an input spikes twice
+
+
+#: The NACK for each fault of a spike code (``SpikeCodeError.which``).
+SPIKE_CODE_NACKS = {"step": Nack.TIME_RANGE, "index": Nack.INDEX_RANGE, "repeat": Nack.SPIKE_REPEAT,
+                    "code": Nack.BAD_CODE}
 
 
 _INFO_HEAD = struct.Struct("<BB")                 # version, n_layers
