@@ -28,8 +28,8 @@ import numpy as np
 from .params import CoreParams, Kernel
 from .topology import Conv2d
 
-__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN", "STEPPED_LAYER_CHANGE",
-           "STEPPED_STEP_CHANGE",
+__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN", "STEPPED_WEIGHT_READ",
+           "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -43,9 +43,12 @@ LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
-# Its lane stage is two (add, then end the step: hw/core/pipeline.py), so the last fold
-# reports a cycle later than the layered schedule's, and its drain is a cycle longer.
-STEPPED_DRAIN = DRAIN + 1
+# Its lane stage is two (add, then end the step: hw/core/pipeline.py), and a row of
+# weights comes STEPPED_WEIGHT_READ cycles after its address (a block RAM, its bank's
+# register, the choice between banks: hw/banks.py), so the last fold reports
+# STEPPED_WEIGHT_READ cycles later than the layered schedule's.
+STEPPED_WEIGHT_READ = 3
+STEPPED_DRAIN = DRAIN + STEPPED_WEIGHT_READ
 STEPPED_LAYER_CHANGE = STEPPED_DRAIN + SOURCE_FILL
 STEPPED_STEP_CHANGE = STEPPED_DRAIN
 # A conv layer's run at a step (the stepped sequencer's CONV_ADD, then CONV_CHECK): the
@@ -231,5 +234,5 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
 
 def stepped_finish(lanes: int) -> int:
     """Cycles after the stepped schedule's last issue: the decision's latency from the lanes,
-    which on this schedule report a cycle later."""
+    which on this schedule report ``STEPPED_DRAIN - DRAIN`` cycles later."""
     return decision_latency(lanes) + STEPPED_DRAIN - DRAIN

@@ -3,32 +3,38 @@ time) and rows read back (to verify a load)."""
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 
 from firstspike.sw.layout import Target
 
 __all__ = ["host_reads", "host_writes"]
 
 
-def host_reads(m: Module, *, read, read_data, idle: Signal, weights_r, thresholds_r, initial_r) -> None:
+def host_reads(m: Module, *, read, read_data, idle: Signal, weights_r, thresholds_r, initial_r,
+               weight_latency: int = 1) -> None:
     """A row of weights, thresholds or initial potentials onto ``read_data``. It borrows the
     pipeline's read ports, so it is taken only while the sequencer is idle (and its
-    addresses, assigned after stage 1's, win)."""
+    addresses, assigned after stage 1's, win). A weight row comes ``weight_latency``
+    cycles after its address, the others' one."""
     payload = read.payload
-    reading = Signal()        # the row's data arrives from the read port this cycle
+    reading = [Signal(name=f"host_reading_{k}") for k in range(weight_latency)]  # cycles since the address
     read_target = Signal(2)
-    m.d.comb += read.ready.eq(idle & ~reading & ~read_data.valid)
+    held = Signal.like(thresholds_r.data)  # a threshold or initial row, a cycle after its address
+    m.d.comb += read.ready.eq(idle & ~Cat(*reading).any() & ~read_data.valid)
     with m.If(read.valid & read.ready):
         m.d.comb += [weights_r.addr.eq(payload.address), thresholds_r.addr.eq(payload.address),
                      initial_r.addr.eq(payload.address)]
-    m.d.sync += [reading.eq(read.valid & read.ready), read_target.eq(payload.target)]
+        m.d.sync += read_target.eq(payload.target)
+    m.d.sync += [reading[0].eq(read.valid & read.ready), *(later.eq(now) for now, later in zip(reading, reading[1:]))]
+    neuron_row = Mux(read_target == Target.THRESHOLDS, thresholds_r.data, initial_r.data)
+    with m.If(reading[0]):
+        m.d.sync += held.eq(neuron_row)
     with m.If(read_data.ready):
         m.d.sync += read_data.valid.eq(0)
-    with m.If(reading):
+    with m.If(reading[-1]):
         m.d.sync += [read_data.valid.eq(1),
                      read_data.payload.eq(Mux(read_target == Target.WEIGHTS, weights_r.data,
-                                              Mux(read_target == Target.THRESHOLDS, thresholds_r.data,
-                                                  initial_r.data)))]
+                                              held if weight_latency > 1 else neuron_row))]
 
 
 def host_writes(m: Module, *, write, weights_w, thresholds_w, initial_w) -> None:

@@ -27,6 +27,7 @@ from amaranth.lib.memory import ReadPort, WritePort
 from firstspike.sw.params import CoreParams
 from firstspike.sw.topology import Conv2d, fan_out
 
+from ..banks import READ_LATENCY, PortView
 from ..lanes import operation_layout, state_layout
 from .layouts import unpack_row
 from .sequencer import Layers, Sequencer
@@ -36,23 +37,28 @@ __all__ = ["Memories", "Spikes", "issue_stage", "lane_stage", "stepped_lane_stag
 
 @dataclass(frozen=True)
 class Memories:
-    """The read and write ports of the four memories."""
+    """The read and write ports of the four memories. The weights' read port is a
+    :class:`~firstspike.hw.banks.BankedMemory`'s (``addr``, ``data`` three cycles later) on
+    the stepped schedule, a plain one's otherwise."""
 
-    weights_r: ReadPort
+    weights_r: ReadPort | PortView
     thresholds_r: ReadPort
     initial_r: ReadPort
     states_r: ReadPort
     states_w: WritePort
 
 
-def issue_stage(m: Module, memories: Memories, *, layers: Layers, seq: Sequencer) -> None:
-    """Stage 1: the fold's rows, as the sequencer addresses them."""
-    m.d.comb += [
-        memories.weights_r.addr.eq(seq.weight_row),
-        memories.thresholds_r.addr.eq(layers.neuron_base + seq.fold),
-        memories.initial_r.addr.eq(layers.neuron_base + seq.fold),
-        memories.states_r.addr.eq(seq.state_row),
-    ]
+def issue_stage(m: Module, memories: Memories, *, layers: Layers, seq: Sequencer, params: CoreParams) -> None:
+    """Stage 1: the fold's rows, as the sequencer addresses them. On the stepped schedule
+    only the weights': the other memories answer in a cycle, so they are addressed as the
+    weights arrive (:func:`stepped_lane_stage`)."""
+    m.d.comb += memories.weights_r.addr.eq(seq.weight_row)
+    if not params.stepped:
+        m.d.comb += [
+            memories.thresholds_r.addr.eq(layers.neuron_base + seq.fold),
+            memories.initial_r.addr.eq(layers.neuron_base + seq.fold),
+            memories.states_r.addr.eq(seq.state_row),
+        ]
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Stage:
     final: Signal     # the layer's last pass
     last: Signal      # the output layer
     layer: Signal
+    neuron_row: Signal  # its row of thresholds and initial potentials
 
     @classmethod
     def behind_issue(cls, m: Module, params: CoreParams, seq: Sequencer, layers: Layers, name: str) -> Stage:
@@ -76,10 +83,12 @@ class Stage:
                     Signal.like(seq.fold, name=f"{name}_fold"), Signal.like(seq.state_row, name=f"{name}_row"),
                     Signal.like(seq.position, name=f"{name}_position"), Signal(params.lanes, name=f"{name}_lanes"),
                     Signal(name=f"{name}_final"), Signal(name=f"{name}_last"),
-                    Signal.like(layers.layer, name=f"{name}_layer"))
+                    Signal.like(layers.layer, name=f"{name}_layer"),
+                    Signal(len(layers.neuron_base) + 1, name=f"{name}_neuron_row"))
         m.d.sync += [stage.valid.eq(seq.issue), stage.op.eq(seq.op), stage.fold.eq(seq.fold),
                      stage.row.eq(seq.state_row), stage.position.eq(seq.position), stage.lanes.eq(seq.lanes_valid),
-                     stage.final.eq(seq.final), stage.last.eq(layers.is_last), stage.layer.eq(layers.layer)]
+                     stage.final.eq(seq.final), stage.last.eq(layers.is_last), stage.layer.eq(layers.layer),
+                     stage.neuron_row.eq(layers.neuron_base + seq.fold)]
         return stage
 
     def behind(self, m: Module, name: str) -> Stage:
@@ -213,21 +222,34 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
 
 
 def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
-                       add, end, queue, decision, trace) -> Spikes:
+                       add, end, queue, decision, trace) -> tuple[Spikes, Stage]:
     """Stages 2a and 2b of the stepped schedule.
 
-    2a (the cycle after issue) adds the fold's row of weights to the state it read; 2b
-    (the next) ends the step where the op says so and writes the row back. A fold issued
+    2a (when the weights arrive, :data:`~firstspike.hw.banks.READ_LATENCY` cycles after
+    issue; the other memories are read the cycle before) adds the fold's row of weights to
+    the state it read; 2b (the next) ends the step where the op says so and writes the row
+    back. A fold issued
     the cycle after another on the same row (a one-fold layer's next event, a conv
     position the next offset reaches again) reads its row before 2b has written it: it
     takes 2a's register instead, which is already the row's new state, because the
     schedule never issues such a fold behind one that ends a step (an end of step is
     followed by DRAIN). Two cycles behind, the state memory's transparent read port gives
     the row being written. No stall, so the cycle contract has only the longer DRAIN.
+
+    Returns the spikes, and the stage that addresses the state, threshold and initial rows.
     """
     p = params.lanes
     state = state_layout(params)
-    a = Stage.behind_issue(m, params, seq, layers, "stage2a")
+    # The weights come READ_LATENCY cycles after issue; the other memories, a cycle after
+    # their address, are addressed the cycle before, from the fold's record in flight.
+    flight = [Stage.behind_issue(m, params, seq, layers, "stage1b")]
+    for k in range(READ_LATENCY - 2):
+        flight.append(flight[-1].behind(m, f"stage1{'cdefgh'[k]}"))
+    addressing = flight[-1]
+    m.d.comb += [memories.thresholds_r.addr.eq(addressing.neuron_row),
+                 memories.initial_r.addr.eq(addressing.neuron_row),
+                 memories.states_r.addr.eq(addressing.row)]
+    a = addressing.behind(m, "stage2a")
     b = a.behind(m, "stage2b")
     b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]
     b_thresholds = [Signal(signed(params.potential_bits), name=f"stage2b_threshold_{lane}") for lane in range(p)]
@@ -258,4 +280,4 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
                    op=b.op, lanes_valid=b.lanes, final=b.final, fire=end.fire, times=end.time,
                    potentials=end.potential, fired=[s.fired for s in end.state_out],
                    spike_times=[s.time for s in end.state_out], seq=seq, queue=queue, decision=decision,
-                   trace=trace, tabled=False)
+                   trace=trace, tabled=False), addressing

@@ -29,6 +29,7 @@ from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
 from firstspike.sw.topology import Conv2d
 
+from ..banks import READ_LATENCY
 from ..lanes import operation_layout
 from ..unravel import divide, position_coordinates, times, unravel
 from .conv import ConvPasses, check_row, conv_passes
@@ -172,7 +173,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     last_step = params.time_steps - 1
     # After the last run: SETTLE and DRAIN, then the decision unit's remaining latency.
     finish = stepped_finish(params.lanes) - STEPPED_STEP_CHANGE
-    assert STEPPED_DRAIN == DRAIN + 1  # SETTLE, then DRAIN
+    assert STEPPED_DRAIN == DRAIN + READ_LATENCY  # SETTLE, then DRAIN
     assert finish >= 1 and STEPPED_STEP_CHANGE == STEPPED_DRAIN
     assert STEPPED_LAYER_CHANGE == STEPPED_DRAIN + SOURCE_FILL
     assert 1 + decision.latency <= DRAIN + finish
@@ -183,7 +184,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     pass_op = Signal(operation_layout(params))
     pass_takes = Signal()
     fresh = Signal()
-    wait = Signal(range(finish + 1))
+    wait = Signal(range(max(finish, READ_LATENCY) + 1))  # cycles in SETTLE or FINISH
     run_spiked = Signal()   # the layer being run spiked at this step
     decided = Signal()      # an output fired: the decision is final at this step
     check = Signal()        # this step checks every layer: t = 0, t = T-1, or a ramp's every step
@@ -240,7 +241,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                 m.d.sync += [
                     layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0), run_spiked.eq(0),
-                    decided.eq(0),
+                    decided.eq(0), wait.eq(0),
                 ]
                 m.d.comb += decision.clear.eq(1)
                 m.next = first_run
@@ -265,10 +266,11 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                         m.next = "SETTLE"
                 with m.Else():
                     m.d.sync += fold.eq(fold + 1)
-        with m.State("SETTLE"):  # the last fold in stage 2a
+        with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then in it
             m.d.comb += busy.eq(1)
-            m.d.sync += seq.cycles.eq(seq.cycles + 1)
-            m.next = "DRAIN"
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
+            with m.If(wait == READ_LATENCY - 1):
+                m.next = "DRAIN"
         with m.State("DRAIN"):  # the last fold's stage 2b reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]

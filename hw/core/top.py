@@ -28,6 +28,7 @@ from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
+from ..banks import READ_LATENCY, BankedMemory
 from ..decision import DecisionUnit
 from ..lanes import LaneAdd, LaneArray, LaneEnd, state_layout
 from ..queue import SpikeQueue
@@ -55,6 +56,8 @@ class CoreInternals:
     weight_row: Signal
     neuron_row: Signal
     state_row: Signal
+    rows_read: Signal   # the neuron and state rows are addressed for a fold (on the stepped
+    rows_layer: Signal  # schedule after issue, as the weights arrive), of this layer
     state_write: WritePort
     queue: SpikeQueue | SpikeTable
 
@@ -119,15 +122,22 @@ class TTFSCore(wiring.Component):
         state = state_layout(params)
         tabled = uses_spike_table(params)
 
-        weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
+        if params.stepped:  # read through registers: hw/banks.py
+            init = layout.words(self.model, Target.WEIGHTS) if self.model is not None else []
+            m.submodules.weights = banked = BankedMemory(layout.weight_width, layout.weight_rows, init)
+            weights_r, weights_w = banked.reader, banked.writer
+        else:
+            weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
+            weights_w = weights.write_port()
+            weights_r = weights.read_port(transparent_for=(weights_w,))
         thresholds = self._memory(m, "thresholds", layout.neuron_width, layout.neuron_rows, Target.THRESHOLDS)
         initial = self._memory(m, "initial", layout.neuron_width, layout.neuron_rows, Target.INITIAL_POTENTIALS)
         # (With conv layers a row also holds the parity of the inference that wrote it: hw/core/pipeline.py.)
         epoch = 0 if params.fully_connected else 1
         states = self._memory(m, "states", state.size * params.lanes + epoch, layout.state_rows, None)
-        weights_w, thresholds_w, initial_w = (mem.write_port() for mem in (weights, thresholds, initial))
+        thresholds_w, initial_w = (mem.write_port() for mem in (thresholds, initial))
         states_w = states.write_port()
-        memories = Memories(weights_r=weights.read_port(transparent_for=(weights_w,)),
+        memories = Memories(weights_r=weights_r,
                             thresholds_r=thresholds.read_port(transparent_for=(thresholds_w,)),
                             initial_r=initial.read_port(transparent_for=(initial_w,)),
                             states_r=states.read_port(transparent_for=(states_w,)), states_w=states_w)
@@ -151,20 +161,23 @@ class TTFSCore(wiring.Component):
             source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
                                   pending_step=step)
             seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
-        issue_stage(m, memories, layers=layers, seq=seq)
-        self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
-                                       weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
-                                       state_row=memories.states_r.addr, state_write=memories.states_w, queue=queue)
+        issue_stage(m, memories, layers=layers, seq=seq, params=params)
+        rows_read, rows_layer = seq.issue, layers.layer
         if params.stepped:  # the lane stage in two: hw/core/pipeline.py
             m.submodules.lanes_add = add = LaneAdd(params)
             m.submodules.lanes_end = end = LaneEnd(params)
-            spikes = stepped_lane_stage(m, params, memories, layers=layers, seq=seq, add=add, end=end,
-                                        queue=queue, decision=decision, trace=self.trace)
+            spikes, addressing = stepped_lane_stage(m, params, memories, layers=layers, seq=seq, add=add, end=end,
+                                                    queue=queue, decision=decision, trace=self.trace)
+            rows_read, rows_layer = addressing.valid, addressing.layer
         else:
             m.submodules.lanes = lanes = LaneArray(params)
             spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                                 decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]
+        self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
+                                       weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
+                                       state_row=memories.states_r.addr, rows_read=rows_read, rows_layer=rows_layer,
+                                       state_write=memories.states_w, queue=queue)
 
         result = self.results.payload
         m.d.comb += [
@@ -175,6 +188,7 @@ class TTFSCore(wiring.Component):
             result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),
         ]
         host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, weights_r=memories.weights_r,
-                   thresholds_r=memories.thresholds_r, initial_r=memories.initial_r)
+                   thresholds_r=memories.thresholds_r, initial_r=memories.initial_r,
+                   weight_latency=READ_LATENCY if params.stepped else 1)
         host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w, initial_w=initial_w)
         return m

@@ -51,11 +51,12 @@ class CoreBounds(Elaboratable):
 
         weights_used = _within(m, inner.weight_row, inner.layer, (*layout.weight_base, layout.weight_rows), "weight")
         with m.If(inner.issue):
+            m.d.comb += Assert(weights_used | ~inner.op.add)  # (a row read and not added is not used)
+        with m.If(inner.rows_read):
             m.d.comb += [
-                Assert(weights_used | ~inner.op.add),  # (a row read and not added is not used)
-                Assert(_within(m, inner.neuron_row, inner.layer, (*layout.neuron_base, layout.neuron_rows),
+                Assert(_within(m, inner.neuron_row, inner.rows_layer, (*layout.neuron_base, layout.neuron_rows),
                                "neuron")),
-                Assert(_within(m, inner.state_row, inner.layer, (*layout.state_base, layout.state_rows),
+                Assert(_within(m, inner.state_row, inner.rows_layer, (*layout.state_base, layout.state_rows),
                                "state")),
             ]
         issued_layer = Signal.like(inner.layer)  # the layer of the fold in the lane stage

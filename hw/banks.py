@@ -1,0 +1,81 @@
+"""A wide, deep memory read through registers, for fast clocks: the weight rows.
+
+One Amaranth memory of many block RAMs reads through the multiplexer Yosys builds to join
+them, in the same cycle as the block RAMs' own clock-to-output delay (5.8 ns on an ECP5,
+before the routing across the die): it bounds the clock near 50 MHz. Here the memory is
+banks of :data:`BANK_ROWS` rows (a DP16KD's depth at 36 bits), each bank's output has a
+register, and the choice between them another: a row comes :data:`READ_LATENCY` cycles
+after its address, and no path has more than one of those delays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Array, Module, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from firstspike.sw.cycles import STEPPED_WEIGHT_READ
+
+__all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView"]
+
+BANK_ROWS = 512
+READ_LATENCY = STEPPED_WEIGHT_READ  # the block RAM, its bank's register, the choice's register
+assert READ_LATENCY == 3
+
+
+@dataclass(frozen=True)
+class PortView:
+    """A :class:`BankedMemory`'s read or write side under a memory port's names."""
+
+    addr: Signal
+    data: Signal
+    en: Signal | None = None
+
+
+class BankedMemory(wiring.Component):
+    """``depth`` rows of ``width`` bits: a read port (``read_addr`` in, the row on
+    ``read_data`` :data:`READ_LATENCY` cycles later) and a write port (``write_en``)."""
+
+    def __init__(self, width: int, depth: int, init: list[int] | tuple[int, ...] = ()):
+        self.width, self.depth, self.init = width, depth, list(init)
+        super().__init__({
+            "read_addr": In(range(max(2, depth))),
+            "read_data": Out(width),
+            "write_addr": In(range(max(2, depth))),
+            "write_data": In(width),
+            "write_en": In(1),
+        })
+
+    @property
+    def reader(self) -> PortView:
+        return PortView(self.read_addr, self.read_data)
+
+    @property
+    def writer(self) -> PortView:
+        return PortView(self.write_addr, self.write_data, self.write_en)
+
+    @property
+    def banks(self) -> int:
+        return -(-self.depth // BANK_ROWS)
+
+    def elaborate(self, platform):
+        m = Module()
+        outputs = []
+        for bank in range(self.banks):
+            rows = min(BANK_ROWS, self.depth - bank * BANK_ROWS)
+            init = self.init[bank * BANK_ROWS:bank * BANK_ROWS + rows]
+            m.submodules[f"bank{bank}"] = mem = memory.Memory(shape=unsigned(self.width), depth=rows, init=init)
+            read, write = mem.read_port(), mem.write_port()
+            ours = self.write_addr // BANK_ROWS == bank if self.banks > 1 else 1
+            m.d.comb += [read.addr.eq(self.read_addr % BANK_ROWS), write.addr.eq(self.write_addr % BANK_ROWS),
+                         write.data.eq(self.write_data), write.en.eq(self.write_en & ours)]
+            out = Signal(self.width, name=f"bank{bank}_out")
+            m.d.sync += out.eq(read.data)
+            outputs.append(out)
+        # The bank a read chose, alongside its data.
+        chosen = [Signal(range(max(2, self.banks)), name=f"chosen_{stage}") for stage in range(2)]
+        m.d.sync += [chosen[0].eq(self.read_addr // BANK_ROWS), chosen[1].eq(chosen[0])]
+        m.d.sync += self.read_data.eq(Array(outputs)[chosen[1]])
+        return m
