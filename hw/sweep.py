@@ -18,8 +18,18 @@ from .build import build_board
 
 __all__ = ["sweep", "plot_sweep", "COLUMNS"]
 
-COLUMNS = ("board", "lanes", "luts", "flip_flops", "block_rams", "dsps", "fmax_mhz", "meets_clock",
-           "cycles_per_inference", "inferences_per_second_at_fmax", "link_bound_inferences_per_second")
+COLUMNS = ("board", "lanes", "luts", "flip_flops", "block_rams", "dsps", "clock_mhz", "fmax_mhz", "meets_clock",
+           "cycles_per_inference", "inferences_per_second_at_clock", "inferences_per_second_at_fmax",
+           "link_bound_inferences_per_second", "critical_path")
+
+
+def _path_text(path: dict | None) -> str:
+    """A critical path in a cell: its ends' modules, its delay and how much is routing."""
+    if not path:
+        return ""
+    modules = path["modules"]
+    ends = f"{modules[0]} -> {modules[-1]}" if modules else f"{path['from']} -> {path['to']}"
+    return f"{ends}: {path['total_ns']:.1f} ns ({path['routing_ns']:.1f} routing, {path['logic_levels']} logic levels)"
 
 
 def _build_job(job: tuple) -> dict:
@@ -31,11 +41,13 @@ def _build_job(job: tuple) -> dict:
     assert throughput is not None  # golden and spike_times were given
     return {
         "board": board, "lanes": p, "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
-        "block_rams": synthesis.block_rams, "dsps": synthesis.dsps,
+        "block_rams": synthesis.block_rams, "dsps": synthesis.dsps, "clock_mhz": report.clock_hz / 1e6,
         "fmax_mhz": pnr.fmax_mhz if pnr else None, "meets_clock": pnr.meets_clock if pnr else None,
         "cycles_per_inference": throughput.cycles_per_inference,
+        "inferences_per_second_at_clock": throughput.inferences_per_second_at_clock,
         "inferences_per_second_at_fmax": throughput.inferences_per_second_at_fmax,
         "link_bound_inferences_per_second": throughput.link_bound_inferences_per_second,
+        "critical_path": _path_text(pnr.critical_path) if pnr else "",
     }
 
 
@@ -74,14 +86,14 @@ def _read_csv(path: Path) -> list[dict]:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    numbers = {"lanes": int, "luts": int, "flip_flops": int, "block_rams": int, "dsps": int, "fmax_mhz": float,
-               "cycles_per_inference": float, "inferences_per_second_at_fmax": float,
-               "link_bound_inferences_per_second": float}
+    numbers = {"lanes": int, "luts": int, "flip_flops": int, "block_rams": int, "dsps": int, "clock_mhz": float,
+               "fmax_mhz": float, "cycles_per_inference": float, "inferences_per_second_at_clock": float,
+               "inferences_per_second_at_fmax": float, "link_bound_inferences_per_second": float}
     out = []
     for row in rows:
         try:
             meets = {"True": True, "False": False}.get(row["meets_clock"])
-            parsed: dict = {"board": row["board"], "meets_clock": meets}
+            parsed: dict = {"board": row["board"], "meets_clock": meets, "critical_path": row["critical_path"]}
             for key, kind in numbers.items():
                 parsed[key] = kind(row[key]) if row[key] != "" else None
         except (KeyError, ValueError):
@@ -106,8 +118,9 @@ def plot_sweep(rows: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="constrained")
+    figure, axes = plt.subplots(1, 5, figsize=(20, 3.8), layout="constrained")
     panels = (("luts", "LUTs"), ("block_rams", "block RAMs"), ("fmax_mhz", "Fmax (MHz)"),
+              ("inferences_per_second_at_clock", "inferences/s at the clock"),
               ("inferences_per_second_at_fmax", "inferences/s at Fmax"))
     for axis, (key, label) in zip(axes, panels):
         for board in dict.fromkeys(r["board"] for r in rows):

@@ -301,12 +301,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                                   workers=args.workers, scheduler=args.scheduler, resume=args.resume)
     plot = Path(args.out) / "sweep.png"
     sweep_module.plot_sweep(rows, plot)
-    print(f"{'board':<11} {'P':>3} {'LUTs':>8} {'BRAM':>5} {'Fmax MHz':>9} {'cycles/inf':>11} {'inf/s @ Fmax':>13}")
+    print(f"{'board':<11} {'P':>3} {'LUTs':>8} {'BRAM':>5} {'clock':>6} {'Fmax MHz':>9} {'cycles/inf':>11} "
+          f"{'inf/s @ clock':>14} {'inf/s @ Fmax':>13}  critical path")
     for r in rows:
         fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-"
         rate = f"{r['inferences_per_second_at_fmax']:,.0f}" if r["inferences_per_second_at_fmax"] else "-"
-        print(f"{r['board']:<11} {r['lanes']:>3} {r['luts']:>8,} {r['block_rams']:>5} {fmax:>9} "
-              f"{r['cycles_per_inference']:>11,.1f} {rate:>13}")
+        print(f"{r['board']:<11} {r['lanes']:>3} {r['luts']:>8,} {r['block_rams']:>5} {r['clock_mhz']:>6.2f} "
+              f"{fmax:>9} {r['cycles_per_inference']:>11,.1f} {r['inferences_per_second_at_clock']:>14,.0f} "
+              f"{rate:>13}  {r['critical_path']}")
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {plot}")
     return 0
 

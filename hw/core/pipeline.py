@@ -258,8 +258,8 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     m.d.sync += thresholds.eq(memories.thresholds_r.data)
     m.d.comb += unpack_row(b_thresholds, thresholds)
 
-    forward = Signal()  # the row in flight in 2b is this fold's row
-    m.d.comb += forward.eq(b.valid & (b.row == a.row) & ~b.op.end_of_step)
+    forward = Signal()  # the row in flight in 2b is this fold's row (compared a stage early)
+    m.d.sync += forward.eq(a.valid & (a.row == addressing.row) & ~a.op.end_of_step)
     row_bits = len(memories.states_w.data)
     lane_bits = row_bits - (0 if params.fully_connected else 1)
     read = [Signal(state, name=f"stage2a_read_{lane}") for lane in range(p)]
