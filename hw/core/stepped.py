@@ -184,7 +184,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     pass_op = Signal(operation_layout(params))
     pass_takes = Signal()
     fresh = Signal()
-    wait = Signal(range(max(finish, READ_LATENCY) + 1))  # cycles in SETTLE or FINISH
+    wait = Signal(range(finish + 1))
+    settled = Signal(range(READ_LATENCY))  # cycles in SETTLE (0 in every other state)
     run_spiked = Signal()   # the layer being run spiked at this step
     decided = Signal()      # an output fired: the decision is final at this step
     check = Signal()        # this step checks every layer: t = 0, t = T-1, or a ramp's every step
@@ -234,6 +235,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     with m.If(output_spiked):
         m.d.sync += decided.eq(1)
 
+    m.d.sync += settled.eq(0)  # (SETTLE counts it up)
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
@@ -241,7 +243,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                 m.d.sync += [
                     layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0), run_spiked.eq(0),
-                    decided.eq(0), wait.eq(0),
+                    decided.eq(0),
                 ]
                 m.d.comb += decision.clear.eq(1)
                 m.next = first_run
@@ -268,8 +270,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     m.d.sync += fold.eq(fold + 1)
         with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then in it
             m.d.comb += busy.eq(1)
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
-            with m.If(wait == READ_LATENCY - 1):
+            m.d.sync += [seq.cycles.eq(seq.cycles + 1), settled.eq(settled + 1)]
+            with m.If(settled == READ_LATENCY - 1):
                 m.next = "DRAIN"
         with m.State("DRAIN"):  # the last fold's stage 2b reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
