@@ -151,7 +151,7 @@ def test_eval_of_a_conv_model_file_through_the_rtl_backend_reports_full_agreemen
 @pytest.mark.slow
 @pytest.mark.parametrize("lanes", [32])
 def test_the_shipped_cnn_on_200_test_images_on_verilator(lanes, build_root):
-    """Every spike time of every layer (6,272 + 3,136 + 128 + 10 neurons), the class, the
+    """Every spike time of every layer (6,272 + 6,272 + 128 + 10 neurons), the class, the
     fired flag and the cycle count, on the first 200 Fashion-MNIST test images."""
     from firstspike.sw.datasets import load_dataset
     from firstspike.sw.model import load_model
