@@ -12,7 +12,6 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from firstspike.hw.board import PIN_PORTS
-from firstspike.sw import save_model
 from firstspike.sw.cli import main
 
 ROOT_PINS = {  # board: (platform, constraint file, pattern that finds a port's pin)
@@ -43,20 +42,6 @@ def test_constraint_files_place_the_board_tops_ports_on_amaranth_boards_pins(boa
         assert found.group(1) == expected, f"{name}: {port} on {found.group(1)}, amaranth-boards says {expected}"
 
 
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    """A small network for the digits' 64 inputs (the report runs the digits through it)."""
-    import numpy as np
-
-    from firstspike.sw import CoreParams, LatencyEncoding, Model
-    from firstspike.sw.synthetic import random_model
-    network = random_model(CoreParams((64, 9, 4), time_steps=16), np.random.default_rng(2))
-    model = Model(network.params, network.layers, LatencyEncoding(16.0))  # digits pixels are 0 ... 16
-    path = tmp_path_factory.mktemp("model") / "small.npz"
-    save_model(model, path)
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("board, bitstream", [("icebreaker", "firstspike_board.bin"),
                                               ("ulx3s", "firstspike_board.bit")])
@@ -85,17 +70,6 @@ def test_a_small_network_builds_to_a_bitstream_with_a_report(board, bitstream, s
     assert fmax_aim["met"] == (report["place_and_route"]["fmax_mhz"] >= fmax_aim["aim"])
 
 
-@pytest.mark.slow
-def test_arty_stops_at_verilog_xdc_and_a_vivado_script_with_an_estimate(small_model, tmp_path, capsys):
-    out = tmp_path / "arty"
-    assert main(["build", "--board", "arty", "--model", str(small_model), "--lanes", "2", "--out", str(out),
-                 "--samples", "20"]) == 0
-    printed = capsys.readouterr().out
-    assert "vivado.tcl" in printed and "LUTs" in printed
-    assert "read_xdc arty.xdc" in (out / "vivado.tcl").read_text()
-    assert (out / "firstspike_board.v").exists() and (out / "arty.xdc").exists()
-
-
 def test_program_without_a_tool_says_what_to_install_and_the_exact_command(tmp_path, capsys, monkeypatch):
     bitstream = tmp_path / "firstspike_board.bin"
     bitstream.write_bytes(b"\x00" * 16)
@@ -109,28 +83,3 @@ def test_program_without_a_tool_says_what_to_install_and_the_exact_command(tmp_p
 def test_program_names_a_missing_bitstream(tmp_path, capsys):
     assert main(["program", "--board", "ulx3s", "--bitstream", str(tmp_path / "none.bit")]) == 2
     assert "no such bitstream" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_sweep_on_two_workers_writes_a_csv_row_per_build_and_a_png_and_resumes(small_model, tmp_path, capsys):
-    import csv
-    out = tmp_path / "sweep"
-    common = ["sweep", "--boards", "arty", "--model", str(small_model), "--out", str(out), "--samples", "20"]
-    assert main([*common, "--lanes", "1", "4", "--workers", "2"]) == 0
-    with open(out / "sweep.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [(r["board"], r["lanes"]) for r in rows] == [("arty", "1"), ("arty", "4")]
-    assert all(int(r["luts"]) > 100 for r in rows)
-    assert float(rows[0]["cycles_per_inference"]) > float(rows[1]["cycles_per_inference"])
-    for r in rows:
-        rate = float(r["clock_mhz"]) * 1e6 / float(r["cycles_per_inference"])
-        assert float(r["inferences_per_second_at_clock"]) == pytest.approx(rate)
-    assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
-    capsys.readouterr()
-    (out / "arty-p4" / "report.json").unlink()  # a resumed sweep does not look at the builds again
-    assert main([*common, "--lanes", "4", "1", "--workers", "1", "--resume"]) == 0
-    err = capsys.readouterr().err
-    assert "arty, P=1 already in sweep.csv" in err and "arty, P=4 already in sweep.csv" in err
-    assert "built" not in err and not (out / "arty-p4" / "report.json").exists()
-    with open(out / "sweep.csv") as handle:
-        assert [r["lanes"] for r in csv.DictReader(handle)] == ["4", "1"]
