@@ -33,7 +33,7 @@ from .topology import NO_TARGET, Conv2d, LayerShape, PoolKind, event_times, fan_
 __all__ = ["GoldenResult", "simulate", "simulate_batches", "output_potentials"]
 
 # Elements of the one-hot spike array per chunk: large enough for BLAS, small for cache.
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 21
 # The sparse sum costs about this many times more per spike than the dense product per
 # (step, input) pair (measured with OpenBLAS on 2 cores): sparse wins below T / this density.
 _SPARSE_COST = 40
@@ -56,7 +56,8 @@ class GoldenResult:
         Per layer, ``int16 [batch, n_k]``: the step of each neuron's spike or
         :data:`~firstspike.sw.arith.NO_SPIKE` (-1). The last one is the output layer.
     potentials:
-        Per layer, ``int64 [batch, n_k]``: the potential ``V(T-1)`` after the last step.
+        Per layer, ``int32 [batch, n_k]``: the potential ``V(T-1)`` after the last step
+        (saturated, so within ``potential_bits`` <= 32).
     decision:
         ``int64 [batch]``: the class.
     fired:
@@ -418,10 +419,10 @@ def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, met
     thresholds: np.ndarray = wiring.thresholds.astype(dtype)
     if history:
         potentials = integrate_steps(increments, initial, params)
-        spike_time, final = first_crossing(potentials, thresholds), potentials[-1].astype(np.int64)
+        spike_time, final = first_crossing(potentials, thresholds), potentials[-1].astype(np.int32)
     else:
         spike_time, last = fire_times(increments, initial, thresholds, params)
-        final = last.astype(np.int64)
+        final = last.astype(np.int32)
     if wiring.order is not None:  # back to channel-major
         spike_time, final = spike_time[:, wiring.order], final[:, wiring.order]
         if history:
