@@ -3,6 +3,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # tests/reference.py and other helpers import by bare name.
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -15,7 +17,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # Hypothesis: the same examples on every run (a failure in CI reproduces here), no
 # per-example deadline (a loaded 2-core machine is slow, not wrong). `--hypothesis-profile
 # explore` searches afresh with more examples.
-import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
