@@ -129,7 +129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     elif args.resume and args.checkpoint is not None and not Path(args.checkpoint).is_file():
         raise FirstSpikeError(f"--checkpoint {args.checkpoint}: no such checkpoint to --resume from")
     if args.start_from is not None and not Path(args.start_from).is_file():
-        raise FirstSpikeError(f"--start-from {args.start_from}: no such checkpoint")
+        raise FirstSpikeError(f"--start-from {args.start_from}: no such checkpoint or model file")
     check_output_path(args.out, "--out")
     if args.checkpoint is not None:
         check_output_path(args.checkpoint, "--checkpoint")
@@ -292,9 +292,9 @@ def add_commands(commands) -> None:
                         "numpy: the dependency-free baseline (step kernel)")
     p.add_argument("--checkpoint", help="checkpoint written after every epoch (default OUT.checkpoint.pt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
-    p.add_argument("--start-from", metavar="CHECKPOINT",
-                   help="begin with another run's weights (its checkpoint, same network) and train --epochs "
-                        "more on a fresh learning-rate schedule")
+    p.add_argument("--start-from", metavar="CHECKPOINT|MODEL",
+                   help="begin with another run's weights (its checkpoint, or a model file .npz, same network) "
+                        "and train --epochs more on a fresh learning-rate schedule")
     p.add_argument("--out", required=True, help="model file to write (.npz)")
     p.set_defaults(handler=_cmd_train)
 

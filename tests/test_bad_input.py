@@ -156,7 +156,7 @@ CASES = {
         E + "{d}/empty.pt: not a FirstSpike training checkpoint (it is empty)",
         "train", "--resume", "--checkpoint", "{d}/empty.pt", "--out", "{d}/m.npz", "--quiet"),
     "train: --start-from a missing checkpoint": Bad(
-        E + "--start-from {d}/missing.pt: no such checkpoint",
+        E + "--start-from {d}/missing.pt: no such checkpoint or model file",
         "train", "--start-from", "{d}/missing.pt", "--out", "{d}/m.npz"),
     "train: --start-from a garbage checkpoint": Bad(
         E + "--start-from {d}/garbage.pt: not a FirstSpike training checkpoint of this network",

@@ -226,6 +226,36 @@ def test_a_run_started_from_another_runs_weights_continues_from_them_on_its_own_
               start_from=first_checkpoint)
 
 
+def test_a_run_started_from_a_model_file_begins_at_exactly_its_integers():
+    """--start-from MODEL.npz: each neuron's weights and initial potential over its threshold,
+    so the shipped CNN (conv layers, folded normalisation) exports back to the same integers;
+    a model of another network is refused by name."""
+    from firstspike.sw.model import load_model
+    from firstspike.sw.models import shipped_model_path
+    from firstspike.sw.topology import MapShape
+    from firstspike.sw.train import loop
+    from firstspike.sw.train.export import integer_layers
+
+    path = shipped_model_path("fashion-mnist-cnn")
+    model = load_model(path)
+    config = replace(TrainConfig.from_dict(model.provenance["config"]), batch_norm=0.0)
+    sizes, shapes = config.architecture(MapShape(1, 28, 28), 10)
+    params = CoreParams(sizes, config.time_steps, config.kernel, config.weight_bits, config.potential_bits,
+                        shapes=shapes)
+    state = loop._new_state(config, sizes, shapes)
+    recorded = loop._start_from(path, state, sizes, params)
+    for k, ((w, b, theta), layer) in enumerate(zip(integer_layers(state.net, params), model.layers)):
+        np.testing.assert_array_equal(w, layer.weights, err_msg=f"layer {k}")
+        np.testing.assert_array_equal(b, layer.initial_potentials, err_msg=f"layer {k}")
+        assert theta == layer.thresholds[0], k
+    assert recorded["digest"] == model.digest() and recorded["accuracy"] == model.provenance["accuracy"]
+    other = replace(config, hidden=(64,))
+    sizes, shapes = other.architecture(MapShape(1, 28, 28), 10)
+    with pytest.raises(FirstSpikeError, match="--start-from .*fashion-mnist-cnn.npz: its network "
+                                              "784-6272-6272-128-10, this run's 784-6272-6272-64-10"):
+        loop._start_from(path, None, sizes, CoreParams(sizes, 16, shapes=shapes))
+
+
 def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
     checkpoint = tmp_path / "run.pt"
     checkpoint.write_bytes(b"not a checkpoint")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..encoding import LatencyEncoding
 from ..errors import FirstSpikeError
 from ..files import write_atomically
-from ..model import Model
+from ..model import Model, load_model
 from ..params import CoreParams, Kernel
 from ..topology import LayerShape, MapShape
 from .config import TrainConfig
@@ -150,10 +150,12 @@ def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...],
     return state
 
 
-def _start_from(path: Path, state: _State | None, sizes: tuple[int, ...]) -> dict:
-    """Load a checkpoint's weights into ``state`` (a new run: its own optimizer and learning
-    rate schedule; ``None``: a resumed run, which has them). Returns what the provenance
-    records of it."""
+def _start_from(path: Path, state: _State | None, sizes: tuple[int, ...], params: CoreParams) -> dict:
+    """Load a checkpoint's, or a model file's, weights into ``state`` (a new run: its own
+    optimizer and learning rate schedule; ``None``: a resumed run, which has them). Returns
+    what the provenance records of it."""
+    if path.suffix == ".npz":
+        return _start_from_model(path, state, params)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         if tuple(saved["sizes"]) != sizes:
@@ -166,6 +168,42 @@ def _start_from(path: Path, state: _State | None, sizes: tuple[int, ...]) -> dic
     except Exception:  # a bad file, or another network's tensors
         raise FirstSpikeError(f"--start-from {path}: not a FirstSpike training checkpoint of this network") from None
     return {"config": saved["config"], "epochs": int(saved["epoch"]), "history": list(saved["history"])}
+
+
+def _start_from_model(path: Path, state: _State | None, params: CoreParams) -> dict:
+    """Float weights from a model file's integers: each neuron's weights and initial
+    potential divided by its threshold, so that it fires exactly when the float neuron
+    crosses 1 (the output layer's threshold becomes its float unit too). A trained model
+    (largest weight at the limit, one threshold per layer) exports back to the same integers.
+    Its normalisation, if it was trained with one, is already in its weights."""
+    model = load_model(path)
+    mine, theirs = params, model.params
+    for name, a, b in (("network", "-".join(map(str, theirs.layer_sizes)), "-".join(map(str, mine.layer_sizes))),
+                       ("layers", theirs.shapes, mine.shapes), ("time steps", theirs.time_steps, mine.time_steps),
+                       ("kernel", theirs.kernel.value, mine.kernel.value),
+                       ("weight bits", theirs.weight_bits, mine.weight_bits),
+                       ("potential bits", theirs.potential_bits, mine.potential_bits)):
+        if a != b:
+            shown = (a, b) if name != "layers" else (_describe(theirs.shapes), _describe(mine.shapes))
+            raise FirstSpikeError(f"--start-from {path}: its {name} {shown[0]}, this run's {shown[1]}")
+    if state is not None:
+        net = state.net
+        with torch.no_grad():
+            for k, layer in enumerate(model.layers):
+                theta = layer.thresholds.astype(np.float64)
+                w = layer.weights / theta  # the last axis is the neuron (dense) or output channel (conv)
+                if w.ndim == 4:  # the file's [C, kh, kw, K] to PyTorch's [K, C, kh, kw]
+                    w = w.transpose(3, 0, 1, 2)
+                net.weights[k].copy_(torch.as_tensor(w, dtype=torch.float32))
+                net.biases[k].copy_(torch.as_tensor(layer.initial_potentials / theta, dtype=torch.float32))
+            net.folded.fill_(True)
+    given = model.provenance
+    return {"model": path.name, "digest": model.digest(),
+            **{key: given[key] for key in ("command", "accuracy", "accuracy_split") if key in given}}
+
+
+def _describe(shapes: tuple[LayerShape, ...]) -> str:
+    return " > ".join(type(shape).__name__.lower() for shape in shapes)
 
 
 def _new_state(config: TrainConfig, sizes: tuple[int, ...], shapes: tuple[LayerShape, ...] = ()) -> _State:
@@ -183,8 +221,9 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
 
     ``checkpoint``: written after every epoch; with ``resume``, training continues from it.
     ``image_shape``: ``(height, width)`` of the images, needed for conv layers.
-    ``start_from``: begin with the weights of another run's checkpoint (same network), then
-    train ``config.epochs`` more with a fresh optimizer and learning-rate schedule.
+    ``start_from``: begin with the weights of another run's checkpoint, or of a model file
+    (``.npz``, same network), then train ``config.epochs`` more with a fresh optimizer and
+    learning-rate schedule.
     """
     n_classes = int(train_y.max()) + 1
     shapes: tuple[LayerShape, ...] = ()
@@ -209,10 +248,10 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = _load_checkpoint(Path(checkpoint), config, sizes, shapes)
         if start_from is not None:
-            provenance = {**provenance, "started_from": _start_from(Path(start_from), None, sizes)}
+            provenance = {**provenance, "started_from": _start_from(Path(start_from), None, sizes, params)}
     elif start_from is not None:
         state = _new_state(config, sizes, shapes)
-        provenance = {**provenance, "started_from": _start_from(Path(start_from), state, sizes)}
+        provenance = {**provenance, "started_from": _start_from(Path(start_from), state, sizes, params)}
     else:
         state = _new_state(config, sizes, shapes)
         if config.init == "ettfs":
