@@ -142,12 +142,27 @@ def first_crossing(potentials: np.ndarray, thresholds: np.ndarray) -> np.ndarray
 
 
 def fire_times(increments: np.ndarray, initial_potentials: np.ndarray, thresholds: np.ndarray,
-               params: CoreParams) -> tuple[np.ndarray, np.ndarray]:
+               params: CoreParams, increment_bound: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``first_crossing(integrate_steps(...))`` and the last step's potentials, one step at a
     time with :func:`integrate` (so no ``[T, ...]`` history is held): for the layers whose
-    potentials over time nobody reads. Returns ``(int16 spike times, V(T-1))``."""
+    potentials over time nobody reads. Returns ``(int16 spike times, V(T-1))``.
+
+    ``increment_bound``: no neuron's increments add up to more than this in magnitude over
+    all steps (each input spikes at most once). Where it shows that no potential or current
+    can leave the range, saturation cannot act and the running sums are formed in place in
+    ``increments``, which the caller must not read afterwards.
+    """
     steps = len(increments)
     shape = increments.shape[1:]
+    if increment_bound is not None and steps > 0 and _never_saturates(
+            params, increment_bound, int(np.abs(initial_potentials).max(initial=0)), steps):
+        if params.kernel is Kernel.RAMP:  # I(t): the running sum of a(t)
+            for t in range(1, steps):
+                np.add(increments[t - 1], increments[t], out=increments[t])
+        increments[0] += initial_potentials
+        for t in range(1, steps):
+            np.add(increments[t - 1], increments[t], out=increments[t])
+        return first_crossing(increments, thresholds), increments[-1]
     potential = np.broadcast_to(np.asarray(initial_potentials, increments.dtype), shape)
     current = np.zeros(shape, increments.dtype)
     seen = np.zeros(shape, bool)
@@ -157,6 +172,15 @@ def fire_times(increments: np.ndarray, initial_potentials: np.ndarray, threshold
         seen |= potential >= thresholds
         steps_since += seen
     return np.where(steps_since > 0, steps - steps_since, NO_SPIKE).astype(np.int16), potential
+
+
+def _never_saturates(params: CoreParams, increment_bound: int, initial_bound: int, steps: int) -> bool:
+    """Whether every current and potential stays in range whatever the spikes: the step
+    kernel's ``|V| <= |b| + bound``; the ramp's ``|I| <= bound`` and ``|V| <= |b| + T bound``."""
+    high = params.potential_range[1]
+    if params.kernel is Kernel.STEP:
+        return initial_bound + increment_bound <= high
+    return increment_bound <= high and initial_bound + steps * increment_bound <= high
 
 
 def decide(

@@ -8,7 +8,10 @@ agree exactly; ``method`` picks). Then :func:`~firstspike.sw.arith.integrate_ste
 gives the potentials of all steps (every step through
 :func:`~firstspike.sw.arith.integrate`, or an unsaturated running sum where no value
 leaves the range, proven equal in tests/test_arith.py) and
-:func:`~firstspike.sw.arith.first_crossing` the spikes. Integers are carried in
+:func:`~firstspike.sw.arith.first_crossing` the spikes; hidden layers, whose potentials
+over time nobody reads, go through :func:`~firstspike.sw.arith.fire_times` instead, which
+sums in place where the layer's weights prove that no potential can saturate. The sparse
+sums are SciPy sparse products (spikes as a COO matrix). Integers are carried in
 floating point only where every value is provably exact (below 2**24 in ``float32``,
 otherwise ``float64``).
 """
@@ -16,7 +19,7 @@ otherwise ``float64``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,8 +38,9 @@ __all__ = ["GoldenResult", "simulate", "simulate_batches", "output_potentials"]
 # Elements of the one-hot spike array per chunk: large enough for BLAS, small for cache.
 _CHUNK_ELEMENTS = 1 << 21
 # The sparse sum costs about this many times more per spike than the dense product per
-# (step, input) pair (measured with OpenBLAS on 2 cores): sparse wins below T / this density.
-_SPARSE_COST = 40
+# (step, input) pair (9 ... 36, measured with OpenBLAS and SciPy 1.17 on 2 cores for n_out
+# 10 ... 400, T 8 ... 32, densities 0.1 ... 1): sparse wins below T / this density.
+_SPARSE_COST = 20
 # A scattered addition costs about this many multiply-adds of a matrix product (measured
 # like _SPARSE_COST): the fan-out sum wins below that ratio of work.
 _SCATTER_COST = 4
@@ -206,19 +210,34 @@ class GoldenResult:
         return ideal_cycles(self.params, events, lanes, (adds + touched).sum(axis=2))
 
     @classmethod
-    def join(cls, parts: list[GoldenResult]) -> GoldenResult:
-        """One result from the results of consecutive chunks of a batch."""
-        cat = np.concatenate
-        first = parts[0]
-        return cls(
-            first.params,
-            cat([p.input_spike_times for p in parts]),
-            tuple(cat(layer) for layer in zip(*(p.spike_times for p in parts))),
-            tuple(cat(layer) for layer in zip(*(p.potentials for p in parts))),
-            cat([p.decision for p in parts]),
-            cat([p.fired for p in parts]),
-            cat([p.decision_step for p in parts]),
-        )
+    def join(cls, parts: Iterable[GoldenResult], batch: int | None = None) -> GoldenResult:
+        """One result from the results of consecutive chunks of a batch. Given ``batch``
+        (their total size), each chunk is copied in as it arrives, while the chunks after it
+        are still being computed; at least one chunk is needed."""
+        if batch is None:
+            parts = list(parts)
+            batch = sum(p.batch for p in parts)
+        whole: list[np.ndarray] = []
+        first: GoldenResult | None = None
+        start = 0
+        for part in parts:
+            arrays = part._arrays()
+            if first is None:
+                first = part
+                whole = [np.empty((batch, *a.shape[1:]), a.dtype) for a in arrays]
+            for target, array in zip(whole, arrays):
+                target[start:start + part.batch] = array
+            start += part.batch
+        if first is None or start != batch:
+            raise ValueError(f"the chunks hold {start} samples, not {batch}")
+        layers = len(first.spike_times)
+        return cls(first.params, whole[0], tuple(whole[1:1 + layers]), tuple(whole[1 + layers:1 + 2 * layers]),
+                   *whole[1 + 2 * layers:])
+
+    def _arrays(self) -> list[np.ndarray]:
+        """Every per-sample array, in :meth:`join`'s order."""
+        return [self.input_spike_times, *self.spike_times, *self.potentials, self.decision, self.fired,
+                self.decision_step]
 
 
 @dataclass(frozen=True)
@@ -316,30 +335,12 @@ def _increments(spike_times: np.ndarray, weights: np.ndarray, steps: int, dtype:
     if method == "dense":
         one_hot = spike_times[None, :, :] == np.arange(steps, dtype=np.int16)[:, None, None]
         return (one_hot.reshape(steps * batch, n_in).astype(dtype) @ w).reshape(steps, batch, n_out)
-    # One segment per (step, sample), time-major; a segment's spikes get ranks 0, 1, ...
-    segments = steps * batch
-    # Keys below 2**15 sort by radix (linear time) as int16.
-    key_type = np.int16 if segments < np.iinfo(np.int16).max else np.int64
-    key = np.where(spiking, spike_times.astype(np.int64) * batch + np.arange(batch)[:, None], segments)
-    key = key.astype(key_type).ravel()
-    order = np.argsort(key, kind="stable")
-    segment = key[order]
-    n_spikes = int(np.searchsorted(segment, segments))
-    order, segment = order[:n_spikes], segment[:n_spikes]
-    counts = np.bincount(segment, minlength=segments)
-    rank = np.arange(n_spikes) - (np.cumsum(counts) - counts)[segment]
-    # Rows sorted by count, longest first: at depth k only the first busy[k] rows still add.
-    by_count = np.argsort(-counts, kind="stable")
-    row_of = np.empty(segments, np.int64)
-    row_of[by_count] = np.arange(segments)
-    depth = int(counts.max(initial=0))
-    busy = np.searchsorted(-counts[by_count], -np.arange(1, depth + 1), side="right")
-    inputs = np.zeros((depth, segments), np.int64)
-    inputs[rank, row_of[segment]] = order % n_in
-    sums = np.zeros((segments, n_out), dtype)
-    for k in range(depth):
-        sums[:busy[k]] += w.take(inputs[k, :busy[k]], axis=0)
-    return sums[row_of].reshape(steps, batch, n_out)
+    # One row per (step, sample), time-major, holding the indices of its spikes: a sparse
+    # matrix whose product with the weights adds up each row's weight rows.
+    sample, source = np.nonzero(spiking)
+    segment = spike_times[sample, source].astype(np.int64) * batch + sample
+    rows = sparse.coo_matrix((np.ones(len(segment), dtype), (segment, source)), shape=(steps * batch, n_in))
+    return np.asarray(rows @ w).reshape(steps, batch, n_out)
 
 
 def _scatter_is_cheaper(spike_times: np.ndarray, wiring: _Wiring, steps: int) -> bool:
@@ -366,7 +367,7 @@ def _scattered_increments(spike_times: np.ndarray, wiring: _Wiring, steps: int, 
     # Each spike's pairs: its first pair's index plus 0, 1, ... count - 1.
     pair = np.repeat(first - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
     cells = np.repeat(segment, count) * size + wiring.pair_positions[pair]
-    counts = sparse.csr_matrix((np.ones(len(cells), dtype), (cells, wiring.pair_slots[pair])),
+    counts = sparse.coo_matrix((np.ones(len(cells), dtype), (cells, wiring.pair_slots[pair])),
                                shape=(steps * batch * size, len(wiring.kernel_matrix)))
     sums = np.asarray(counts @ wiring.kernel_matrix.astype(dtype))  # [T·B·Q, K]
     return sums.reshape(steps, batch, wiring.n_out)
@@ -421,7 +422,7 @@ def _run_layer(params: CoreParams, wiring: _Wiring, spike_times: np.ndarray, met
         potentials = integrate_steps(increments, initial, params)
         spike_time, final = first_crossing(potentials, thresholds), potentials[-1].astype(np.int32)
     else:
-        spike_time, last = fire_times(increments, initial, thresholds, params)
+        spike_time, last = fire_times(increments, initial, thresholds, params, wiring.increment_bound)
         final = last.astype(np.int32)
     if wiring.order is not None:  # back to channel-major
         spike_time, final = spike_time[:, wiring.order], final[:, wiring.order]
@@ -495,10 +496,10 @@ def simulate(model: Model, spike_times: np.ndarray) -> GoldenResult:
     -------
     :class:`GoldenResult` for the whole batch.
     """
-    parts = list(simulate_batches(model, spike_times))
-    if not parts:  # an empty batch
+    spike_times = check_spike_times(spike_times, model.params)
+    if len(spike_times) == 0:
         return _simulate_chunk(model, np.zeros((0, model.params.n_inputs), np.int16))
-    return GoldenResult.join(parts)
+    return GoldenResult.join(simulate_batches(model, spike_times), len(spike_times))
 
 
 def output_potentials(model: Model, spike_times: np.ndarray) -> np.ndarray:

@@ -89,3 +89,26 @@ def test_fire_times_equal_the_first_crossing_of_the_history_for_every_case_at_5_
         np.testing.assert_array_equal(times, arith.first_crossing(history, thresholds))
         np.testing.assert_array_equal(last, history[-1])
         assert ((times != arith.NO_SPIKE).any() and (times == arith.NO_SPIKE).any()) or threshold == low
+
+
+@pytest.mark.parametrize("kernel", list(Kernel), ids=lambda k: k.value)
+def test_fire_times_with_an_increment_bound_sums_in_place_exactly_when_nothing_can_saturate(kernel, monkeypatch):
+    """With the layer's bound on its increments, fire_times skips saturation only where the
+    bound proves it cannot act (then integrate() never runs); at one less bit of range it
+    saturates step by step. Both give the history's spike times and last potentials."""
+    params, initial, increments = _every_case(kernel)
+    bound = int(np.abs(increments).sum(axis=0).max())
+    reach = abs(int(initial.min())) + bound * (STEPS if kernel is Kernel.RAMP else 1)
+    wide = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=reach.bit_length() + 1)
+    for bits, fast in ((wide.potential_bits, True), (wide.potential_bits - 1, False)):
+        params = CoreParams((1, 1), STEPS, kernel, weight_bits=4, potential_bits=bits)
+        history = _by_definition(increments, initial, params)
+        thresholds = np.full(len(initial), 5)
+        with monkeypatch.context() as patch:
+            if fast:
+                patch.setattr(arith, "integrate", _must_not_run)
+            times, last = arith.fire_times(increments.copy(), initial, thresholds, params, bound)
+        np.testing.assert_array_equal(times, arith.first_crossing(history, thresholds))
+        np.testing.assert_array_equal(last, history[-1])
+        saturated = (history == params.potential_range[0]).any() or (history == params.potential_range[1]).any()
+        assert saturated != fast
