@@ -55,9 +55,20 @@ def _signal_all(pids: list[int], number: int) -> None:
             os.kill(pid, number)
 
 
+def _is_resource_tracker(pid: int) -> bool:
+    """Whether ``pid`` is multiprocessing's resource tracker, which the worker processes of a
+    cluster share: it ends by itself once they and this process have, and ending it earlier
+    makes the next process that frees a semaphore start another one that knows none of them."""
+    try:
+        return b"multiprocessing.resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return False
+
+
 def end_descendants(grace: float = 2.0) -> int:
-    """SIGTERM every descendant, SIGKILL those still alive after ``grace`` s; returns how many."""
-    pids = descendants()
+    """SIGTERM every descendant (but multiprocessing's resource tracker), SIGKILL those still
+    alive after ``grace`` s; returns how many."""
+    pids = [pid for pid in descendants() if not _is_resource_tracker(pid)]
     if not pids:
         return 0
     _signal_all(pids, signal.SIGTERM)

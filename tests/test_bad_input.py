@@ -506,3 +506,25 @@ def test_ctrl_c_during_a_verilator_build_leaves_no_compiler_running(tmp_path):
     assert err.startswith("firstspike: interrupted; ended ") and err.count("\n") == 1
     time.sleep(0.5)
     assert _alive(watched) == []
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_run_on_dask_workers_ends_with_one_line_and_leaves_nothing_running(tmp_path):
+    """The workers' shared resource tracker is left to end by itself: ended early, the
+    cluster's shutdown started another, which printed a traceback per semaphore it freed."""
+    child = _start(["eval", "--backend", "rtl", "--limit", "40", "--workers", "2", "--json"],
+                   env={"FIRSTSPIKE_BUILD": str(tmp_path)})
+    deadline, workers = time.monotonic() + 120, []
+    while time.monotonic() < deadline and child.poll() is None:
+        workers = [pid for pid in descendants(child.pid) if "multiprocessing.spawn" in _command_line(pid)]
+        if len(workers) == 2 and any(descendants(pid) for pid in workers):  # both up, one already at work
+            break
+        time.sleep(0.2)
+    assert workers, "the run never started its Dask workers"
+    watched = descendants(child.pid)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and out == ""
+    assert err.startswith("firstspike: interrupted; ended ") and err.count("\n") == 1, err
+    time.sleep(0.5)
+    assert _alive(watched) == []
