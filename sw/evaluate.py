@@ -14,7 +14,14 @@ from .errors import FirstSpikeError, NotOnTheCore
 from .model import Model
 from .topology import describe
 
-__all__ = ["EvalReport", "evaluate"]
+__all__ = ["EvalReport", "evaluate", "choose_simulator"]
+
+#: Simulated cycles from which Verilator's C++ build (10-40 s) pays for itself against
+#: Icarus, which starts at once but simulates ~150-400x fewer cycles a second
+#: (docs/hardware.md, "bench-rtl").
+VERILATOR_FROM_CYCLES = 200_000
+# Samples whose golden cycle counts estimate a run's.
+_ESTIMATE_SAMPLES = 64
 
 #: Samples from which a device evaluation goes to a cluster by default.
 _CLUSTER_FROM = 100
@@ -49,9 +56,16 @@ class EvalReport:
     agreement: float | None = None
     #: Why there are no cycles: what the core cannot run in this network.
     off_core: str | None = None
+    #: The RTL simulator that ran (the rtl and netlist backends).
+    simulator: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def _where(self, label: str) -> str:
+        if self.backend == "golden":
+            return label
+        return f"{label}{f' on {self.simulator}' if self.simulator else ''}, P={self.lanes}"
 
     def lines(self, model: Model, name: str, backend_label: str = "") -> list[str]:
         """The figures as ``firstspike eval`` prints them (``name``: how the user named the model)."""
@@ -62,7 +76,8 @@ class EvalReport:
             f"model      {name}  ({'-'.join(map(str, p.layer_sizes))}{shapes}, T={p.time_steps}, {p.kernel.value} "
             f"kernel, sha256 {self.model_sha256[:12]})",
             f"data       {self.dataset} {self.split} split, {self.samples} samples",
-            f"backend    {self.backend}{backend_label}  ({self.samples / max(self.seconds, 1e-9):,.0f} inferences/s)",
+            f"backend    {self.backend}{self._where(backend_label)}  "
+            f"({self.samples / max(self.seconds, 1e-9):,.0f} inferences/s)",
             f"accuracy   {100 * self.accuracy:.2f} %  ({self.correct}/{self.samples}); "
             f"an output fired in {100 * self.outputs_fired:.1f} %; decided at step "
             f"{self.decision_step_mean:.2f} on average",
@@ -81,6 +96,14 @@ class EvalReport:
                      f"(min {self.cycles_min}, max {self.cycles_max}); {ratio:.3f} x the "
                      f"event-bound ideal {self.ideal_cycles_mean:,.1f}")
         return lines
+
+
+def choose_simulator(model: Model, spike_times: np.ndarray, lanes: int) -> str:
+    """Icarus for short runs, Verilator once the run's cycles (estimated with the golden
+    model on its first samples) reach :data:`VERILATOR_FROM_CYCLES`."""
+    from .golden import simulate
+    per_sample = simulate(model, spike_times[:_ESTIMATE_SAMPLES]).cycles(lanes).mean()
+    return "verilator" if per_sample * len(spike_times) >= VERILATOR_FROM_CYCLES else "icarus"
 
 
 def _run_shard(job: tuple[str, Model, np.ndarray, dict]):
@@ -150,6 +173,9 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
     options = dict(backend_options or {})
     if backend != "golden":
         options.setdefault("lanes", lanes)
+    if backend == "rtl" and options.get("simulator") is None:
+        model.params.require_on_the_core(f"the {backend} backend")
+        options["simulator"] = choose_simulator(model, spike_times, lanes)
     if backend == "golden":
         for part in run_backend(backend, model, spike_times, **options):
             parts.append(part)
@@ -193,4 +219,5 @@ def evaluate(model: Model, dataset: Dataset, *, split: str = "test", backend: st
         seconds=seconds,
         agreement=None if agrees is None else float(np.mean(agrees)),
         off_core=off_core,
+        simulator=options.get("simulator"),
     )

@@ -53,6 +53,22 @@ def test_eval_text_names_accuracy_spikes_ops_and_cycles(capsys):
         assert word in out
 
 
+def test_rtl_eval_without_a_simulator_takes_icarus_for_short_runs_and_verilator_for_long_ones():
+    """Icarus starts at once; Verilator's build pays for itself from VERILATOR_FROM_CYCLES."""
+    from firstspike.sw.datasets import load_dataset
+    from firstspike.sw.evaluate import VERILATOR_FROM_CYCLES, choose_simulator
+
+    digits = load_model(shipped_model_path("digits")).with_schedule("stepped")  # eval's default
+    cnn = load_model(shipped_model_path("fashion-mnist-cnn")).with_schedule("stepped")
+    times = digits.encoding.encode(load_dataset("digits").test_x, digits.params.time_steps)
+    per_sample = simulate(digits, times[:64]).cycles(16).mean()  # its estimate: the first 64 samples
+    fits = int(VERILATOR_FROM_CYCLES // per_sample)
+    assert choose_simulator(digits, np.resize(times, (fits - 64, times.shape[1])), 16) == "icarus"
+    assert choose_simulator(digits, np.resize(times, (fits + 64, times.shape[1])), 16) == "verilator"
+    images = load_dataset("fashion-mnist").test_x[:200]
+    assert choose_simulator(cnn, cnn.encoding.encode(images, cnn.params.time_steps), 16) == "verilator"
+
+
 @pytest.mark.parametrize("schedule", ["stepped", "layered"])
 def test_run_writes_classes_and_every_layers_spike_times(schedule, capsys, tmp_path):
     model = load_model(shipped_model_path("digits")).with_schedule(schedule)
