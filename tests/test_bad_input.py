@@ -492,20 +492,9 @@ def test_ctrl_c_during_a_long_run_ends_with_one_line_and_status_130():
 def test_ctrl_c_during_a_verilator_build_leaves_no_compiler_running(tmp_path):
     child = _start(["eval", "--backend", "rtl", "--simulator", "verilator", "--limit", "1", "--lanes", "3",
                     "--quiet"], env={"FIRSTSPIKE_BUILD": str(tmp_path)})
-    deadline, started = time.monotonic() + 120, []
-    while time.monotonic() < deadline and child.poll() is None:
-        started = [pid for pid in descendants(child.pid) if "cc1plus" in _command_line(pid)]
-        if started:
-            break
-        time.sleep(0.2)
-    assert started, "the Verilator build never started a compiler"
-    watched = descendants(child.pid)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 130
-    assert err.startswith("firstspike: interrupted; ended ") and err.count("\n") == 1
-    time.sleep(0.5)
-    assert _alive(watched) == []
+    assert _wait_for(child, lambda pids: any("cc1plus" in _command_line(pid) for pid in pids)), \
+        "the Verilator build never started a compiler"
+    _interrupt_and_check(child, signal.SIGINT)
 
 
 @pytest.mark.slow
@@ -514,15 +503,28 @@ def test_sigterm_during_a_run_on_dask_workers_ends_with_one_line_and_leaves_noth
     cluster's shutdown started another, which printed a traceback per semaphore it freed."""
     child = _start(["eval", "--backend", "rtl", "--limit", "40", "--workers", "2", "--json"],
                    env={"FIRSTSPIKE_BUILD": str(tmp_path)})
-    deadline, workers = time.monotonic() + 120, []
+
+    def working(pids: list[int]) -> bool:  # both workers up, one already running a simulator
+        workers = [pid for pid in pids if "multiprocessing.spawn" in _command_line(pid)]
+        return len(workers) == 2 and any(descendants(pid) for pid in workers)
+    assert _wait_for(child, working), "the run never started its Dask workers"
+    _interrupt_and_check(child, signal.SIGTERM)
+
+
+def _wait_for(child: subprocess.Popen, ready, seconds: float = 120) -> bool:
+    """Whether ``ready(the child's descendants)`` came true while it ran, within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and child.poll() is None:
-        workers = [pid for pid in descendants(child.pid) if "multiprocessing.spawn" in _command_line(pid)]
-        if len(workers) == 2 and any(descendants(pid) for pid in workers):  # both up, one already at work
-            break
+        if ready(descendants(child.pid)):
+            return True
         time.sleep(0.2)
-    assert workers, "the run never started its Dask workers"
+    return False
+
+
+def _interrupt_and_check(child: subprocess.Popen, number: int) -> None:
+    """Signal the child: one line on stderr, nothing on stdout, status 130, no program left running."""
     watched = descendants(child.pid)
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(number)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130 and out == ""
     assert err.startswith("firstspike: interrupted; ended ") and err.count("\n") == 1, err
