@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,10 +106,17 @@ def _train_torch(args, x, y, dataset, command, bar):
     batches = -(-len(x) // config.batch_size)
     bar.reset(total=config.epochs * batches)
 
+    started = time.monotonic()
+    # Where stderr is no terminal (a log file, nohup) the bar is hidden: a line an epoch instead.
+    log_epochs = bar.disable and not args.quiet
+
     def progress(epoch: int, batch: int, per_epoch: int, stats: dict) -> None:
         bar.set_description(f"train epoch {epoch + 1}/{config.epochs}")
         bar.set_postfix(ce=f"{stats['ce']:.3f}", fired=f"{stats['fired']:.3f}")
         bar.update(1)
+        if log_epochs and batch == per_epoch - 1:
+            print(f"train: epoch {epoch + 1}/{config.epochs} done after {(time.monotonic() - started) / 60:.1f} "
+                  f"min (last batch: ce {stats['ce']:.3f}, fired {stats['fired']:.3f})", file=sys.stderr, flush=True)
     checkpoint = args.checkpoint or f"{args.out}.checkpoint.pt"
     trained = loop.train(x, y, x_max=dataset.x_max, config=config, checkpoint=checkpoint,
                          resume=args.resume, progress=progress, image_shape=dataset.image_shape,

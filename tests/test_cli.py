@@ -89,9 +89,12 @@ def test_run_writes_classes_and_every_layers_spike_times(schedule, capsys, tmp_p
 
 
 def test_train_writes_a_model_with_its_command(capsys, tmp_path):
-    status, out, _ = run(capsys, "train", "--hidden", "16", "--epochs", "2", "--limit", "200",
-                         "--out", str(tmp_path / "m.npz"), "--quiet")
+    status, out, err = run(capsys, "train", "--hidden", "16", "--epochs", "2", "--limit", "200",
+                           "--out", str(tmp_path / "m.npz"))
     assert status == 0 and "golden accuracy" in out
+    # stderr is no terminal here: a line an epoch stands in for the bar
+    assert [line.split(" done")[0] for line in err.splitlines() if line.startswith("train: epoch")] == \
+        ["train: epoch 1/2", "train: epoch 2/2"]
     model = load_model(tmp_path / "m.npz")
     assert model.params.layer_sizes == (64, 16, 10)
     assert model.provenance["command"].startswith("firstspike train --hidden 16")
