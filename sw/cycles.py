@@ -28,8 +28,8 @@ import numpy as np
 from .params import CoreParams, Kernel
 from .topology import Conv2d
 
-__all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN", "STEPPED_WEIGHT_READ",
-           "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
+__all__ = ["DRAIN", "LAYERED_DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN",
+           "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -39,7 +39,10 @@ __all__ = ["DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DR
 # stage 2, which pushes its spikes and switches the queue over to the next layer; the next
 # layer's constants; that layer's first event into the source register.
 DRAIN, LAYER_SWITCH, SOURCE_FILL = 1, 1, 1
-LAYER_OVERHEAD = DRAIN + LAYER_SWITCH + SOURCE_FILL
+# The layered schedule's lane stage is two (hw/core/pipeline.py: lane_stage): 2a runs the
+# lanes into a register, 2b writes the row back and reports its spikes, a cycle later.
+LAYERED_DRAIN = DRAIN + 1
+LAYER_OVERHEAD = LAYERED_DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
@@ -105,9 +108,10 @@ def decision_latency(lanes: int) -> int:
 
 
 def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:
-    """Cycles the last layer waits beyond its overhead for the decision to settle."""
+    """Cycles the last layer waits beyond its overhead for the decision to settle (its
+    lanes report ``LAYERED_DRAIN - DRAIN`` cycles after a one-stage lane array would)."""
     p = params.lanes if lanes is None else lanes
-    return max(0, decision_latency(p) - layer_overhead(params, lanes))
+    return max(0, decision_latency(p) + LAYERED_DRAIN - DRAIN - layer_overhead(params, lanes))
 
 
 def passes_per_layer(params: CoreParams, events: np.ndarray, busy_steps: np.ndarray,

@@ -134,25 +134,44 @@ def write_back(m: Module, params: CoreParams, memories: Memories, *, valid, row,
 
 def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
                lanes, queue, decision, trace, tabled: bool) -> Spikes:
-    """Stage 2: compute and write back; report spikes; the decision unit one register on."""
-    s2 = Stage.behind_issue(m, params, seq, layers, "stage2")
-    row_bits = len(memories.states_w.data)
-    lane_bits = row_bits - (0 if params.fully_connected else 1)
+    """Stages 2a and 2b of the layered schedule: 2a runs the lane array on what stage 1
+    read into a register; 2b writes the new row back and reports its spikes (the decision
+    unit one register on). A fold in 2a whose row 2b holds (a fold revisited the cycle
+    after: a layer of one fold) takes 2b's register, the row's new state, instead of what
+    the memory read before 2b wrote it; two cycles behind, the state memory's transparent
+    read port gives the row being written."""
+    assert params.fully_connected  # conv layers run on the stepped schedule
+    p = params.lanes
+    state = state_layout(params)
+    a = Stage.behind_issue(m, params, seq, layers, "stage2a")
+    b = a.behind(m, "stage2b")
+    read = [Signal(state, name=f"stage2a_read_{lane}") for lane in range(p)]
+    b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]
+    b_time = [Signal(params.time_bits, name=f"stage2b_time_{lane}") for lane in range(p)]
+    b_potential = [Signal(signed(params.potential_bits), name=f"stage2b_potential_{lane}") for lane in range(p)]
+    b_fire = Signal(p, name="stage2b_fire")
+    forward = Signal()  # 2b holds this fold's row (its write comes too late for 2a's read)
     m.d.comb += [
-        lanes.op.eq(s2.op),
-        lanes.lanes_valid.eq(s2.lanes),
+        forward.eq(b.valid & (b.row == a.row)),
+        lanes.op.eq(a.op),
+        lanes.lanes_valid.eq(a.lanes),
         *unpack_row(lanes.weights, memories.weights_r.data),
         *unpack_row(lanes.thresholds, memories.thresholds_r.data),
         *unpack_row(lanes.initial, memories.initial_r.data),
-        *unpack_row(lanes.state_in, memories.states_r.data[:lane_bits]),
+        *unpack_row(read, memories.states_r.data),
+        *(lanes.state_in[lane].eq(Mux(forward, b_state[lane], read[lane])) for lane in range(p)),
     ]
-    stale = write_back(m, params, memories, valid=s2.valid, row=s2.row, state=lanes.state_out, clear=decision.clear)
-    if stale is not None:
-        m.d.comb += lanes.op.fresh.eq(s2.op.fresh | stale)
-    return _report(m, params, valid=s2.valid, last=s2.last, layer=s2.layer, position=s2.position, fold=s2.fold,
-                   op=s2.op, lanes_valid=s2.lanes, final=s2.final, fire=lanes.fire, times=lanes.time,
-                   potentials=lanes.potential, fired=[s.fired for s in lanes.state_out],
-                   spike_times=[s.time for s in lanes.state_out], seq=seq, queue=queue, decision=decision,
+    m.d.sync += [
+        *(b_state[lane].eq(lanes.state_out[lane]) for lane in range(p)),
+        *(b_time[lane].eq(lanes.time[lane]) for lane in range(p)),
+        *(b_potential[lane].eq(lanes.potential[lane]) for lane in range(p)),
+        b_fire.eq(lanes.fire),
+    ]
+    write_back(m, params, memories, valid=b.valid, row=b.row, state=b_state, clear=decision.clear)
+    return _report(m, params, valid=b.valid, last=b.last, layer=b.layer, position=b.position, fold=b.fold,
+                   op=b.op, lanes_valid=b.lanes, final=b.final, fire=b_fire, times=b_time,
+                   potentials=b_potential, fired=[s.fired for s in b_state],
+                   spike_times=[s.time for s in b_state], seq=seq, queue=queue, decision=decision,
                    trace=trace, tabled=tabled)
 
 

@@ -9,8 +9,8 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from firstspike.sw.cycles import (
-    DRAIN,
     LAYER_SWITCH,
+    LAYERED_DRAIN,
     SOURCE_FILL,
     inference_overhead,
     layer_overhead,
@@ -199,8 +199,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
-            with m.If(wait == DRAIN - 1):
-                m.d.comb += queue.switch.eq(1)  # with stage 2's push of the last record
+            with m.If(wait == LAYERED_DRAIN - 1):
+                m.d.comb += queue.switch.eq(1)  # with stage 2b's push of the last record
                 m.d.sync += finishing.eq(layers.is_last)
             # (A spike table reads ahead in the cycles between: TABLE_PRIMING.)
             with m.If((wait == overhead - SOURCE_FILL - LAYER_SWITCH) & ~finishing):

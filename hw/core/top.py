@@ -22,7 +22,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import inference_overhead, layer_overhead, uses_spike_table
+from firstspike.sw.cycles import LAYERED_DRAIN, inference_overhead, layer_overhead, uses_spike_table
 from firstspike.sw.errors import NotOnTheCore
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
@@ -145,7 +145,7 @@ class TTFSCore(wiring.Component):
         m.submodules.queue = queue = SpikeTable(params) if tabled else SpikeQueue(params)
         m.submodules.decision = decision = DecisionUnit(params)
         # The result is read in DONE, after the last LAYER_END's `overhead + settle` cycles.
-        assert 1 + decision.latency <= layer_overhead(params) + inference_overhead(params)
+        assert LAYERED_DRAIN + decision.latency <= layer_overhead(params) + inference_overhead(params)
 
         layers = layer_select(m, params, layout)
         step = Signal(params.time_bits, name="step")  # the step whose end is pending

@@ -96,21 +96,36 @@ class FrameReceiver(wiring.Component):
 
         fault_code = Signal(8)
         raise_fault = Signal()
+        # A fault is noted in registers first and offered the cycle after: what decides a
+        # fault (the byte, the position, the CRC) then ends in a register, not in the
+        # enables of the held fault.
+        noted = Signal()
+        noted_fault = Signal(fault_layout())
+        m.d.sync += noted.eq(raise_fault)
+        with m.If(raise_fault):
+            m.d.sync += [noted_fault.code.eq(fault_code), noted_fault.type.eq(Mux(position > 0, header.type, 0)),
+                         noted_fault.sequence.eq(Mux(position > 1, header.sequence, 0))]
         with m.If(self.faults.ready):
             m.d.sync += self.faults.valid.eq(0)
-        with m.If(raise_fault & ~(self.faults.valid & ~self.faults.ready)):
-            m.d.sync += [self.faults.valid.eq(1), self.faults.payload.code.eq(fault_code),
-                         self.faults.payload.type.eq(Mux(position > 0, header.type, 0)),
-                         self.faults.payload.sequence.eq(Mux(position > 1, header.sequence, 0))]
+        with m.If(noted & ~(self.faults.valid & ~self.faults.ready)):
+            m.d.sync += [self.faults.valid.eq(1), self.faults.payload.eq(noted_fault)]
         # Every frame waiting here holds a bank, so with two banks two places are enough.
         frame_layout = data.StructLayout({"header": header_layout(self.max_payload), "bank": 1})
         m.submodules.waiting = waiting = fifo.SyncFIFOBuffered(width=frame_layout.size, depth=2)
         m.d.comb += [self.frames.valid.eq(waiting.r_rdy), self.frames.payload.eq(waiting.r_data),
                      waiting.r_en.eq(self.frames.ready)]
 
+        # Every byte is taken into a register first: the receiver's decisions then start
+        # from a flip-flop beside them, not from the UART across the die (the board's
+        # longest path was that route into this logic).
         m.d.comb += self.bytes_in.ready.eq(1)
-        incoming = self.bytes_in.valid
-        value = self.bytes_in.payload
+        # With it, what kind of byte it is: a flag, an escape, an escaped flag or escape.
+        incoming, value = Signal(), Signal(8)
+        is_flag, is_escape, escapes_ok = Signal(), Signal(), Signal()
+        arriving = self.bytes_in.payload
+        m.d.sync += [incoming.eq(self.bytes_in.valid), value.eq(arriving),
+                     is_flag.eq(arriving == FLAG), is_escape.eq(arriving == ESCAPE),
+                     escapes_ok.eq(((arriving ^ 0x20) == FLAG) | ((arriving ^ 0x20) == ESCAPE))]
         with m.If(incoming):
             m.d.sync += silence.eq(0)
         with m.Elif(in_frame & (silence == self.idle_timeout)):
@@ -118,27 +133,27 @@ class FrameReceiver(wiring.Component):
         with m.Elif(in_frame):
             m.d.sync += silence.eq(silence + 1)
 
-        with m.If(incoming & (value == FLAG)):
+        with m.If(incoming & is_flag):
             with m.If(in_frame & (position != 0)):
                 m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
             m.d.sync += [in_frame.eq(1), escaped.eq(0), position.eq(0)]
         with m.Elif(incoming & in_frame & escaped):
             m.d.sync += escaped.eq(0)
             unescaped = value ^ 0x20
-            with m.If((unescaped == FLAG) | (unescaped == ESCAPE)):
+            with m.If(escapes_ok):
                 m.d.comb += [byte.eq(unescaped), have.eq(1)]
             with m.Else():
                 m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
                 m.d.sync += in_frame.eq(0)
-        with m.Elif(incoming & in_frame & (value == ESCAPE)):
+        with m.Elif(incoming & in_frame & is_escape):
             m.d.sync += escaped.eq(1)
         with m.Elif(incoming & in_frame):
             m.d.comb += [byte.eq(value), have.eq(1)]
 
-        payload_end = HEADER_BYTES + header.length
+        payload_end = Signal(range(HEADER_BYTES + self.max_payload + 1))  # HEADER_BYTES + length, once known
         m.d.comb += [
             checker.data.eq(byte),
-            checker.start.eq(incoming & (value == FLAG)),
+            checker.start.eq(incoming & is_flag),
             checker.valid.eq(have & (position < payload_end) | have & (position < HEADER_BYTES)),
             write.addr.eq(bank * depth + position - HEADER_BYTES),
             write.data.eq(byte),
@@ -159,8 +174,8 @@ class FrameReceiver(wiring.Component):
                         m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_LENGTH)]
                         m.d.sync += in_frame.eq(0)
                     with m.Else():
-                        m.d.sync += [header.length.eq(length), bank.eq(Mux(busy[0], 1, 0)),
-                                     bank_free.eq(~busy.all())]
+                        m.d.sync += [header.length.eq(length), payload_end.eq(HEADER_BYTES + length),
+                                     bank.eq(Mux(busy[0], 1, 0)), bank_free.eq(~busy.all())]
             with m.If((position >= payload_end) & (position >= HEADER_BYTES)):
                 with m.If(position == payload_end):
                     m.d.sync += received_crc[:8].eq(byte)
