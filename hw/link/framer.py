@@ -94,21 +94,26 @@ class FrameReceiver(wiring.Component):
         bank_free = Signal()
         silence = Signal(range(self.idle_timeout + 1))
 
-        fault_code = Signal(8)
-        raise_fault = Signal()
-        # A fault is noted in registers first and offered the cycle after: what decides a
-        # fault (the byte, the position, the CRC) then ends in a register, not in the
-        # enables of the held fault.
-        noted = Signal()
-        noted_fault = Signal(fault_layout())
-        m.d.sync += noted.eq(raise_fault)
-        with m.If(raise_fault):
-            m.d.sync += [noted_fault.code.eq(fault_code), noted_fault.type.eq(Mux(position > 0, header.type, 0)),
-                         noted_fault.sequence.eq(Mux(position > 1, header.sequence, 0))]
+        # A fault is noted in registers, one flag a kind, and offered the cycle after: what
+        # decides a fault (the byte, the position, the CRC) then ends in a register, not in
+        # a priority chain into the enables of the held fault. The checks below exclude each
+        # other (at most one fault a cycle), so the code is the OR of the noted ones.
+        kinds = (Nack.FRAMING, Nack.BAD_LENGTH, Nack.BAD_CRC, Nack.BUSY)
+        raised = {kind: Signal(name=f"raised_{kind.name.lower()}") for kind in kinds}
+        noted = {kind: Signal(name=f"noted_{kind.name.lower()}") for kind in kinds}
+        noted_type, noted_sequence = Signal(8), Signal(8)
+        m.d.sync += [*(noted[kind].eq(raised[kind]) for kind in kinds),
+                     noted_type.eq(Mux(position > 0, header.type, 0)),
+                     noted_sequence.eq(Mux(position > 1, header.sequence, 0))]
+        any_noted = Cat(*noted.values()).any()
+        noted_code = 0
+        for kind in kinds:
+            noted_code = noted_code | Mux(noted[kind], int(kind), 0)
         with m.If(self.faults.ready):
             m.d.sync += self.faults.valid.eq(0)
-        with m.If(noted & ~(self.faults.valid & ~self.faults.ready)):
-            m.d.sync += [self.faults.valid.eq(1), self.faults.payload.eq(noted_fault)]
+        with m.If(any_noted & ~(self.faults.valid & ~self.faults.ready)):
+            m.d.sync += [self.faults.valid.eq(1), self.faults.payload.code.eq(noted_code),
+                         self.faults.payload.type.eq(noted_type), self.faults.payload.sequence.eq(noted_sequence)]
         # Every frame waiting here holds a bank, so with two banks two places are enough.
         frame_layout = data.StructLayout({"header": header_layout(self.max_payload), "bank": 1})
         m.submodules.waiting = waiting = fifo.SyncFIFOBuffered(width=frame_layout.size, depth=2)
@@ -135,7 +140,7 @@ class FrameReceiver(wiring.Component):
 
         with m.If(incoming & is_flag):
             with m.If(in_frame & (position != 0)):
-                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+                m.d.comb += raised[Nack.FRAMING].eq(1)
             m.d.sync += [in_frame.eq(1), escaped.eq(0), position.eq(0)]
         with m.Elif(incoming & in_frame & escaped):
             m.d.sync += escaped.eq(0)
@@ -143,7 +148,7 @@ class FrameReceiver(wiring.Component):
             with m.If(escapes_ok):
                 m.d.comb += [byte.eq(unescaped), have.eq(1)]
             with m.Else():
-                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+                m.d.comb += raised[Nack.FRAMING].eq(1)
                 m.d.sync += in_frame.eq(0)
         with m.Elif(incoming & in_frame & is_escape):
             m.d.sync += escaped.eq(1)
@@ -171,7 +176,7 @@ class FrameReceiver(wiring.Component):
                 with m.Case(HEADER.offset("length") + 1):
                     length = Cat(length_low, byte)
                     with m.If(length > self.max_payload):
-                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_LENGTH)]
+                        m.d.comb += raised[Nack.BAD_LENGTH].eq(1)
                         m.d.sync += in_frame.eq(0)
                     with m.Else():
                         m.d.sync += [header.length.eq(length), payload_end.eq(HEADER_BYTES + length),
@@ -183,9 +188,9 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += in_frame.eq(0)
                     crc_ok = checker.crc == Cat(received_crc[:8], byte)
                     with m.If(~crc_ok):
-                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BAD_CRC)]
+                        m.d.comb += raised[Nack.BAD_CRC].eq(1)
                     with m.Elif(~bank_free):
-                        m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.BUSY)]
+                        m.d.comb += raised[Nack.BUSY].eq(1)
                     with m.Else():
                         m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
                         m.d.sync += busy.bit_select(bank, 1).eq(1)
@@ -196,7 +201,7 @@ class FrameReceiver(wiring.Component):
         with m.Elif(lost & ~incoming):
             m.d.sync += lost.eq(0)
             with m.If(in_frame):
-                m.d.comb += [raise_fault.eq(1), fault_code.eq(Nack.FRAMING)]
+                m.d.comb += raised[Nack.FRAMING].eq(1)
                 m.d.sync += [in_frame.eq(0), escaped.eq(0)]
         return m
 
