@@ -107,7 +107,11 @@ def test_failed_save_leaves_the_old_file_whole(tmp_path, model, monkeypatch):
 
 
 @pytest.mark.slow
-def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
+def test_shipped_digits_models_command_trains_the_same_network_as_well_again(tmp_path):
+    """Its command trains the same network to within a point of its accuracy. Not bit for
+    bit on every machine: the CPU's vector units and the libraries' kernels change the last
+    bits of float sums, and 80 epochs of training amplify them (a machine of this project's
+    CI trained other integers from the same command, 2026-12-03)."""
     import shlex
 
     from firstspike.sw.cli import main
@@ -115,7 +119,10 @@ def test_shipped_digits_model_is_reproduced_by_its_command(tmp_path):
     argv = shlex.split(shipped.provenance["command"])[1:]
     argv[argv.index("--out") + 1] = str(tmp_path / "again.npz")
     assert main(argv + ["--quiet"]) == 0
-    assert load_model(tmp_path / "again.npz").digest() == shipped.digest()
+    again = load_model(tmp_path / "again.npz")
+    assert again.params == shipped.params and again.encoding == shipped.encoding
+    assert abs(again.provenance["accuracy"] - shipped.provenance["accuracy"]) <= 0.01
+    assert again.provenance["exact_forward_agreement"] == 1.0
 
 
 @pytest.fixture
