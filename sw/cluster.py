@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,7 +50,6 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None) -> It
         with client:
             yield client
         return
-    _quiet_resource_tracker()
     # Processes, one thread each: the jobs are NumPy, simulators and compilers, which would
     # otherwise share one interpreter. Its HTTP server on any free port: two commands at once
     # must not fight over the default one.
@@ -59,23 +57,6 @@ def open_cluster(workers: int | None = None, scheduler: str | None = None) -> It
     with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
                       dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
-
-
-def _quiet_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker (which the worker processes share) with its
-    stderr on /dev/null. All it would say there is noise to a user: the semaphores it cleans
-    up after a worker was killed, and a traceback for each name two processes unregister when
-    an interrupt ends the workers mid-job (the command's own one line says what happened)."""
-    from multiprocessing import resource_tracker
-    sys.stderr.flush()
-    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        resource_tracker.ensure_running()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def run_jobs(client: Any, function: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any]]:

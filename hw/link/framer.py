@@ -120,11 +120,10 @@ class FrameReceiver(wiring.Component):
         m.d.comb += [self.frames.valid.eq(waiting.r_rdy), self.frames.payload.eq(waiting.r_data),
                      waiting.r_en.eq(self.frames.ready)]
 
-        # Every byte is taken into a register first: the receiver's decisions then start
-        # from a flip-flop beside them, not from the UART across the die (the board's
-        # longest path was that route into this logic).
+        # Every byte is taken into a register first, with what kind of byte it is (a flag,
+        # an escape, an escaped flag or escape): the receiver's decisions then start from
+        # flip-flops beside them, not from the UART across the die.
         m.d.comb += self.bytes_in.ready.eq(1)
-        # With it, what kind of byte it is: a flag, an escape, an escaped flag or escape.
         incoming, value = Signal(), Signal(8)
         is_flag, is_escape, escapes_ok = Signal(), Signal(), Signal()
         arriving = self.bytes_in.payload

@@ -23,7 +23,7 @@ from ..errors import FirstSpikeError
 from ..files import write_atomically
 from ..model import Model, load_model
 from ..params import CoreParams, Kernel
-from ..topology import LayerShape, MapShape
+from ..topology import LayerShape, MapShape, describe
 from .config import TrainConfig
 from .export import choose_output_threshold, to_model
 from .network import SurrogateNet, reverse_times
@@ -184,7 +184,7 @@ def _start_from_model(path: Path, state: _State | None, params: CoreParams) -> d
                        ("weight bits", theirs.weight_bits, mine.weight_bits),
                        ("potential bits", theirs.potential_bits, mine.potential_bits)):
         if a != b:
-            shown = (a, b) if name != "layers" else (_describe(theirs.shapes), _describe(mine.shapes))
+            shown = (a, b) if name != "layers" else tuple(", ".join(map(describe, p.shapes)) for p in (theirs, mine))
             raise FirstSpikeError(f"--start-from {path}: its {name} {shown[0]}, this run's {shown[1]}")
     if state is not None:
         net = state.net
@@ -200,10 +200,6 @@ def _start_from_model(path: Path, state: _State | None, params: CoreParams) -> d
     given = model.provenance
     return {"model": path.name, "digest": model.digest(),
             **{key: given[key] for key in ("command", "accuracy", "accuracy_split") if key in given}}
-
-
-def _describe(shapes: tuple[LayerShape, ...]) -> str:
-    return " > ".join(type(shape).__name__.lower() for shape in shapes)
 
 
 def _new_state(config: TrainConfig, sizes: tuple[int, ...], shapes: tuple[LayerShape, ...] = ()) -> _State:
