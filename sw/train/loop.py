@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..encoding import LatencyEncoding
 from ..errors import FirstSpikeError
 from ..files import write_atomically
+from ..heap import keep_freed_memory
 from ..model import Model, load_model
 from ..params import CoreParams, Kernel
 from ..topology import LayerShape, MapShape, describe
@@ -221,6 +222,7 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     (``.npz``, same network), then train ``config.epochs`` more with a fresh optimizer and
     learning-rate schedule.
     """
+    keep_freed_memory()
     n_classes = int(train_y.max()) + 1
     shapes: tuple[LayerShape, ...] = ()
     if config.conv:
