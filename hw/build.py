@@ -104,13 +104,64 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(command: list[str], folder: Path, log: str) -> None:
-    """Run a YoWASP tool inside ``folder``: they see only relative paths under it."""
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True)
-    (folder / log).write_text(done.stdout + done.stderr)
-    if done.returncode:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-        raise BuildError(f"{Path(command[0]).name} failed (log: {folder / log}):\n{tail}")
+#: nextpnr's log lines that start a phase, and the phase's name in the progress lines.
+_PHASES = (("Info: Packing", "packing"), ("Info: Running main analytical placer", "placing"),
+           ("Info: Running simulated annealing placer", "refining the placement"),
+           ("Info: Routing..", "routing"), ("Info: Running router2", "routing"),
+           ("Info: Critical path report", "timing report"))
+#: Seconds between progress lines within one phase of a long place-and-route.
+REPORT_EVERY = 60.0
+
+
+def _run(command: list[str], folder: Path, log: str, progress=None, every: float = REPORT_EVERY) -> None:
+    """Run a YoWASP tool inside ``folder`` (they see only relative paths under it), its
+    output written to ``log`` as it comes. With ``progress``: a line as each of nextpnr's
+    phases begins, and every ``every`` seconds within one the log's latest line."""
+    path = folder / log
+    with open(path, "w") as handle:
+        child = subprocess.Popen(command, cwd=folder, stdout=handle, stderr=subprocess.STDOUT, text=True)
+        try:
+            if progress is None:
+                child.wait()
+            else:
+                _follow(child, path, progress, every)
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+    if child.returncode:
+        tail = "\n".join(path.read_text(errors="replace").strip().splitlines()[-12:])
+        raise BuildError(f"{Path(command[0]).name} failed (log: {path}):\n{tail}")
+
+
+def _follow(child: subprocess.Popen, path: Path, progress, every: float) -> None:
+    """Report the phases of the log ``child`` writes to ``path`` until it ends."""
+    started = last = time.monotonic()
+    phase, latest, partial = "", "", ""
+    with open(path, errors="replace") as log:
+        while True:
+            ended = child.poll() is not None
+            lines = (partial + log.read()).split("\n")
+            partial = lines.pop()  # not ended by a newline yet
+            now = time.monotonic()
+            for line in lines:
+                name = next((name for marker, name in _PHASES if line.startswith(marker)), None)
+                if name is not None and name != phase:
+                    phase, last = name, now
+                    progress(f"build: nextpnr: {name} ({_minutes(now - started)})")
+                text = " ".join(line.removeprefix("Info:").split())
+                if text:
+                    latest = text
+            if ended:
+                return
+            if phase and now - last >= every:
+                last = now
+                progress(f"build: nextpnr: {phase}, {_minutes(now - started)}: {latest[:90]}")
+            time.sleep(min(1.0, every / 4))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
 
 
 def _version(package: str) -> str:
@@ -164,7 +215,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         _run([nextpnr, *spec.nextpnr, "--json", netlist, constraint_flag, spec.constraints,
               "--freq", f"{clock / 1e6:g}", "--timing-allow-fail", output_flag, routed,
               "--report", "pnr-report.json"],
-             out, "pnr.log")
+             out, "pnr.log", progress)
         pnr = json.loads((out / "pnr-report.json").read_text())
         fmax = min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
         placed = PlaceAndRoute(

@@ -83,3 +83,36 @@ def test_program_without_a_tool_says_what_to_install_and_the_exact_command(tmp_p
 def test_program_names_a_missing_bitstream(tmp_path, capsys):
     assert main(["program", "--board", "ulx3s", "--bitstream", str(tmp_path / "none.bit")]) == 2
     assert "no such bitstream" in capsys.readouterr().err
+
+
+def _fake_nextpnr(tmp_path, lines: list[str], status: int = 0):
+    import sys
+    script = tmp_path / "fake_nextpnr.py"
+    script.write_text("import sys, time\n"
+                      f"for line in {lines!r}:\n    print(line, flush=True)\n    time.sleep(0.25)\n"
+                      f"sys.exit({status})\n")
+    return [sys.executable, str(script)]
+
+
+def test_place_and_route_reports_each_phase_as_it_begins_and_its_latest_line_while_it_lasts(tmp_path):
+    from firstspike.hw.build import _run
+    lines = ["Info: Packing IOs..", "Info: Running main analytical placer, max placement attempts per cell = 9.",
+             "Info:     at iteration #1, type ALL: wirelen solved = 86017",
+             "Info:     at iteration #2, type ALL: wirelen solved = 91252",
+             "Info:     at iteration #3, type ALL: wirelen solved = 95572",
+             "Info: Routing..", "Info: Routing 16135 arcs.", "Info: Program finished normally."]
+    said: list[str] = []
+    _run(_fake_nextpnr(tmp_path, lines), tmp_path, "pnr.log", said.append, every=0.3)
+    assert (tmp_path / "pnr.log").read_text().splitlines() == lines
+    phases = [line for line in said if " min)" in line]
+    assert [line.split(": ")[-1].split(" (")[0] for line in phases] == ["packing", "placing", "routing"]
+    assert any(line.startswith("build: nextpnr: placing, ") and "at iteration #" in line for line in said)
+
+
+def test_a_failing_place_and_route_names_its_log_and_shows_its_last_lines(tmp_path):
+    from firstspike.hw.build import BuildError, _run
+    with pytest.raises(BuildError) as failed:
+        _run(_fake_nextpnr(tmp_path, ["Info: Packing IOs..", "ERROR: Unable to place cell 'x'"], status=1),
+             tmp_path, "pnr.log", [].append)
+    assert f"failed (log: {tmp_path / 'pnr.log'})" in str(failed.value)
+    assert str(failed.value).endswith("ERROR: Unable to place cell 'x'")

@@ -2,7 +2,9 @@
 
 Layer 0 reads the core's input stream, later layers the spike queue (or table) the
 previous layer filled. The register also works out the event's first weight row, so
-neither the queue's lane search nor the row multiply sits in front of the memory address.
+neither the queue's lane search nor the row multiply sits in front of the memory address;
+a second register behind it takes the next event while the first is used, so the
+upstream's take does not wait on the sequencer's decision.
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
             with m.Case(k):
                 m.d.comb += in_row.eq(layout.weight_base[k] + in_index * layout.folds[k])
 
+    # Two registers: the held event (A, what the sequencer sees) and the next one (B), so
+    # the upstream's take depends on registers only, not on the sequencer's decision
+    # (that chain, through the queue's lane search, was the iCE40's longest path).
     held, held_end = Signal(), Signal()
+    next_held, next_end = Signal(), Signal()
+    next_index, next_step, next_row = Signal.like(in_index), Signal.like(in_step), Signal.like(in_row)
     source = Source(valid=Signal(), end=Signal(), index=Signal.like(in_index), step=Signal.like(in_step),
                     row=Signal.like(in_row), bad=Signal(), held=held, take=Signal(), end_take=Signal(),
                     capture=Signal())
@@ -69,13 +76,22 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
         source.valid.eq(held & ~held_end),
         source.end.eq(Mux(layer == 0, held & held_end, ~held & queue.exhausted)),
         # Not past an end marker: what follows belongs to the next inference.
-        in_take.eq(source.capture & in_valid & (~held | source.take)),
+        in_take.eq(source.capture & in_valid & ~next_held & ~(held & held_end)),
     ]
-    with m.If(in_take):
-        m.d.sync += [held.eq(1), held_end.eq(in_end & (layer == 0)), source.index.eq(in_index),
-                     source.step.eq(in_step), source.row.eq(in_row)]
-    with m.Elif(source.take | source.end_take):
-        m.d.sync += held.eq(0)
+    ends = in_end & (layer == 0)
+    frees = ~held | source.take | source.end_take
+    with m.If(frees):
+        with m.If(next_held):
+            m.d.sync += [held.eq(1), held_end.eq(next_end), source.index.eq(next_index),
+                         source.step.eq(next_step), source.row.eq(next_row), next_held.eq(0)]
+        with m.Elif(in_take):
+            m.d.sync += [held.eq(1), held_end.eq(ends), source.index.eq(in_index),
+                         source.step.eq(in_step), source.row.eq(in_row)]
+        with m.Else():
+            m.d.sync += held.eq(0)
+    with m.Elif(in_take):
+        m.d.sync += [next_held.eq(1), next_end.eq(ends), next_index.eq(in_index), next_step.eq(in_step),
+                     next_row.eq(in_row)]
     m.d.comb += source.bad.eq(_bad_event(params, events, source.index, source.step, pending_step))
     return source
 
