@@ -221,6 +221,26 @@ def test_resume_refuses_a_checkpoint_from_other_settings(digits, tmp_path):
               checkpoint=checkpoint, resume=True)
 
 
+def test_a_finished_run_resumed_with_another_output_firing_floor_only_exports_again(digits, tmp_path):
+    """--min-fired picks the output threshold after training: a finished run's checkpoint
+    exports at a new floor without training again (the same weights, another threshold)."""
+    checkpoint = tmp_path / "run.pt"
+    x, y = digits.train_x[:300], digits.train_y[:300]
+    config = replace(SHORT, epochs=1, min_fired=0.5)
+    first = train(x, y, x_max=digits.x_max, config=config, provenance={}, checkpoint=checkpoint)
+    again = train(x, y, x_max=digits.x_max, config=replace(config, min_fired=0.9), provenance={},
+                  checkpoint=checkpoint, resume=True)
+    assert again.history == first.history
+    for a, b in zip(first.model.layers, again.model.layers):
+        assert np.array_equal(a.weights, b.weights)
+    times = again.model.encoding.encode(x, config.time_steps)
+    assert simulate(again.model, times).fired.mean() >= simulate(first.model, times).fired.mean()
+    assert again.model.layers[-1].thresholds.max() <= first.model.layers[-1].thresholds.max()
+    with pytest.raises(FirstSpikeError, match="other settings"):  # 0 holds no images out: another run
+        train(x, y, x_max=digits.x_max, config=replace(config, min_fired=0.0), provenance={},
+              checkpoint=checkpoint, resume=True)
+
+
 def test_a_run_started_from_another_runs_weights_continues_from_them_on_its_own_schedule(digits, tmp_path):
     """--start-from: the first run's weights, then a new run (its own epochs, optimizer and
     learning-rate schedule), recorded in the provenance; another network is refused by name."""

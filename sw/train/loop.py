@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +131,19 @@ def _save_checkpoint(path: Path, config: TrainConfig, state: _State) -> None:
     write_atomically(path, lambda handle: torch.save(saved, handle))
 
 
+def _trained_by(config: TrainConfig) -> TrainConfig:
+    """The settings that shape the weights: a resumed run may change the others.
+    ``min_fired`` only picks the exported output threshold, once training is over; whether it
+    is 0 decides which images are held out for that, so that stays."""
+    return replace(config, min_fired=float(config.min_fired > 0))
+
+
 def _load_checkpoint(path: Path, config: TrainConfig, sizes: tuple[int, ...],
                      shapes: tuple[LayerShape, ...] = ()) -> _State:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        if TrainConfig.from_dict(saved["config"]) != config or tuple(saved["sizes"]) != sizes:
+        if (_trained_by(TrainConfig.from_dict(saved["config"])) != _trained_by(config)
+                or tuple(saved["sizes"]) != sizes):
             raise FirstSpikeError(f"{path} was made with other settings or data; remove it or drop --resume")
         state = _new_state(config, sizes, shapes)
         state.net.load_state_dict(saved["net"])
