@@ -3,9 +3,14 @@
 One Amaranth memory of many block RAMs reads through the multiplexer Yosys builds to join
 them, in the same cycle as the block RAMs' own clock-to-output delay (5.8 ns on an ECP5,
 before the routing across the die): it bounds the clock near 50 MHz. Here the memory is
-banks of :data:`BANK_ROWS` rows (a DP16KD's depth at 36 bits), each bank's output has a
-register, and the choice between them another: a row comes :data:`READ_LATENCY` cycles
-after its address, and no path has more than one of those delays.
+banks of :data:`BANK_ROWS` rows, each bank's output has a register, and the choice between
+them another: a row comes :data:`READ_LATENCY` cycles after its address, and no path has
+more than one of those delays.
+
+A bank is as deep as a DP16KD goes (2,048 rows at 9 bits), so Yosys lays each row across
+side-by-side blocks with no multiplexer inside a bank, and the choice spans few banks.
+Banks of 512 rows (the depth at 36 bits) made the ULX3S CNN build's choice 20 ways of 256
+bits, gathered from block RAMs all over the die: its routing did not converge in an hour.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from firstspike.sw.cycles import STEPPED_WEIGHT_READ
 
 __all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView"]
 
-BANK_ROWS = 512
+BANK_ROWS = 2048
 READ_LATENCY = STEPPED_WEIGHT_READ  # the block RAM, its bank's register, the choice's register
 assert READ_LATENCY == 3
 
