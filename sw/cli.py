@@ -89,8 +89,29 @@ def _backend_options(args: argparse.Namespace) -> dict:
     options = {"simulator": args.simulator, "harness": args.harness}
     if args.waves:
         check_output_path(args.waves, "--waves")
-        options.update(waves=args.waves, waves_sample=args.waves_sample)
+        options.update(waves=args.waves, waves_sample=args.waves_sample, simulator=_waves_simulator(args))
     return options
+
+
+#: The waveform format each simulator writes.
+WAVE_FORMATS = {"icarus": ".fst", "verilator": ".vcd"}
+
+
+def _waves_simulator(args: argparse.Namespace) -> str:
+    """The simulator that writes the format ``--waves`` names (chosen by it if none is given)."""
+    suffix = Path(args.waves).suffix.lower()
+    if args.simulator is None:
+        chosen = next((sim for sim, ext in WAVE_FORMATS.items() if ext == suffix), None)
+        if chosen is None:
+            raise FirstSpikeError(f"--waves {args.waves}: name the file .fst (Icarus writes it) or .vcd (Verilator)")
+        return chosen
+    if suffix != WAVE_FORMATS[args.simulator]:
+        other = next(sim for sim in WAVE_FORMATS if sim != args.simulator)
+        raise FirstSpikeError(f"--waves {args.waves}: {args.simulator.capitalize()} writes "
+                              f"{WAVE_FORMATS[args.simulator][1:].upper()}; name the file "
+                              f"{Path(args.waves).stem}{WAVE_FORMATS[args.simulator]} "
+                              f"(or --simulator {other} for {WAVE_FORMATS[other][1:].upper()})")
+    return args.simulator
 
 
 def _backend_label(args: argparse.Namespace) -> str:

@@ -112,6 +112,12 @@ CASES = {
                                         "infer", "--device", "emulator", "--report", "{d}/keep.txt/rep.png"),
     "eval: --waves under a file": Bad(E + "--waves {d}/keep.txt/w.fst: {d}/keep.txt is a file, not a folder",
                                       "eval", "--backend", "rtl", "--limit", "5", "--waves", "{d}/keep.txt/w.fst"),
+    "eval: --waves in the other simulator's format": Bad(
+        E + "--waves {d}/w.vcd: Icarus writes FST; name the file w.fst (or --simulator verilator for VCD)",
+        "eval", "--backend", "rtl", "--simulator", "icarus", "--limit", "5", "--waves", "{d}/w.vcd"),
+    "eval: --waves in no simulator's format": Bad(
+        E + "--waves {d}/w.txt: name the file .fst (Icarus writes it) or .vcd (Verilator)",
+        "eval", "--backend", "rtl", "--limit", "5", "--waves", "{d}/w.txt"),
     "eval: --board without netlist": Bad(E + "--board: only with --backend netlist", "eval", "--board", "ulx3s"),
     "eval: a netlist of a board without cell models": Bad(
         "firstspike eval: argument --board: invalid choice: 'arty' (choose from 'icebreaker', 'ulx3s')",

@@ -13,6 +13,7 @@ import pytest
 
 from firstspike.hw.sim.runner import RTLSimulationError, run_rtl
 from firstspike.sw import Kernel, simulate
+from firstspike.sw.cli import WAVE_FORMATS
 from firstspike.sw.datasets import load_dataset
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import load_model
@@ -141,13 +142,14 @@ def test_eval_with_the_rtl_backend_reports_full_agreement(capsys):
     assert report["agreement"] == 1.0 and report["samples"] == 30 and report["backend"] == "rtl"
 
 
-def test_run_with_the_rtl_backend_writes_results_agreement_and_a_waveform(tmp_path, capsys, digits):
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_run_with_the_rtl_backend_writes_results_agreement_and_a_waveform(tmp_path, capsys, digits, simulator):
     from firstspike.sw.cli import main
     model, times, _ = digits
     np.save(tmp_path / "in.npy", times[:5])
-    status = main(["run", "--backend", "rtl", "--simulator", "verilator", "--lanes", "4", "--quiet",
+    status = main(["run", "--backend", "rtl", "--simulator", simulator, "--lanes", "4", "--quiet",
                    "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.npz"),
-                   "--waves", str(tmp_path / "one.vcd"), "--waves-sample", "2"])
+                   "--waves", str(tmp_path / f"one{WAVE_FORMATS[simulator]}"), "--waves-sample", "2"])
     assert status == 0, capsys.readouterr().err
     with np.load(tmp_path / "out.npz") as out:
         golden = simulate(model.with_schedule("stepped"), times[:5])  # the default schedule
@@ -155,7 +157,9 @@ def test_run_with_the_rtl_backend_writes_results_agreement_and_a_waveform(tmp_pa
         assert out["cycles"].tolist() == golden.cycles(4).tolist()
         assert out["agrees_with_golden"].all()
         assert "output_potentials" not in out.files
-    assert (tmp_path / "one.vcd").read_text().startswith("$")
+    waves = (tmp_path / f"one{WAVE_FORMATS[simulator]}").read_bytes()
+    # VCD is text; an FST file opens with its header block: type 0, then the block's length, 329
+    assert waves.startswith(b"$" if simulator == "verilator" else b"\x00" + (329).to_bytes(8, "big"))
     assert "5/5 samples" in capsys.readouterr().out
 
 
