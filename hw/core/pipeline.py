@@ -150,9 +150,11 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
     b_time = [Signal(params.time_bits, name=f"stage2b_time_{lane}") for lane in range(p)]
     b_potential = [Signal(signed(params.potential_bits), name=f"stage2b_potential_{lane}") for lane in range(p)]
     b_fire = Signal(p, name="stage2b_fire")
-    forward = Signal()  # 2b holds this fold's row (its write comes too late for 2a's read)
+    # 2b holds this fold's row (its write comes too late for 2a's read): compared a stage
+    # early, as (layer, fold), which names the row, from registers rather than the row's sum.
+    forward = Signal()
+    m.d.sync += forward.eq(a.valid & (a.layer == layers.layer) & (a.fold == seq.fold))
     m.d.comb += [
-        forward.eq(b.valid & (b.row == a.row)),
         lanes.op.eq(a.op),
         lanes.lanes_valid.eq(a.lanes),
         *unpack_row(lanes.weights, memories.weights_r.data),

@@ -13,7 +13,7 @@ Meanwhile the receiver takes the next frame into its other bank.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.layout import MemoryLayout, Target
@@ -87,7 +87,7 @@ class CommandHandler(wiring.Component):
         rows = [layout.weight_rows, layout.neuron_rows]
         widest_row = max(row_bytes(layout, Target.WEIGHTS), row_bytes(layout, Target.THRESHOLDS))
         n_res = result_bytes(params)
-        vector_bytes = max(len(self.info_bytes), n_res + 1, REGION_BYTES, 2)
+        vector_bytes = max(n_res + 1, REGION_BYTES, 2)
 
         m.submodules.decoder = decoder = SpikeCodeDecoder(params, self.max_payload)
         m.submodules.mover = mover = RowMover(params, self.max_payload)
@@ -107,7 +107,6 @@ class CommandHandler(wiring.Component):
         vector = Signal(8 * vector_bytes)  # a reply's bytes, byte k at bits 8k ...
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()          # the bank has had a cycle to answer ``position``
-        sha = Signal(256, init=int.from_bytes(self.model_sha256, "little"))
         flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0)
                        | (SHAPED if not params.fully_connected else 0))
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
@@ -124,13 +123,25 @@ class CommandHandler(wiring.Component):
                      self.read_address.eq(Mux(reader == 1, readers[1], Mux(reader == 2, readers[2],
                                                                          Mux(reader == 3, readers[3], readers[0])))),
                      decoder.read_byte.eq(self.read_byte), mover.read_byte.eq(self.read_byte),
-                     sender.read_byte.eq(self.read_byte), sender.vector.eq(vector)]
+                     sender.vector.eq(vector)]
 
-        # INFO: constant bytes, the model hash and flags, then (conv networks) the layer shapes.
-        shapes = info_shapes_bytes(params)
-        fixed = len(self.info_bytes) - shapes
-        info_prefix = Const(int.from_bytes(self.info_bytes[:fixed - 33], "little"), 8 * (fixed - 33))
-        info_shapes = Const(int.from_bytes(self.info_bytes[fixed:], "little"), max(1, 8 * shapes))
+        # INFO: constant bytes, the model hash and flags, then (conv networks) the layer shapes,
+        # from a table the sender reads as it reads the frame bank (a byte a cycle after its
+        # address; block RAM, not a register and a multiplexer as wide as the reply). COMMIT
+        # writes the hash into it; after a LOAD it reads as zeros. The flags byte is a register.
+        fixed = len(self.info_bytes) - info_shapes_bytes(params)
+        sha_at, flags_at = fixed - 33, fixed - 1
+        table = bytearray(self.info_bytes)
+        table[sha_at:flags_at] = self.model_sha256
+        m.submodules.info = info = memory.Memory(shape=8, depth=len(table), init=list(table))
+        info_read, info_write = info.read_port(), info.write_port()
+        read_at = Signal.like(info_read.addr)  # the address of the byte ``info_read`` gives
+        info_byte = Mux(read_at == flags_at, flags,
+                        Mux((read_at >= sha_at) & (read_at < flags_at) & ~(flags & COMMITTED).any(), 0,
+                            info_read.data))
+        m.d.comb += [info_read.addr.eq(sender.read_address),
+                     sender.read_byte.eq(Mux(reply.source == Source.TABLE, info_byte, self.read_byte))]
+        m.d.sync += read_at.eq(info_read.addr)
         target_rows = Mux(target == Target.WEIGHTS, rows[0], rows[1])
         target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes(layout, Target.WEIGHTS),
                                row_bytes(layout, Target.THRESHOLDS))
@@ -150,7 +161,7 @@ class CommandHandler(wiring.Component):
 
         # A LOAD's rows change the memories: the device no longer holds a committed model.
         with m.If(self.write.valid & self.write.ready):
-            m.d.sync += [flags.eq(flags & ~COMMITTED), sha.eq(0)]
+            m.d.sync += flags.eq(flags & ~COMMITTED)
 
         def start_reply(kind: int, length, source: Source = Source.VECTOR):
             m.d.sync += [reply.header.type.eq(kind), reply.header.length.eq(length), reply.source.eq(source)]
@@ -183,8 +194,7 @@ class CommandHandler(wiring.Component):
                         with m.If(header.length != 0):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += vector.eq(Cat(info_prefix, sha, flags, info_shapes))
-                            start_reply(kind, len(self.info_bytes))
+                            start_reply(kind, len(self.info_bytes), Source.TABLE)
                     with m.Case(Command.ECHO):
                         m.d.sync += reader.eq(3)
                         start_reply(kind, header.length, Source.BANK)
@@ -223,8 +233,10 @@ class CommandHandler(wiring.Component):
             # a cycle to address (``addressed`` set) and one to use.
             with m.State("COMMIT"):
                 m.d.sync += addressed.eq(~addressed)
+                m.d.comb += [info_write.addr.eq(sha_at + position[:5]), info_write.data.eq(self.read_byte),
+                             info_write.en.eq(addressed)]
                 with m.If(addressed):
-                    m.d.sync += [sha.word_select(position[:5], 8).eq(self.read_byte), position.eq(position + 1)]
+                    m.d.sync += position.eq(position + 1)
                     with m.If(position == 31):
                         m.d.sync += flags.eq(flags | COMMITTED)
                         start_reply(Command.COMMIT | REPLY, 0)

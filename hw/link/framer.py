@@ -8,7 +8,7 @@ answered with BUSY. Faults carry what a NACK needs.
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import crc, data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -205,6 +205,19 @@ class FrameReceiver(wiring.Component):
         return m
 
 
+def _stuffed(byte: Value) -> Value:
+    """Whether ``byte`` goes out escaped (two bytes)."""
+    return (byte == FLAG) | (byte == ESCAPE)
+
+
+def _one_hot_choice(select: Value, choices: list[Value]) -> Value:
+    """The choice whose bit of one-hot ``select`` is set (0 if none): an AND-OR, no decoder."""
+    chosen = Const(0, 8)
+    for i, choice in enumerate(choices):
+        chosen = chosen | Mux(select[i], choice, 0)
+    return chosen
+
+
 class FrameTransmitter(wiring.Component):
     """Header in (``frames``), then exactly ``length`` bytes on ``payload``; stuffed
     frame bytes with the CRC out on ``bytes_out``."""
@@ -233,8 +246,12 @@ class FrameTransmitter(wiring.Component):
         payload_end = Signal(range(self.max_payload + 5))
         crc_high_at = Signal(range(self.max_payload + 6))
         frame_end = Signal(range(self.max_payload + 7))
-        # Where ``position`` stands relative to those, registered as it moves.
+        # Where ``position`` stands relative to those, registered as it moves: the byte to send
+        # is then an AND-OR of registered choices, not a comparison of ``position`` first.
         in_payload, at_crc_low, at_crc_high, at_end = Signal(), Signal(), Signal(), Signal()
+        at_header = Signal(HEADER_BYTES)  # one-hot: the header byte at ``position``; 0 after it
+        header_bytes = [Value.cast(getattr(header, field.name))[8 * i:8 * i + 8]
+                        for field in HEADER.fields for i in range(field.size)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -244,27 +261,19 @@ class FrameTransmitter(wiring.Component):
                     m.d.sync += [header.eq(self.frames.payload), position.eq(0),
                                  payload_end.eq(HEADER_BYTES + length), crc_high_at.eq(HEADER_BYTES + 1 + length),
                                  frame_end.eq(HEADER_BYTES + CRC_BYTES + length),
-                                 in_payload.eq(1), at_crc_low.eq(0), at_crc_high.eq(0), at_end.eq(0),
+                                 in_payload.eq(1), at_crc_low.eq(0), at_crc_high.eq(0), at_end.eq(0), at_header.eq(1),
                                  self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
                     m.d.comb += generator.start.eq(1)
                     m.next = "BODY"
             with m.State("BODY"):
-                with m.Switch(position):
-                    with m.Case(HEADER.offset("type")):
-                        m.d.comb += [byte.eq(header.type), byte_valid.eq(1)]
-                    with m.Case(HEADER.offset("sequence")):
-                        m.d.comb += [byte.eq(header.sequence), byte_valid.eq(1)]
-                    with m.Case(HEADER.offset("length")):
-                        m.d.comb += [byte.eq(header.length), byte_valid.eq(1)]
-                    with m.Case(HEADER.offset("length") + 1):
-                        m.d.comb += [byte.eq(header.length >> 8), byte_valid.eq(1)]
-                    with m.Default():
-                        with m.If(in_payload):
-                            m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid)]
-                        with m.Elif(at_crc_low):
-                            m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1)]
-                        with m.Else():
-                            m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1)]
+                with m.If(at_header.any()):
+                    m.d.comb += [byte.eq(_one_hot_choice(at_header, header_bytes)), byte_valid.eq(1)]
+                with m.Elif(in_payload):
+                    m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid)]
+                with m.Elif(at_crc_low):
+                    m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1)]
+                with m.Else():
+                    m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1)]
                 out_free = ~self.bytes_out.valid | self.bytes_out.ready
                 with m.If(out_free & pending_escape):
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
@@ -273,15 +282,18 @@ class FrameTransmitter(wiring.Component):
                         m.next = "DRAIN"
                 with m.Elif(out_free & byte_valid):
                     m.d.comb += take_byte.eq(1)
-                    stuff = (byte == FLAG) | (byte == ESCAPE)
+                    stuff = _stuffed(byte)
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(Mux(stuff, ESCAPE, byte)),
-                                 pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1)]
+                                 pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1),
+                                 at_header.eq(at_header << 1)]
                     following = position + 1
                     m.d.sync += [in_payload.eq(following < payload_end), at_crc_low.eq(following == payload_end),
                                  at_crc_high.eq(following == crc_high_at), at_end.eq(following == frame_end)]
                     with m.If(at_crc_low):
                         m.d.sync += crc_value.eq(generator.crc)
-                    with m.If(at_crc_high & ~stuff):
+                    # At the CRC's high byte ``byte`` is ``crc_value[8:]``: its stuffing test
+                    # from the register, so the state's enable does not wait for the choice.
+                    with m.If(at_crc_high & ~_stuffed(crc_value[8:])):
                         m.next = "DRAIN"
                 with m.Elif(self.bytes_out.ready):
                     m.d.sync += self.bytes_out.valid.eq(0)
@@ -290,7 +302,7 @@ class FrameTransmitter(wiring.Component):
                     m.d.sync += self.bytes_out.valid.eq(0)
                     m.next = "IDLE"
         m.d.comb += [
-            self.payload.ready.eq(take_byte & (position >= HEADER_BYTES) & in_payload),
+            self.payload.ready.eq(take_byte & ~at_header.any() & in_payload),
             generator.data.eq(byte),
             generator.valid.eq(take_byte & in_payload),
         ]

@@ -16,9 +16,10 @@ __all__ = ["ReplySender", "Source", "reply_layout"]
 class Source(IntEnum):
     """Where a reply's payload comes from."""
 
-    VECTOR = 0  # the ``vector`` input: a few bytes the command handler made (INFO, results, NACKs)
-    BANK = 1    # the request frame's own payload (ECHO)
+    VECTOR = 0  # the ``vector`` input: a few bytes the command handler made (results, NACKs)
+    BANK = 1    # ``read_byte``, a cycle after ``read_address``: the request frame's own payload (ECHO)
     ROWS = 2    # the ``rows`` stream (READ: memory rows from the row mover)
+    TABLE = 3   # ``read_byte`` as for BANK, from the handler's INFO table
 
 
 def reply_layout(max_payload: int) -> data.StructLayout:
@@ -66,10 +67,10 @@ class ReplySender(wiring.Component):
                 source = request.source
                 byte_valid = Signal()
                 m.d.comb += [
-                    byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid, (source != Source.BANK) | addressed)),
+                    byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid, (source == Source.VECTOR) | addressed)),
                     self.reply_payload.payload.eq(Mux(source == Source.ROWS, self.rows.payload,
-                                                      Mux(source == Source.BANK, self.read_byte,
-                                                          self.vector.word_select(position, 8)))),
+                                                      Mux(source == Source.VECTOR, self.vector.word_select(position, 8),
+                                                          self.read_byte))),
                 ]
                 with m.If(position == length):
                     m.d.comb += self.done.eq(1)

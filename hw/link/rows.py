@@ -27,7 +27,8 @@ class RowMover(wiring.Component):
     A row is ``row_bytes`` little-endian bytes on the wire (sw/link/messages.py). LOAD takes
     the rows from the frame bank, after the region header, and writes each on ``write``;
     READ asks the core for each row on ``read`` and hands its bytes out on ``bytes_out``.
-    ``done`` is high for one cycle when the last row is written or its last byte taken.
+    ``done`` is high for one cycle, the cycle after the last row is written or its last byte
+    taken (a register: the handler's reply registers load on it).
     """
 
     def __init__(self, params: CoreParams, max_payload: int):
@@ -55,6 +56,7 @@ class RowMover(wiring.Component):
         byte_in_row = Signal(range(widest + 1))
         target_row_bytes = Mux(request.target == Target.WEIGHTS, weight_bytes, neuron_bytes)
         m.d.comb += self.read_address.eq(position)
+        m.d.sync += self.done.eq(0)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -84,14 +86,14 @@ class RowMover(wiring.Component):
                 with m.If(self.write.ready):
                     m.d.sync += [row_index.eq(row_index + 1), byte_in_row.eq(0), row.eq(0)]
                     with m.If(row_index == request.count - 1):
-                        m.d.comb += self.done.eq(1)
+                        m.d.sync += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "LOAD"
 
             with m.State("READ_ROW"):
                 with m.If(row_index == request.count):
-                    m.d.comb += self.done.eq(1)
+                    m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.comb += [self.read.valid.eq(1), self.read.payload.target.eq(request.target),
