@@ -114,6 +114,7 @@ class CommandHandler(wiring.Component):
         region = Signal(struct_layout(REGION))
         target, address, count = region.target, region.address, region.count
         bad_target, bad_address = Signal(), Signal()
+        too_long, length_differs = Signal(), Signal()  # a READ's rows past the payload; a LOAD's length
         region_bytes = Signal(range(256 * widest_row + 1))
         # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
         reader = Signal(range(4))
@@ -249,14 +250,19 @@ class CommandHandler(wiring.Component):
                     with m.If(position == REGION_BYTES - 1):
                         m.next = "CHECK_REGION"
 
-            # The region's checks take two cycles: the comparisons and the length
-            # multiply in one, the decision in the next.
+            # The region's checks take three cycles: the comparisons and the length
+            # multiply in one, the length's comparisons in the next, the decision in the
+            # third (each from registers: no carry chain in front of the reply's enables).
             with m.State("CHECK_REGION"):
                 m.d.sync += [
                     bad_target.eq(target > Target.INITIAL_POTENTIALS),
                     bad_address.eq((count == 0) | (address + count > target_rows)),
                     region_bytes.eq(count * target_row_bytes),
                 ]
+                m.next = "CHECK_LENGTH"
+            with m.State("CHECK_LENGTH"):
+                m.d.sync += [too_long.eq(region_bytes > self.max_payload),
+                             length_differs.eq(header.length != REGION_BYTES + region_bytes)]
                 m.next = "DECIDE_REGION"
             with m.State("DECIDE_REGION"):
                 with m.If(bad_target):
@@ -264,11 +270,11 @@ class CommandHandler(wiring.Component):
                 with m.Elif(bad_address):
                     refuse(Nack.BAD_ADDRESS)
                 with m.Elif(header.type == Command.READ):
-                    with m.If(region_bytes > self.max_payload):
+                    with m.If(too_long):
                         refuse(Nack.BAD_LENGTH)
                     with m.Else():
                         m.next = "MOVE"
-                with m.Elif(header.length != REGION_BYTES + region_bytes):
+                with m.Elif(length_differs):
                     refuse(Nack.BAD_LENGTH)
                 with m.Else():
                     m.d.sync += reader.eq(2)

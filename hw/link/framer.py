@@ -93,6 +93,7 @@ class FrameReceiver(wiring.Component):
         bank = Signal()
         bank_free = Signal()
         silence = Signal(range(self.idle_timeout + 1))
+        ending = Signal()  # the frame's last byte came last cycle: its checks are due
 
         # A fault is noted in registers, one flag a kind, and offered the cycle after: what
         # decides a fault (the byte, the position, the CRC) then ends in a register, not in
@@ -184,15 +185,19 @@ class FrameReceiver(wiring.Component):
                 with m.If(position == payload_end):
                     m.d.sync += received_crc[:8].eq(byte)
                 with m.Else():
-                    m.d.sync += in_frame.eq(0)
-                    crc_ok = checker.crc == Cat(received_crc[:8], byte)
-                    with m.If(~crc_ok):
-                        m.d.comb += raised[Nack.BAD_CRC].eq(1)
-                    with m.Elif(~bank_free):
-                        m.d.comb += raised[Nack.BUSY].eq(1)
-                    with m.Else():
-                        m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
-                        m.d.sync += busy.bit_select(bank, 1).eq(1)
+                    m.d.sync += [in_frame.eq(0), received_crc[8:].eq(byte), ending.eq(1)]
+        # The frame's end is decided the cycle after its last byte, from registers: the CRC
+        # comparison is then not behind the escape decoding. Nothing it reads changes in that
+        # cycle (the CRC is complete, and a FLAG then only restarts the checker).
+        with m.If(ending):
+            m.d.sync += ending.eq(0)
+            with m.If(checker.crc != received_crc):
+                m.d.comb += raised[Nack.BAD_CRC].eq(1)
+            with m.Elif(~bank_free):
+                m.d.comb += raised[Nack.BUSY].eq(1)
+            with m.Else():
+                m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
+                m.d.sync += busy.bit_select(bank, 1).eq(1)
 
         lost = Signal()  # a line error not yet acted on
         with m.If(self.line_error):
