@@ -149,7 +149,11 @@ class LaneArray(wiring.Component):
                     new.current.eq(Mux(self.op.end_of_step, current_sat, current) + add),
                 ]
             else:
-                m.d.comb += new.potential.eq(Mux(self.op.end_of_step, settled, potential) + add)
+                # sat(V) + w as a choice of three sums, made by the saturation's comparisons
+                # beside them rather than in front: one carry chain on the path, not two.
+                end = self.op.end_of_step
+                m.d.comb += new.potential.eq(Mux(end & (potential > high), high + add,
+                                                 Mux(end & (potential < low), low + add, potential + add)))
         return m
 
     def _add_then_end(self, m: Module) -> None:

@@ -222,11 +222,18 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
     else:
         m.d.comb += [queue.record.fold.eq(fold), queue.record.position.eq(position),
                      queue.record.step.eq(op.step), queue.record.fire.eq(fire)]
-    popcount = _popcount([fire[lane] for lane in range(p)])
-    with m.Switch(layer):
+    # The spike counters count a register behind the lanes (the popcount and the sum would
+    # otherwise follow the threshold comparison in one cycle); they settle two cycles after
+    # the lanes report, no later than the decision (its latency is at least two).
+    assert 1 + decision.latency >= 2
+    counted = Signal(name="counted_valid")
+    counted_fire, counted_layer = Signal(p, name="counted_fire"), Signal.like(layer, name="counted_layer")
+    m.d.sync += [counted.eq(valid), counted_fire.eq(fire), counted_layer.eq(layer)]
+    popcount = _popcount([counted_fire[lane] for lane in range(p)])
+    with m.Switch(counted_layer):
         for k in range(n_layers):
             with m.Case(k):
-                with m.If(valid):
+                with m.If(counted):
                     m.d.sync += seq.layer_spikes[k].eq(seq.layer_spikes[k] + popcount)
     # The decision unit behind a register: the lane arithmetic and the decision's
     # comparison trees would otherwise be one long path.

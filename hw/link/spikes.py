@@ -71,20 +71,23 @@ class SpikeCodeDecoder(wiring.Component):
         bit = byte.bit_select(at, 1)
         m.d.comb += self.read_address.eq(next_byte)
 
-        # A value: a run of ones (Rice codes only), a zero, then ``width`` low bits.
+        # A value: a run of ones (Rice codes only), a zero, then ``width`` low bits. It is
+        # summed as the bits come, ``unit`` = 2 ** width a one, so no shift by ``width``
+        # stands between the last bit and what uses the value.
         ones = Signal(range(cap + 1))
-        low = Signal(widest)
         j = Signal(range(widest + 1))
         in_low = Signal()
         width = Signal(range(widest + 1))
+        unit = Signal(1 << widest)
         k_count, k_gap = Signal(K_BITS), Signal(K_BITS)
         value = Signal(range((cap << ((1 << K_BITS) - 1)) + (1 << widest)))
-        m.d.comb += value.eq((ones << width) | low)
+        low = value[:widest]
 
         steps = Signal(range(1 << steps_bits(t)))
         step = Signal.like(steps)
         count = Signal(range(cap + 1))
         base = Signal(range(n + 1))
+        spike = Signal(range(n + (1 << len(value))))
         index = Signal(range(n))
         bad_code = Signal(8)
         checking = Signal()
@@ -101,7 +104,7 @@ class SpikeCodeDecoder(wiring.Component):
                 m.d.sync += at.eq(at + 1)
 
         def start_value(bits, *, rice: bool):
-            m.d.sync += [ones.eq(0), low.eq(0), j.eq(0), in_low.eq(~rice), width.eq(bits)]
+            m.d.sync += [ones.eq(0), value.eq(0), j.eq(0), in_low.eq(~rice), width.eq(bits), unit.eq(1 << bits)]
 
         def read_value(then: str):
             """A bit of the value being read; ``then`` once it is whole (in ``value``)."""
@@ -112,13 +115,14 @@ class SpikeCodeDecoder(wiring.Component):
                 consume()
                 with m.If(~in_low):
                     with m.If(bit):
-                        m.d.sync += ones.eq(Mux(ones == cap, cap, ones + 1))
+                        with m.If(ones != cap):
+                            m.d.sync += [ones.eq(ones + 1), value.eq(value + unit)]
                     with m.Elif(width == 0):
                         m.next = then
                     with m.Else():
                         m.d.sync += in_low.eq(1)
                 with m.Else():
-                    m.d.sync += [low.eq(low | (bit << j)), j.eq(j + 1)]
+                    m.d.sync += [value.eq(value | (bit << j)), j.eq(j + 1)]
                     with m.If(j + 1 == width):
                         m.next = then
 
@@ -187,9 +191,11 @@ class SpikeCodeDecoder(wiring.Component):
                     m.d.sync += count.eq(count - 1)
                     m.next = "GAP"
             with m.State("GAP"):
-                read_value("GAP_READ")
+                read_value("GAP_SUM")
+            with m.State("GAP_SUM"):  # (its own cycle: the sum's carry, then the range's)
+                m.d.sync += spike.eq(base + value)
+                m.next = "GAP_READ"
             with m.State("GAP_READ"):
-                spike = base + value
                 m.d.comb += seen_r.addr.eq(spike)
                 m.d.sync += [index.eq(spike), base.eq(spike + 1)]
                 with m.If(spike >= n):
