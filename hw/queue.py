@@ -137,6 +137,7 @@ class SpikeQueue(wiring.Component):
         #: loaded (attributes for the bounds proof, tests/formal/bounds.py).
         self.pushed = Signal(range(depth + 1))
         self.remaining = Signal(range(depth + 1))
+        self.drained = Signal(init=1)  # remaining == 0
 
     def elaborate(self, platform):
         m = Module()
@@ -154,10 +155,16 @@ class SpikeQueue(wiring.Component):
         readable = (remaining != 0) | (self.switch & (pushed != 0))
         load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data,
                                  direct=(bypass, self.record))
-        m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & (remaining == 0))]
+        # ``remaining == 0`` kept in a register of its own, worked out beside the count rather
+        # than behind it: the sequencer's next operation waits on it.
+        drained = self.drained
+        m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & drained)]
 
         with m.If(self.switch):
-            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push - load)), pushed.eq(0)]
+            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push - load)), pushed.eq(0),
+                         drained.eq(bypass | Mux(self.push, load & (pushed == 0),
+                                                 Mux(load, pushed == 1, pushed == 0)))]
         with m.Else():
-            m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load)]
+            m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load),
+                         drained.eq(Mux(load, remaining == 1, remaining == 0))]
         return m

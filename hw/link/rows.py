@@ -54,7 +54,10 @@ class RowMover(wiring.Component):
         row = Signal(8 * widest)
         row_index = Signal(8)
         byte_in_row = Signal(range(widest + 1))
-        target_row_bytes = Mux(request.target == Target.WEIGHTS, weight_bytes, neuron_bytes)
+        # The request's row length, and whether a row read has bytes left, kept in registers:
+        # the bytes' ``valid`` goes on through the reply sender into the reply FIFO.
+        target_row_bytes = Signal(range(widest + 1))
+        more = Signal()
         m.d.comb += self.read_address.eq(position)
         m.d.sync += self.done.eq(0)
 
@@ -63,7 +66,9 @@ class RowMover(wiring.Component):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
                     m.d.sync += [request.eq(self.request.payload), position.eq(REGION_BYTES), row_index.eq(0),
-                                 byte_in_row.eq(0), row.eq(0)]
+                                 byte_in_row.eq(0), row.eq(0),
+                                 target_row_bytes.eq(Mux(self.request.payload.target == Target.WEIGHTS,
+                                                         weight_bytes, neuron_bytes))]
                     with m.If(self.request.payload.load):
                         m.next = "LOAD"
                     with m.Else():
@@ -103,14 +108,14 @@ class RowMover(wiring.Component):
             with m.State("READ_WAIT"):
                 m.d.comb += self.read_data.ready.eq(1)
                 with m.If(self.read_data.valid):
-                    m.d.sync += [row.eq(self.read_data.payload), byte_in_row.eq(0)]
+                    m.d.sync += [row.eq(self.read_data.payload), byte_in_row.eq(0), more.eq(1)]
                     m.next = "READ_SEND"
             with m.State("READ_SEND"):
-                with m.If(byte_in_row == target_row_bytes):
+                with m.If(~more):
                     m.d.sync += row_index.eq(row_index + 1)
                     m.next = "READ_ROW"
                 with m.Else():
                     m.d.comb += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(row.word_select(byte_in_row, 8))]
                     with m.If(self.bytes_out.ready):
-                        m.d.sync += byte_in_row.eq(byte_in_row + 1)
+                        m.d.sync += [byte_in_row.eq(byte_in_row + 1), more.eq(byte_in_row + 1 != target_row_bytes)]
         return m
