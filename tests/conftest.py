@@ -24,6 +24,13 @@ settings.register_profile("explore", deadline=None, max_examples=2000)
 settings.load_profile("ci")
 
 
+def pytest_configure(config):
+    """The fast loop (slow tests deselected) draws fewer examples in the simulated fuzz
+    tests (tests/fuzzing.py); the full suite, what CI runs, draws them all."""
+    if "not slow" in (config.option.markexpr or ""):
+        os.environ["FIRSTSPIKE_FAST_LOOP"] = "1"
+
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     """A small network for the digits' 64 inputs, saved (a board build's report runs the

@@ -178,11 +178,12 @@ def test_transmitter_at_full_speed():
     assert run_transmitter(frames, stall=0.0, slow_payload=0.0) == b"".join(encode_frame(f) for f in frames)
 
 
+from fuzzing import examples  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.binary(max_size=120), st.integers(0, 2**32 - 1))
 def test_receiver_survives_any_bytes_and_then_takes_a_good_frame(garbage, seed):
     """Fuzz: whatever arrives, the receiver neither hangs nor keeps a bank, and the next
@@ -225,7 +226,7 @@ def damaged_streams(draw) -> bytes:
     return bytes(wire)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(damaged_streams(), st.integers(0, 2**32 - 1))
 def test_receiver_takes_and_refuses_exactly_what_the_host_decoder_does_around_damaged_fields(wire, seed):
     """Deep fuzz: frames that get past the start byte, the stuffing and the header, with the

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from amaranth_harness import Bench, put, sorted_events, take
+from fuzzing import examples
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from wire import raw_spike_code
@@ -99,7 +100,7 @@ def test_the_decoder_refuses_a_fault_before_sending_any_spike_then_takes_the_sam
     assert decode(payload, again) == [(code, []), expected(again)]
 
 
-@settings(max_examples=60, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # (shrinking a sim: minutes)
+@settings(max_examples=examples(60), deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # (shrinking a sim: minutes)
 @given(st.lists(st.binary(min_size=1, max_size=24), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
 def test_the_decoder_gives_any_bytes_the_host_decoders_verdict_and_spikes(payloads, seed):
     """Random bytes, and valid payloads with a bit flipped, one after another."""
