@@ -129,7 +129,9 @@ class TTFSCore(wiring.Component):
         else:
             weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
             weights_w = weights.write_port()
-            weights_r = weights.read_port(transparent_for=(weights_w,))
+            # Not transparent (as the banks are not): weights are written only while the core
+            # is idle, so no bypass multiplexer need follow the block RAMs' own.
+            weights_r = weights.read_port()
         thresholds = self._memory(m, "thresholds", layout.neuron_width, layout.neuron_rows, Target.THRESHOLDS)
         initial = self._memory(m, "initial", layout.neuron_width, layout.neuron_rows, Target.INITIAL_POTENTIALS)
         # (With conv layers a row also holds the parity of the inference that wrote it: hw/core/pipeline.py.)
