@@ -55,7 +55,7 @@ class DecisionUnit(wiring.Component):
     order; within a ramp pass that spans empty steps the lanes' steps differ, and the
     comparison trees then rank by step first.
 
-    A register follows every second level of the comparison trees over the lanes: a
+    A register follows every level of the comparison trees over the lanes: a
     fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
     """
 
@@ -89,9 +89,9 @@ class DecisionUnit(wiring.Component):
         index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
         m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
 
-        # A register after every second level of the comparison trees (and after the
-        # last): each level is a comparison and a multiplexer, and three of them in one
-        # cycle were the longest path of the core.
+        # A register after every level of the comparison trees: each level is a
+        # comparison and a multiplexer, and two of them in one cycle were the ULX3S's
+        # longest path at P = 32 (17.2 ns, docs/boards.md).
         if spans:
             spikes = [(self.fire[lane] & self.valid, self.times[lane], self.potential[lane], index[lane])
                       for lane in range(p)]
@@ -99,15 +99,10 @@ class DecisionUnit(wiring.Component):
             spikes = [(self.fire[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
         alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
         side = (self.valid & ~self.clear, self.final, self.times[0])
-        level = 0
         while len(spikes) > 1:
-            spikes = merge_level(m, spikes, earlier if spans else higher)
-            alive = merge_level(m, alive, higher)
-            level += 1
-            if level % 2 == 0 or len(spikes) == 1:
-                spikes = [registered(m, c) for c in spikes]
-                alive = [registered(m, c) for c in alive]
-                side = registered(m, side)
+            spikes = [registered(m, c) for c in merge_level(m, spikes, earlier if spans else higher)]
+            alive = [registered(m, c) for c in merge_level(m, alive, higher)]
+            side = registered(m, side)
         later_valid, later_final, pass_step = side
         if spans:
             spike_valid, spike_step, spike_value, spike_index = spikes[0]

@@ -102,9 +102,9 @@ def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
 
 def decision_latency(lanes: int) -> int:
     """Cycles from the output layer's lanes to a settled decision: a register in front of
-    the decision unit, one after every second level of its comparison trees over ``P``
-    lanes (and after the last), and the update of the best so far."""
-    return 1 + -(-(lanes - 1).bit_length() // 2) + 1
+    the decision unit, one after every level of its comparison trees over ``P`` lanes,
+    and the update of the best so far."""
+    return 1 + (lanes - 1).bit_length() + 1
 
 
 def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:
