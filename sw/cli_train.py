@@ -42,7 +42,8 @@ def _config(args: argparse.Namespace):
         time_steps=args.time_steps,
         weight_bits=args.weight_bits, potential_bits=args.potential_bits, epochs=args.epochs,
         batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-        input_dropout=args.input_dropout, spike_penalty=args.spike_penalty, init=args.init, decoding=args.decoding,
+        input_dropout=args.input_dropout, shift=args.shift, flip=args.flip, spike_penalty=args.spike_penalty,
+        init=args.init, decoding=args.decoding,
         interpolate=args.interpolate, reversal=args.reversal, first_spike=args.first_spike,
         batch_norm=args.batch_norm,
         min_fired=args.min_fired)
@@ -67,7 +68,8 @@ def _hidden_spikes(model: Model, spike_counts: np.ndarray) -> float:
 
 
 #: Options only the torch trainer reads, by argparse destination.
-_TORCH_ONLY = ("conv", "pool_at", "batch_size", "learning_rate", "input_dropout", "spike_penalty", "init",
+_TORCH_ONLY = ("conv", "pool_at", "batch_size", "learning_rate", "input_dropout", "shift", "flip", "spike_penalty",
+               "init",
                "decoding", "interpolate", "reversal", "first_spike", "min_fired", "batch_norm", "checkpoint", "resume",
                "start_from")
 
@@ -266,6 +268,11 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-dropout", type=float_in("--input-dropout", 0.0, 1.0, high_open=True),
                    default=d.input_dropout,
                    help="probability of dropping each input spike while training (a regulariser)")
+    p.add_argument("--shift", type=int_in("--shift", 0, 8), default=d.shift,
+                   help="move each training image by up to N pixels each way (augmentation; 0 = off)")
+    p.add_argument("--flip", action="store_true",
+                   help="mirror half the training images left-right (augmentation, for data sets whose "
+                        "classes do not change in a mirror, such as Fashion-MNIST)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int_in("--limit", 1), help="train on the first N training samples only")
     methods = p.add_argument_group("the seed papers' methods (torch trainer)")

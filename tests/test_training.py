@@ -308,11 +308,47 @@ def test_resume_names_a_damaged_checkpoint(digits, tmp_path):
     ({"batch_norm": 1.5}, "batch_norm must be at most 1"),
     ({"conv": ((8, 3, 1),), "pool_at": (2,)}, r"pool_at names layers 1 ... 1 \(the conv layers after the first "
                                               r"and the first dense layer\), not \[2\]"),
+    ({"shift": 9}, r"shift must be 0 ... 8 pixels, not 9"),
     ({"conv": ((8, 3),)}, r"a conv layer is \(channels, kernel, stride\), each 1 ... 255, not \(8, 3\)"),
 ])
 def test_bad_settings_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         replace(SHORT, **change)
+
+
+def test_augmentation_moves_and_mirrors_images_and_what_moves_in_never_spikes():
+    import torch
+
+    from firstspike.sw.train.loop import augment
+    h, w = 5, 7
+    times = torch.arange(h * w).view(1, -1).repeat(600, 1)
+    moved = augment(times, (h, w), 2, True, torch.Generator().manual_seed(3)).view(600, h, w)
+    image = times[0].view(h, w)
+    expected = {(dy, dx, mirror): _moved(image.flip(-1) if mirror else image, dy, dx)
+                for dy in range(-2, 3) for dx in range(-2, 3) for mirror in (False, True)}
+    seen = set()
+    for out in moved:
+        found = [move for move, candidate in expected.items() if torch.equal(out, candidate)]
+        assert len(found) == 1
+        seen.add(found[0])
+    assert len(seen) == 50  # every move, mirrored and not
+    assert torch.equal(augment(times, (h, w), 0, False, torch.Generator()), times)
+
+
+def _moved(image, dy: int, dx: int):
+    """``image`` with the pixel at (y, x) moved to (y - dy, x - dx), -1 where nothing moved in."""
+    h, w = image.shape
+    out = image.new_full((h, w), -1)
+    for y in range(h):
+        for x in range(w):
+            if 0 <= y + dy < h and 0 <= x + dx < w:
+                out[y, x] = image[y + dy, x + dx]
+    return out
+
+
+def test_augmentation_needs_the_image_shape(digits):
+    with pytest.raises(FirstSpikeError, match="shift and flip need the images' height and width"):
+        train(digits.train_x, digits.train_y, x_max=digits.x_max, config=replace(SHORT, flip=True), provenance={})
 
 
 @pytest.mark.slow

@@ -85,6 +85,8 @@ class TrainConfig:
     logit_scale: float = 4.0
     surrogate_slope: float = 5.0
     input_dropout: float = 0.2
+    shift: int = 0       # each training image moved by up to this many pixels each way (0: off)
+    flip: bool = False   # each training image mirrored left-right with probability 1/2
     spike_penalty: float = 0.25
     init: str = "default"
     decoding: str = "temporal"
@@ -123,6 +125,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, not {value!r}")
         if self.interpolate > 1 or self.input_dropout >= 1 or self.min_fired > 1 or self.batch_norm > 1:
             raise ValueError("interpolate, min_fired and batch_norm must be at most 1 and input_dropout below 1")
+        if not isinstance(self.shift, int) or not 0 <= self.shift <= 8:
+            raise ValueError(f"shift must be 0 ... 8 pixels, not {self.shift!r}")
         if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
 
@@ -141,6 +145,9 @@ class TrainConfig:
         out["conv"] = [list(layer) for layer in self.conv]
         if self.pool_at is None:
             del out["pool_at"]  # so checkpoints from before the field still match
+        for name in ("shift", "flip"):  # (likewise)
+            if not out[name]:
+                del out[name]
         else:
             out["pool_at"] = list(self.pool_at)
         return out

@@ -232,6 +232,9 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     """
     keep_freed_memory()
     n_classes = int(train_y.max()) + 1
+    if (config.shift or config.flip) and (image_shape is None or image_shape[0] * image_shape[1] != train_x.shape[1]):
+        raise FirstSpikeError(f"shift and flip need the images' height and width, not {image_shape!r} "
+                              f"for {train_x.shape[1]} pixels")
     shapes: tuple[LayerShape, ...] = ()
     if config.conv:
         if image_shape is None or image_shape[0] * image_shape[1] != train_x.shape[1]:
@@ -277,6 +280,8 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
                 group["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * done / total))
             index = order[b * config.batch_size:(b + 1) * config.batch_size]
             batch_times = times[index]
+            if config.shift or config.flip:
+                batch_times = augment(batch_times, image_shape, config.shift, config.flip, generator)
             if config.input_dropout > 0:
                 drop = torch.rand(batch_times.shape, generator=generator) < config.input_dropout
                 batch_times = torch.where(drop, torch.full_like(batch_times, -1), batch_times)
@@ -302,3 +307,26 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     model = to_model(net, params, encoding, threshold,
                      {**provenance, "train_accuracy": accuracy, "config": config.as_dict()})
     return TrainedModel(model, net, history)
+
+
+def augment(times: torch.Tensor, image_shape: tuple[int, int] | None, shift: int, flip: bool,
+            generator: torch.Generator) -> torch.Tensor:
+    """A batch of input spike times ``[B, H * W]`` with each image moved by up to ``shift``
+    pixels each way (what moves in from outside never spikes) and, with ``flip``, mirrored
+    left-right with probability 1/2: new images of the same classes for the network to
+    fit, so it fits the training set less by heart."""
+    assert image_shape is not None
+    b = len(times)
+    maps = times.view(b, *image_shape)
+    if flip:
+        mirrored = torch.rand(b, generator=generator) < 0.5
+        maps = torch.where(mirrored[:, None, None], maps.flip(-1), maps)
+    if shift:
+        h, w = image_shape
+        padded = torch.full((b, h + 2 * shift, w + 2 * shift), -1, dtype=times.dtype)
+        padded[:, shift:shift + h, shift:shift + w] = maps
+        dy, dx = (torch.randint(0, 2 * shift + 1, (b,), generator=generator) for _ in range(2))
+        rows = (dy[:, None] + torch.arange(h)[None, :])[:, :, None].expand(b, h, w)
+        cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, :].expand(b, h, w)
+        maps = padded[torch.arange(b)[:, None, None], rows, cols]
+    return maps.reshape(b, -1)
