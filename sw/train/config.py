@@ -145,11 +145,11 @@ class TrainConfig:
         out["conv"] = [list(layer) for layer in self.conv]
         if self.pool_at is None:
             del out["pool_at"]  # so checkpoints from before the field still match
+        else:
+            out["pool_at"] = list(self.pool_at)
         for name in ("shift", "flip"):  # (likewise)
             if not out[name]:
                 del out[name]
-        else:
-            out["pool_at"] = list(self.pool_at)
         return out
 
     @classmethod
