@@ -77,7 +77,8 @@ _TORCH_ONLY = ("conv", "pool_at", "batch_size", "learning_rate", "input_dropout"
 def _check_numpy_options(args: argparse.Namespace) -> None:
     """The numpy trainer refuses options it would ignore, rather than train as if they were not given."""
     from .train.config import TrainConfig
-    defaults = {**TrainConfig().as_dict(), "pool_at": None, "checkpoint": None, "resume": False, "start_from": None}
+    defaults = {**TrainConfig().as_dict(), "pool_at": None, "shift": 0, "flip": False, "checkpoint": None,
+                "resume": False, "start_from": None}
     given = [name for name in _TORCH_ONLY if getattr(args, name) != defaults[name]]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
