@@ -232,14 +232,14 @@ def train(train_x: np.ndarray, train_y: np.ndarray, *, x_max: float, config: Tra
     """
     keep_freed_memory()
     n_classes = int(train_y.max()) + 1
-    if (config.shift or config.flip) and (image_shape is None or image_shape[0] * image_shape[1] != train_x.shape[1]):
-        raise FirstSpikeError(f"shift and flip need the images' height and width, not {image_shape!r} "
-                              f"for {train_x.shape[1]} pixels")
+    shaped = image_shape is not None and image_shape[0] * image_shape[1] == train_x.shape[1]
+    for needs, what in ((config.conv, "conv layers need"), (config.shift or config.flip, "shift and flip need")):
+        if needs and not shaped:
+            raise FirstSpikeError(f"{what} the images' height and width, not {image_shape!r} "
+                                  f"for {train_x.shape[1]} pixels")
     shapes: tuple[LayerShape, ...] = ()
     if config.conv:
-        if image_shape is None or image_shape[0] * image_shape[1] != train_x.shape[1]:
-            raise FirstSpikeError(f"conv layers need the images' height and width, not {image_shape!r} "
-                                  f"for {train_x.shape[1]} pixels")
+        assert image_shape is not None
         sizes, shapes = config.architecture(MapShape(1, *image_shape), n_classes)
     else:
         sizes = (train_x.shape[1], *config.hidden, n_classes)
