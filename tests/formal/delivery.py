@@ -33,11 +33,14 @@ def _held_constant(m: Module, k: Signal) -> None:
         m.d.comb += Assume(k == held)
 
 
-def _unstuffed(m: Module, port, k: Signal, name: str) -> tuple[Signal, Signal, Signal]:
+def _unstuffed(m: Module, port, k: Signal, most: int, name: str) -> tuple[Signal, Signal, Signal]:
     """Follow the frames of a byte stream: ``(position, value, at_k)``: the data bytes
-    since the last ``FLAG``, the value of the byte transferred now, and whether it is the
+    since the last ``FLAG`` (counted up to the first past a ``most``-byte payload, where
+    it stays: no later byte is a payload byte, and a counter that cannot wrap keeps the
+    solver's state small), the value of the byte transferred now, and whether it is the
     frame's payload byte ``k`` (transferred now)."""
-    position = Signal(range(1 << 12), name=f"{name}_position")
+    beyond = HEADER_BYTES + most
+    position = Signal(range(beyond + 1), name=f"{name}_position")
     escaped = Signal(name=f"{name}_escaped")
     value = Signal(8, name=f"{name}_value")
     at_k = Signal(name=f"{name}_at_k")
@@ -48,7 +51,7 @@ def _unstuffed(m: Module, port, k: Signal, name: str) -> tuple[Signal, Signal, S
         with m.Elif((port.payload == ESCAPE) & ~escaped):
             m.d.sync += escaped.eq(1)
         with m.Else():
-            m.d.sync += [escaped.eq(0), position.eq(position + 1)]
+            m.d.sync += [escaped.eq(0), position.eq(Mux(position == beyond, beyond, position + 1))]
             m.d.comb += at_k.eq(position == HEADER_BYTES + k)
     return position, value, at_k
 
@@ -87,7 +90,7 @@ class TransmitterDelivery(Elaboratable):
                 m.d.sync += in_frame.eq(0)
 
         # The output side, unstuffed.
-        _, value, at_k = _unstuffed(m, dut.bytes_out, k, "out")
+        _, value, at_k = _unstuffed(m, dut.bytes_out, k, most, "out")
         with m.If(at_k & (k < length)):
             m.d.comb += [Assert(have & (value == tracked)), Cover(value == FLAG)]
         return m
@@ -118,7 +121,7 @@ class ReceiverDelivery(Elaboratable):
                      rx.line_error.eq(self.line_error), rx.frames.ready.eq(1),
                      rx.faults.ready.eq(self.faults_ready), rx.release.eq(self.release),
                      rx.release_bank.eq(self.release_bank)]
-        _, value, at_k = _unstuffed(m, rx.bytes_in, k, "line")
+        _, value, at_k = _unstuffed(m, rx.bytes_in, k, rx.max_payload, "line")
         tracked = Signal(8)
         with m.If(at_k):
             m.d.sync += tracked.eq(value)
