@@ -28,8 +28,8 @@ import numpy as np
 from .params import CoreParams, Kernel
 from .topology import Conv2d
 
-__all__ = ["DRAIN", "LAYERED_DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD", "STEPPED_DRAIN",
-           "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
+__all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
+           "STEPPED_DRAIN", "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -40,8 +40,12 @@ __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERH
 # layer's constants; that layer's first event into the source register.
 DRAIN, LAYER_SWITCH, SOURCE_FILL = 1, 1, 1
 # The layered schedule's lane stage is two (hw/core/pipeline.py: lane_stage): 2a runs the
-# lanes into a register, 2b writes the row back and reports its spikes, a cycle later.
-LAYERED_DRAIN = DRAIN + 1
+# lanes into a register, 2b writes the row back and reports its spikes, a cycle later; and
+# a row of weights comes LAYERED_WEIGHT_READ cycles after its address (the block RAMs,
+# then a register behind the multiplexer that chooses between them), so the last fold
+# reports a cycle later again.
+LAYERED_WEIGHT_READ = 2
+LAYERED_DRAIN = DRAIN + LAYERED_WEIGHT_READ
 LAYER_OVERHEAD = LAYERED_DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then

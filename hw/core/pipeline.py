@@ -1,15 +1,20 @@
-"""The pipeline behind the sequencer: stage 1 addresses the memories with the fold being
-issued, stage 2 runs the lane array on what they read and writes the new state back,
-reports the spikes (to the queue, the trace and the counters) and feeds the decision unit.
+"""The pipeline behind the sequencer: stage 1 addresses the weight memory with the fold
+being issued; while the row is read (two cycles on the layered schedule, three on the
+stepped: no path runs from a block RAM through the multiplexer between them into the
+lanes) the fold's record is carried along and, a cycle before its weights arrive,
+addresses the state, threshold and initial rows. Stage 2 runs the lane array on what the
+memories read and writes the new state back, reports the spikes (to the queue, the trace
+and the counters) and feeds the decision unit.
 
-The stepped schedule splits stage 2 in two (:func:`stepped_lane_stage`): 2a adds the row of
-weights exactly (:class:`~firstspike.hw.lanes.LaneAdd`), 2b ends the step (saturate,
-compare, fire: :class:`~firstspike.hw.lanes.LaneEnd`) and writes back, a register between.
+Stage 2 is two: on the layered schedule (:func:`lane_stage`) 2a runs the whole lane array
+into a register and 2b writes back; on the stepped (:func:`stepped_lane_stage`) 2a adds the
+row of weights exactly (:class:`~firstspike.hw.lanes.LaneAdd`), 2b ends the step (saturate,
+compare, fire: :class:`~firstspike.hw.lanes.LaneEnd`) and writes back.
 
-A pass over a layer with one fold reads, in stage 1, the row that stage 2 writes in the
-same cycle: the state memory's read port is transparent for its write port, so the read
-returns the row being written and no stall is needed (the pipeline hazard of a fold
-revisited in the next cycle; a conv layer's position revisited by the next event too).
+A fold revisited the cycle after (a layer of one fold; a conv layer's position the next
+event reaches again) reads its row before 2b has written it: it takes the new state from
+the register in flight instead. Two cycles behind, the state memory's read port is
+transparent for its write port, so the read returns the row being written: no stall.
 
 With conv layers a row of neuron state also holds the parity of the inference that last
 wrote it: a row from an earlier inference starts fresh, so a position's first add at
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from amaranth import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib.memory import ReadPort, WritePort
 
+from firstspike.sw.cycles import LAYERED_WEIGHT_READ
 from firstspike.sw.params import CoreParams
 from firstspike.sw.topology import Conv2d, fan_out
 
@@ -48,17 +54,10 @@ class Memories:
     states_w: WritePort
 
 
-def issue_stage(m: Module, memories: Memories, *, layers: Layers, seq: Sequencer, params: CoreParams) -> None:
-    """Stage 1: the fold's rows, as the sequencer addresses them. On the stepped schedule
-    only the weights': the other memories answer in a cycle, so they are addressed as the
-    weights arrive (:func:`stepped_lane_stage`)."""
+def issue_stage(m: Module, memories: Memories, *, seq: Sequencer) -> None:
+    """Stage 1: the fold's row of weights, as the sequencer addresses it. The other memories
+    answer in a cycle, so they are addressed as the weights arrive (the lane stages)."""
     m.d.comb += memories.weights_r.addr.eq(seq.weight_row)
-    if not params.stepped:
-        m.d.comb += [
-            memories.thresholds_r.addr.eq(layers.neuron_base + seq.fold),
-            memories.initial_r.addr.eq(layers.neuron_base + seq.fold),
-            memories.states_r.addr.eq(seq.state_row),
-        ]
 
 
 @dataclass(frozen=True)
@@ -133,27 +132,30 @@ def write_back(m: Module, params: CoreParams, memories: Memories, *, valid, row,
 
 
 def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
-               lanes, queue, decision, trace, tabled: bool) -> Spikes:
-    """Stages 2a and 2b of the layered schedule: 2a runs the lane array on what stage 1
-    read into a register; 2b writes the new row back and reports its spikes (the decision
-    unit one register on). A fold in 2a whose row 2b holds (a fold revisited the cycle
-    after: a layer of one fold) takes 2b's register, the row's new state, instead of what
-    the memory read before 2b wrote it; two cycles behind, the state memory's transparent
-    read port gives the row being written."""
+               lanes, queue, decision, trace, tabled: bool) -> tuple[Spikes, Stage]:
+    """Stages 2a and 2b of the layered schedule: 2a (when the weights arrive,
+    :data:`~firstspike.sw.cycles.LAYERED_WEIGHT_READ` cycles after issue; the other memories
+    are read the cycle before) runs the lane array into a register; 2b writes the new row
+    back and reports its spikes (the decision unit one register on). A fold in 2a whose row
+    2b holds (a fold revisited the cycle after: a layer of one fold) takes 2b's register,
+    the row's new state, instead of what the memory read before 2b wrote it; two cycles
+    behind, the state memory's transparent read port gives the row being written.
+
+    Returns the spikes, and the stage that addresses the state, threshold and initial rows.
+    """
     assert params.fully_connected  # conv layers run on the stepped schedule
     p = params.lanes
     state = state_layout(params)
-    a = Stage.behind_issue(m, params, seq, layers, "stage2a")
+    addressing = _flight(m, params, memories, seq, layers, LAYERED_WEIGHT_READ)
+    a = addressing.behind(m, "stage2a")
     b = a.behind(m, "stage2b")
     read = [Signal(state, name=f"stage2a_read_{lane}") for lane in range(p)]
     b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]
     b_time = [Signal(params.time_bits, name=f"stage2b_time_{lane}") for lane in range(p)]
     b_potential = [Signal(signed(params.potential_bits), name=f"stage2b_potential_{lane}") for lane in range(p)]
     b_fire = Signal(p, name="stage2b_fire")
-    # 2b holds this fold's row (its write comes too late for 2a's read): compared a stage
-    # early, as (layer, fold), which names the row, from registers rather than the row's sum.
-    forward = Signal()
-    m.d.sync += forward.eq(a.valid & (a.layer == layers.layer) & (a.fold == seq.fold))
+    forward = Signal()  # the row in flight in 2b is this fold's row (compared a stage early)
+    m.d.sync += forward.eq(a.valid & (a.row == addressing.row))
     m.d.comb += [
         lanes.op.eq(a.op),
         lanes.lanes_valid.eq(a.lanes),
@@ -174,7 +176,23 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
                    op=b.op, lanes_valid=b.lanes, final=b.final, fire=b_fire, times=b_time,
                    potentials=b_potential, fired=[s.fired for s in b_state],
                    spike_times=[s.time for s in b_state], seq=seq, queue=queue, decision=decision,
-                   trace=trace, tabled=tabled)
+                   trace=trace, tabled=tabled), addressing
+
+
+def _flight(m: Module, params: CoreParams, memories: Memories, seq: Sequencer, layers: Layers,
+            weight_read: int) -> Stage:
+    """The fold's record in flight while its weights are read (``weight_read`` cycles),
+    ending with the stage that addresses the other memories (they answer in a cycle), a
+    cycle before the weights arrive."""
+    assert weight_read >= 2
+    flight = [Stage.behind_issue(m, params, seq, layers, "stage1b")]
+    for k in range(weight_read - 2):
+        flight.append(flight[-1].behind(m, f"stage1{'cdefgh'[k]}"))
+    addressing = flight[-1]
+    m.d.comb += [memories.thresholds_r.addr.eq(addressing.neuron_row),
+                 memories.initial_r.addr.eq(addressing.neuron_row),
+                 memories.states_r.addr.eq(addressing.row)]
+    return addressing
 
 
 def _popcount(bits: list) -> Value:
@@ -270,13 +288,7 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     state = state_layout(params)
     # The weights come READ_LATENCY cycles after issue; the other memories, a cycle after
     # their address, are addressed the cycle before, from the fold's record in flight.
-    flight = [Stage.behind_issue(m, params, seq, layers, "stage1b")]
-    for k in range(READ_LATENCY - 2):
-        flight.append(flight[-1].behind(m, f"stage1{'cdefgh'[k]}"))
-    addressing = flight[-1]
-    m.d.comb += [memories.thresholds_r.addr.eq(addressing.neuron_row),
-                 memories.initial_r.addr.eq(addressing.neuron_row),
-                 memories.states_r.addr.eq(addressing.row)]
+    addressing = _flight(m, params, memories, seq, layers, READ_LATENCY)
     a = addressing.behind(m, "stage2a")
     b = a.behind(m, "stage2b")
     b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]

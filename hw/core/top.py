@@ -4,8 +4,8 @@ sequencer that runs the schedule of docs/cycles.md.
 One inference: input spike events stream in, in time order, ending with an ``end``
 marker; layers run one after another on the one lane array; the result streams out.
 Every pass over a layer is ``F = ceil(n_out / P)`` cycles, one fold of ``P`` neurons a
-cycle, in a pipeline: cycle 1 reads memory, cycle 2 computes and writes back, cycles 3
-and 4 update the decision (output layer only).
+cycle, in a pipeline (:mod:`.pipeline`): the memories are read, the lanes compute, the
+new state is written back and the decision updated (output layer only).
 
 The parts, each in its own module: :mod:`.source` (the event held for the next pass),
 :mod:`.sequencer` (the schedule and the counters), :mod:`.pipeline` (the issue stage,
@@ -22,13 +22,19 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import LAYERED_DRAIN, inference_overhead, layer_overhead, uses_spike_table
+from firstspike.sw.cycles import (
+    LAYERED_DRAIN,
+    LAYERED_WEIGHT_READ,
+    inference_overhead,
+    layer_overhead,
+    uses_spike_table,
+)
 from firstspike.sw.errors import NotOnTheCore
 from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
-from ..banks import READ_LATENCY, BankedMemory
+from ..banks import READ_LATENCY, BankedMemory, PortView
 from ..decision import DecisionUnit
 from ..lanes import LaneAdd, LaneArray, LaneEnd, state_layout
 from ..queue import SpikeQueue
@@ -56,8 +62,8 @@ class CoreInternals:
     weight_row: Signal
     neuron_row: Signal
     state_row: Signal
-    rows_read: Signal   # the neuron and state rows are addressed for a fold (on the stepped
-    rows_layer: Signal  # schedule after issue, as the weights arrive), of this layer
+    rows_read: Signal   # the neuron and state rows are addressed for a fold (after issue,
+    rows_layer: Signal  # a cycle before its weights arrive), of this layer
     state_write: WritePort
     queue: SpikeQueue | SpikeTable
 
@@ -130,8 +136,12 @@ class TTFSCore(wiring.Component):
             weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
             weights_w = weights.write_port()
             # Not transparent (as the banks are not): weights are written only while the core
-            # is idle, so no bypass multiplexer need follow the block RAMs' own.
-            weights_r = weights.read_port()
+            # is idle, so no bypass multiplexer need follow the block RAMs' own. A register
+            # behind their multiplexer: LAYERED_WEIGHT_READ.
+            read = weights.read_port()
+            held = Signal.like(read.data, name="weights_read")
+            m.d.sync += held.eq(read.data)
+            weights_r = PortView(read.addr, held)
         thresholds = self._memory(m, "thresholds", layout.neuron_width, layout.neuron_rows, Target.THRESHOLDS)
         initial = self._memory(m, "initial", layout.neuron_width, layout.neuron_rows, Target.INITIAL_POTENTIALS)
         # (With conv layers a row also holds the parity of the inference that wrote it: hw/core/pipeline.py.)
@@ -163,22 +173,21 @@ class TTFSCore(wiring.Component):
             source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
                                   pending_step=step)
             seq = sequence(m, params, layout, layers=layers, source=source, step=step, **ports)
-        issue_stage(m, memories, layers=layers, seq=seq, params=params)
-        rows_read, rows_layer = seq.issue, layers.layer
+        issue_stage(m, memories, seq=seq)
         if params.stepped:  # the lane stage in two: hw/core/pipeline.py
             m.submodules.lanes_add = add = LaneAdd(params)
             m.submodules.lanes_end = end = LaneEnd(params)
             spikes, addressing = stepped_lane_stage(m, params, memories, layers=layers, seq=seq, add=add, end=end,
                                                     queue=queue, decision=decision, trace=self.trace)
-            rows_read, rows_layer = addressing.valid, addressing.layer
         else:
             m.submodules.lanes = lanes = LaneArray(params)
-            spikes = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
+            spikes, addressing = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                                 decision=decision, trace=self.trace, tabled=tabled)
         m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]
         self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
                                        weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
-                                       state_row=memories.states_r.addr, rows_read=rows_read, rows_layer=rows_layer,
+                                       state_row=memories.states_r.addr, rows_read=addressing.valid,
+                                       rows_layer=addressing.layer,
                                        state_write=memories.states_w, queue=queue)
 
         result = self.results.payload
@@ -191,6 +200,6 @@ class TTFSCore(wiring.Component):
         ]
         host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, weights_r=memories.weights_r,
                    thresholds_r=memories.thresholds_r, initial_r=memories.initial_r,
-                   weight_latency=READ_LATENCY if params.stepped else 1)
+                   weight_latency=READ_LATENCY if params.stepped else LAYERED_WEIGHT_READ)
         host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w, initial_w=initial_w)
         return m
