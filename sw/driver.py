@@ -3,8 +3,10 @@
 The transport is pyserial's ``serial_for_url``: ``/dev/ttyUSB1`` (a board), ``socket://host:port``
 (the simulation bridge or the emulator). Every wait is bounded; requests are retried after a
 NACK for a damaged frame, a garbled reply or a timeout (every command is safe to repeat: an
-inference is a pure function of the memories and the input); after a retry the driver
-re-reads INFO and refuses to go on if the device no longer holds the model it loaded.
+inference is a pure function of the memories and the input), and each timeout doubles the
+next wait (up to :data:`MAX_BACKOFF` times ``timeout``: a device, or a simulation, slower than
+the timeout assumed is still heard); after a retry the driver re-reads INFO and refuses to go
+on if the device no longer holds the model it loaded.
 
     with Accelerator.open("socket://127.0.0.1:4567") as accelerator:
         accelerator.load_model(model)           # or .attach(model) if it was built in
@@ -41,7 +43,7 @@ from .link.spikecode import encode_spikes
 from .model import Model
 from .spikes import check_spike_times
 
-__all__ = ["Accelerator", "LinkError", "LinkTimeout", "DeviceRefused", "ModelMismatch"]
+__all__ = ["Accelerator", "LinkError", "LinkTimeout", "DeviceRefused", "ModelMismatch", "MAX_BACKOFF"]
 
 #: The rates a device is usually built for (``firstspike build --baud``), tried in this order
 #: when it does not answer at the rate it was opened at.
@@ -52,6 +54,8 @@ _NO_BAUD = ("socket://", "loop://", "rfc2217://", "spy://")
 #: NACKs that a repeat can cure. The driver only sends well-sized frames, so BAD_LENGTH
 #: means the length field was damaged on the way (the device judges it before the CRC).
 RETRYABLE = {Nack.BAD_CRC, Nack.FRAMING, Nack.BUSY, Nack.BAD_LENGTH}
+#: The longest wait for a reply, in multiples of ``timeout`` (timeouts in a row double it).
+MAX_BACKOFF = 8
 
 
 class LinkError(FirstSpikeError):
@@ -204,19 +208,26 @@ class Accelerator:
         self._pending.clear()
         self._needs_check = True
 
+    def _wait(self, timeouts: int) -> float:
+        """The wait for a reply after ``timeouts`` timeouts in a row: doubled by each."""
+        return self.timeout * min(2 ** timeouts, MAX_BACKOFF)
+
     def _transact(self, command: Command, payload: bytes = b"") -> Frame:
         last_problem, cause = "no reply", "timeout"
+        timeouts = 0
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
                 self.retry_causes[cause] += 1
                 self._resync()
             sequence = self._send(command, payload)
-            deadline = time.monotonic() + self.timeout
+            wait = self._wait(timeouts)
+            deadline = time.monotonic() + wait
             while True:
                 item = self._next(deadline)
                 if item is None:
-                    last_problem, cause = f"no reply within {self.timeout} s", "timeout"
+                    last_problem, cause = f"no reply within {wait:g} s", "timeout"
+                    timeouts += 1
                     break
                 if isinstance(item, FrameFault):
                     last_problem, cause = f"a garbled reply ({item.kind.value})", "garbled reply"
@@ -332,6 +343,7 @@ class Accelerator:
         attempts = [0] * len(batch)
         in_flight: dict[int, tuple[int, float]] = {}  # sequence -> (sample, deadline)
         queue = list(range(len(batch)))
+        timeouts = 0  # in a row, since the last reply
         while queue or in_flight:
             while queue and len(in_flight) < window:
                 sample = queue.pop(0)
@@ -341,11 +353,12 @@ class Accelerator:
                 if attempts[sample] > 1:
                     self.retried += 1
                 sequence = self._send(Command.INFER, payloads[sample])
-                in_flight[sequence] = (sample, time.monotonic() + self.timeout)
+                in_flight[sequence] = (sample, time.monotonic() + self._wait(timeouts))
             item = self._next(min(deadline for _, deadline in in_flight.values()))
             if item is None or isinstance(item, FrameFault):
                 # A timeout or a garbled reply: send everything in flight again.
                 self.retry_causes["timeout" if item is None else "garbled reply"] += len(in_flight)
+                timeouts += item is None
                 self._resync()
                 queue = sorted(sample for sample, _ in in_flight.values()) + queue
                 in_flight.clear()
@@ -353,6 +366,7 @@ class Accelerator:
             if item.sequence not in in_flight:
                 continue
             sample, _ = in_flight.pop(item.sequence)
+            timeouts = 0
             if item.type == NACK:
                 code = item.payload[0] if item.payload else 0
                 if code not in RETRYABLE:

@@ -113,10 +113,33 @@ def test_a_silent_device_raises_a_timeout_in_bounded_time():
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
     thread.start()
     start = time.monotonic()
-    with pytest.raises(LinkTimeout, match="INFO: no reply within 0.2 s after 2 attempts"):
+    with pytest.raises(LinkTimeout, match="INFO: no reply within 0.4 s after 2 attempts"):  # 0.2 s, then 0.4
         Accelerator.open(f"socket://127.0.0.1:{port}", timeout=0.2, retries=1)
     assert time.monotonic() - start < 2
     listener.close()
+
+
+def test_a_device_slower_than_the_timeout_is_heard_because_each_timeout_doubles_the_wait():
+    """Each reply comes 0.25 s after its request, the driver is told 0.2 s: at a fixed wait
+    every retry would time out too (the late replies queue up behind each other)."""
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    times = model.encoding.encode(x[:4], model.params.time_steps)
+    with serve(model, 16) as server:
+        receive = server.device.receive
+
+        def slowly(data: bytes) -> bytes:
+            reply = receive(data)
+            if reply:
+                time.sleep(0.25)
+            return reply
+
+        server.device.receive = slowly
+        with Accelerator.open(server.url, timeout=0.2, retries=3) as accelerator:
+            accelerator.attach(model)
+            results = [accelerator.infer(t) for t in times[:2]] + accelerator.infer_batch(times[2:])
+    assert accelerator.retry_causes["timeout"] > 0
+    assert [r.decision for r in results] == simulate(model, times).decision.tolist()
 
 
 def test_no_device_at_the_url_is_a_link_error():
