@@ -155,37 +155,47 @@ class FrameReceiver(wiring.Component):
         with m.Elif(incoming & in_frame):
             m.d.comb += [byte.eq(value), have.eq(1)]
 
+        # Where ``position`` stands, in registers that move with it (as the transmitter's
+        # do): a byte's place in the frame is then a flip-flop beside it, not a comparison
+        # of ``position`` behind the escape decoding. One of them is set while in a frame.
+        at_header = Signal(HEADER_BYTES, init=1)  # one-hot: the header byte at ``position``
+        in_payload, at_crc_low, at_crc_high = Signal(), Signal(), Signal()
         payload_end = Signal(range(HEADER_BYTES + self.max_payload + 1))  # HEADER_BYTES + length, once known
+        last_payload = Signal()  # ``position`` is the payload's last byte (from registers)
+        m.d.comb += last_payload.eq(position + 1 == payload_end)
         m.d.comb += [
             checker.data.eq(byte),
             checker.start.eq(incoming & is_flag),
-            checker.valid.eq(have & (position < payload_end) | have & (position < HEADER_BYTES)),
+            checker.valid.eq(have & (at_header.any() | in_payload)),
             write.addr.eq(bank * depth + position - HEADER_BYTES),
             write.data.eq(byte),
-            write.en.eq(have & bank_free & (position >= HEADER_BYTES) & (position < payload_end)),
+            write.en.eq(have & bank_free & in_payload),
         ]
-        with m.If(have):
-            m.d.sync += position.eq(position + 1)
-            with m.Switch(position):
-                with m.Case(HEADER.offset("type")):
-                    m.d.sync += header.type.eq(byte)
-                with m.Case(HEADER.offset("sequence")):
-                    m.d.sync += header.sequence.eq(byte)
-                with m.Case(HEADER.offset("length")):
-                    m.d.sync += length_low.eq(byte)
-                with m.Case(HEADER.offset("length") + 1):
-                    length = Cat(length_low, byte)
-                    with m.If(length > self.max_payload):
-                        m.d.comb += raised[Nack.BAD_LENGTH].eq(1)
-                        m.d.sync += in_frame.eq(0)
-                    with m.Else():
-                        m.d.sync += [header.length.eq(length), payload_end.eq(HEADER_BYTES + length),
-                                     bank.eq(Mux(busy[0], 1, 0)), bank_free.eq(~busy.all())]
-            with m.If((position >= payload_end) & (position >= HEADER_BYTES)):
-                with m.If(position == payload_end):
-                    m.d.sync += received_crc[:8].eq(byte)
+        with m.If(incoming & is_flag):
+            m.d.sync += [at_header.eq(1), in_payload.eq(0), at_crc_low.eq(0), at_crc_high.eq(0)]
+        with m.Elif(have):
+            m.d.sync += [position.eq(position + 1), at_header.eq(at_header << 1)]
+            fields = {HEADER.offset("type"): header.type, HEADER.offset("sequence"): header.sequence,
+                      HEADER.offset("length"): length_low}
+            for offset, field in fields.items():
+                with m.If(at_header[offset]):
+                    m.d.sync += field.eq(byte)
+            assert HEADER.offset("length") + 1 == HEADER_BYTES - 1  # the length ends the header
+            with m.If(at_header[HEADER_BYTES - 1]):
+                length = Cat(length_low, byte)
+                with m.If(length > self.max_payload):
+                    m.d.comb += raised[Nack.BAD_LENGTH].eq(1)
+                    m.d.sync += in_frame.eq(0)
                 with m.Else():
-                    m.d.sync += [in_frame.eq(0), received_crc[8:].eq(byte), ending.eq(1)]
+                    m.d.sync += [header.length.eq(length), payload_end.eq(HEADER_BYTES + length),
+                                 bank.eq(Mux(busy[0], 1, 0)), bank_free.eq(~busy.all()),
+                                 in_payload.eq(length != 0), at_crc_low.eq(length == 0)]
+            with m.If(in_payload & last_payload):
+                m.d.sync += [in_payload.eq(0), at_crc_low.eq(1)]
+            with m.If(at_crc_low):
+                m.d.sync += [received_crc[:8].eq(byte), at_crc_low.eq(0), at_crc_high.eq(1)]
+            with m.If(at_crc_high):
+                m.d.sync += [in_frame.eq(0), received_crc[8:].eq(byte), ending.eq(1), at_crc_high.eq(0)]
         # The frame's end is decided the cycle after its last byte, from registers: the CRC
         # comparison is then not behind the escape decoding. Nothing it reads changes in that
         # cycle (the CRC is complete, and a FLAG then only restarts the checker).
