@@ -105,6 +105,14 @@ class CommandHandler(wiring.Component):
         from_frame = Signal()         # the reply answers a frame whose bank must be released
         reply = Signal(reply_layout(self.max_payload))
         vector = Signal(8 * vector_bytes)  # a reply's bytes, byte k at bits 8k ...
+        # What SEND loads into ``vector`` (one-hot: a NACK, the last result with or without
+        # its sequence, the region): the states that decide a reply set only this and a
+        # 16-bit NACK, so the wide register's enable and choice come from registers.
+        from_nack, from_stored, from_result, from_region = (Signal(name=f"vector_from_{name}") for name in
+                                                            ("nack", "stored", "result", "region"))
+        nack = Signal(16)  # a NACK's code and type
+        # The DISPATCH state's length checks, registered with the header.
+        length_zero, length_hash, length_region, length_short = Signal(), Signal(), Signal(), Signal()
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()          # the bank has had a cycle to answer ``position``
         flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0)
@@ -164,13 +172,14 @@ class CommandHandler(wiring.Component):
         with m.If(self.write.valid & self.write.ready):
             m.d.sync += flags.eq(flags & ~COMMITTED)
 
-        def start_reply(kind: int, length, source: Source = Source.VECTOR):
-            m.d.sync += [reply.header.type.eq(kind), reply.header.length.eq(length), reply.source.eq(source)]
+        def start_reply(kind: int, length, source: Source = Source.VECTOR, vector_from: Signal | None = None):
+            m.d.sync += [reply.header.type.eq(kind), reply.header.length.eq(length), reply.source.eq(source),
+                         *(flag.eq(flag is vector_from) for flag in (from_nack, from_stored, from_result, from_region))]
             m.next = "SEND"
 
-        def refuse(code):
-            m.d.sync += vector.eq(Cat(code if isinstance(code, Signal) else Const(code, 8), header.type))
-            start_reply(NACK, 2)
+        def refuse(code, of=header.type):
+            m.d.sync += nack.eq(Cat(Const(code, 8) if isinstance(code, int) else code, of))
+            start_reply(NACK, 2, vector_from=from_nack)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -178,21 +187,23 @@ class CommandHandler(wiring.Component):
                 m.d.comb += self.faults.ready.eq(1)
                 with m.If(self.faults.valid):
                     fault = self.faults.payload
-                    m.d.sync += [header.sequence.eq(fault.sequence), from_frame.eq(0),
-                                 vector.eq(Cat(fault.code, fault.type))]
-                    start_reply(NACK, 2)
+                    m.d.sync += [header.sequence.eq(fault.sequence), from_frame.eq(0)]
+                    refuse(fault.code, of=fault.type)
                 with m.Else():
                     m.d.comb += self.frames.ready.eq(1)
                     with m.If(self.frames.valid):
+                        length = self.frames.payload.header.length
                         m.d.sync += [header.eq(self.frames.payload.header), bank.eq(self.frames.payload.bank),
-                                     from_frame.eq(1), position.eq(0)]
+                                     from_frame.eq(1), position.eq(0),
+                                     length_zero.eq(length == 0), length_hash.eq(length == 32),
+                                     length_region.eq(length == REGION_BYTES), length_short.eq(length < REGION_BYTES)]
                         m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
                 kind = header.type | REPLY
                 with m.Switch(header.type):
                     with m.Case(Command.INFO):
-                        with m.If(header.length != 0):
+                        with m.If(~length_zero):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
                             start_reply(kind, len(self.info_bytes), Source.TABLE)
@@ -202,25 +213,24 @@ class CommandHandler(wiring.Component):
                     with m.Case(Command.RESET):
                         start_reply(kind, 0)
                     with m.Case(Command.READ_RESULT):
-                        with m.If(header.length != 0):
+                        with m.If(~length_zero):
                             refuse(Nack.BAD_LENGTH)
                         with m.Elif(~have_result):
                             refuse(Nack.NO_RESULT)
                         with m.Else():
-                            m.d.sync += vector.eq(last_result)
-                            start_reply(kind, n_res + 1)
+                            start_reply(kind, n_res + 1, vector_from=from_stored)
                     with m.Case(Command.COMMIT):
-                        with m.If(header.length != 32):
+                        with m.If(~length_hash):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
                             m.next = "COMMIT"
                     with m.Case(Command.LOAD):
-                        with m.If(header.length < REGION_BYTES):
+                        with m.If(length_short):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
                             m.next = "REGION"
                     with m.Case(Command.READ):
-                        with m.If(header.length != REGION_BYTES):
+                        with m.If(~length_region):
                             refuse(Nack.BAD_LENGTH)
                         with m.Else():
                             m.next = "REGION"
@@ -292,8 +302,7 @@ class CommandHandler(wiring.Component):
                         start_reply(Command.READ | REPLY, region_bytes, Source.ROWS)
             with m.State("LOADING"):
                 with m.If(mover.done):
-                    m.d.sync += vector.eq(region)
-                    start_reply(Command.LOAD | REPLY, REGION_BYTES)
+                    start_reply(Command.LOAD | REPLY, REGION_BYTES, vector_from=from_region)
 
             # INFER: the decoder checks the whole payload, then sends the spikes.
             with m.State("INFER"):
@@ -311,10 +320,13 @@ class CommandHandler(wiring.Component):
                 m.d.comb += self.results.ready.eq(1)
                 with m.If(self.results.valid):
                     packed = Cat(header.sequence, reply_result)
-                    m.d.sync += [last_result.eq(packed), have_result.eq(1), vector.eq(reply_result)]
-                    start_reply(Command.INFER | REPLY, n_res)
+                    m.d.sync += [last_result.eq(packed), have_result.eq(1)]
+                    start_reply(Command.INFER | REPLY, n_res, vector_from=from_result)
 
             with m.State("SEND"):
+                # (the sender reads ``vector`` from its PAYLOAD state on, cycles after this)
+                m.d.sync += vector.eq(Mux(from_nack, nack, 0) | Mux(from_stored, last_result, 0)
+                                      | Mux(from_result, last_result[8:], 0) | Mux(from_region, region.as_value(), 0))
                 m.d.comb += [sender.request.valid.eq(1), sender.request.payload.eq(reply),
                              sender.request.payload.header.sequence.eq(header.sequence)]
                 with m.If(sender.request.ready):

@@ -82,8 +82,7 @@ class FrameReceiver(wiring.Component):
         with m.If(self.release):
             m.d.sync += busy.bit_select(self.release_bank, 1).eq(0)
 
-        byte = Signal(8)
-        have = Signal()  # a destuffed frame byte this cycle
+        byte = Signal(8)  # the destuffed byte, with ``have``
         escaped = Signal()
         in_frame = Signal()
         position = Signal(range(depth + 7))  # bytes of this frame so far, destuffed
@@ -134,26 +133,43 @@ class FrameReceiver(wiring.Component):
         with m.If(incoming):
             m.d.sync += silence.eq(0)
         with m.Elif(in_frame & (silence == self.idle_timeout)):
-            m.d.sync += [in_frame.eq(0), escaped.eq(0)]  # dropped without a reply
+            m.d.sync += in_frame.eq(0)  # dropped without a reply
         with m.Elif(in_frame):
             m.d.sync += silence.eq(silence + 1)
 
+        # The bytes destuffed into registers: the frame logic below starts from one event a
+        # cycle (a FLAG, a frame byte, a bad escape, a lost byte), never from the escape
+        # decoding. ``escaped`` is kept outside frames too: every frame starts with a FLAG,
+        # which clears it.
+        start, have, bad_escape, loss = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [start.eq(0), have.eq(0), bad_escape.eq(0), loss.eq(0)]
         with m.If(incoming & is_flag):
+            m.d.sync += [start.eq(1), escaped.eq(0)]
+        with m.Elif(incoming & escaped):
+            m.d.sync += escaped.eq(0)
+            with m.If(escapes_ok):
+                m.d.sync += [byte.eq(value ^ 0x20), have.eq(1)]
+            with m.Else():
+                m.d.sync += bad_escape.eq(1)
+        with m.Elif(incoming & is_escape):
+            m.d.sync += escaped.eq(1)
+        with m.Elif(incoming):
+            m.d.sync += [byte.eq(value), have.eq(1)]
+        lost = Signal()  # a line error not yet handed on as ``loss``
+        with m.If(self.line_error):
+            m.d.sync += lost.eq(1)
+        with m.Elif(lost & ~incoming):  # after the bytes before it, before those after it
+            m.d.sync += [lost.eq(0), loss.eq(1)]
+
+        with m.If(start):
             with m.If(in_frame & (position != 0)):
                 m.d.comb += raised[Nack.FRAMING].eq(1)
-            m.d.sync += [in_frame.eq(1), escaped.eq(0), position.eq(0)]
-        with m.Elif(incoming & in_frame & escaped):
-            m.d.sync += escaped.eq(0)
-            unescaped = value ^ 0x20
-            with m.If(escapes_ok):
-                m.d.comb += [byte.eq(unescaped), have.eq(1)]
-            with m.Else():
-                m.d.comb += raised[Nack.FRAMING].eq(1)
-                m.d.sync += in_frame.eq(0)
-        with m.Elif(incoming & in_frame & is_escape):
-            m.d.sync += escaped.eq(1)
-        with m.Elif(incoming & in_frame):
-            m.d.comb += [byte.eq(value), have.eq(1)]
+            m.d.sync += [in_frame.eq(1), position.eq(0)]
+        with m.Elif(in_frame & (bad_escape | loss)):
+            m.d.comb += raised[Nack.FRAMING].eq(1)
+            m.d.sync += in_frame.eq(0)
+        accepted = Signal()  # a frame byte of the frame in progress
+        m.d.comb += accepted.eq(have & in_frame)
 
         # Where ``position`` stands, in registers that move with it (as the transmitter's
         # do): a byte's place in the frame is then a flip-flop beside it, not a comparison
@@ -165,15 +181,15 @@ class FrameReceiver(wiring.Component):
         m.d.comb += last_payload.eq(position + 1 == payload_end)
         m.d.comb += [
             checker.data.eq(byte),
-            checker.start.eq(incoming & is_flag),
-            checker.valid.eq(have & (at_header.any() | in_payload)),
+            checker.start.eq(start),
+            checker.valid.eq(accepted & (at_header.any() | in_payload)),
             write.addr.eq(bank * depth + position - HEADER_BYTES),
             write.data.eq(byte),
-            write.en.eq(have & bank_free & in_payload),
+            write.en.eq(accepted & bank_free & in_payload),
         ]
-        with m.If(incoming & is_flag):
+        with m.If(start):
             m.d.sync += [at_header.eq(1), in_payload.eq(0), at_crc_low.eq(0), at_crc_high.eq(0)]
-        with m.Elif(have):
+        with m.Elif(accepted):
             m.d.sync += [position.eq(position + 1), at_header.eq(at_header << 1)]
             fields = {HEADER.offset("type"): header.type, HEADER.offset("sequence"): header.sequence,
                       HEADER.offset("length"): length_low}
@@ -209,14 +225,6 @@ class FrameReceiver(wiring.Component):
                 m.d.comb += [waiting.w_data.eq(Cat(header, bank)), waiting.w_en.eq(1)]
                 m.d.sync += busy.bit_select(bank, 1).eq(1)
 
-        lost = Signal()  # a line error not yet acted on
-        with m.If(self.line_error):
-            m.d.sync += lost.eq(1)
-        with m.Elif(lost & ~incoming):
-            m.d.sync += lost.eq(0)
-            with m.If(in_frame):
-                m.d.comb += raised[Nack.FRAMING].eq(1)
-                m.d.sync += [in_frame.eq(0), escaped.eq(0)]
         return m
 
 

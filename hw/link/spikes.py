@@ -88,6 +88,9 @@ class SpikeCodeDecoder(wiring.Component):
         count = Signal(range(cap + 1))
         base = Signal(range(n + 1))
         spike = Signal(range(n + (1 << len(value))))
+        # The seen bits are read at ``spike`` in every cycle (MARK uses what GAP_READ read):
+        # the read address is then a register, not a choice behind the state decoding.
+        m.d.comb += seen_r.addr.eq(spike)
         index = Signal(range(n))
         bad_code = Signal(8)
         checking = Signal()
@@ -196,7 +199,6 @@ class SpikeCodeDecoder(wiring.Component):
                 m.d.sync += spike.eq(base + value)
                 m.next = "GAP_READ"
             with m.State("GAP_READ"):
-                m.d.comb += seen_r.addr.eq(spike)
                 m.d.sync += [index.eq(spike), base.eq(spike + 1)]
                 with m.If(spike >= n):
                     fail(Nack.INDEX_RANGE)

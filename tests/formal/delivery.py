@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from amaranth import Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Cover
+from amaranth.lib import stream
 
 from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
 from firstspike.sw.link.framing import ESCAPE, FLAG, HEADER_BYTES
@@ -121,7 +122,13 @@ class ReceiverDelivery(Elaboratable):
                      rx.line_error.eq(self.line_error), rx.frames.ready.eq(1),
                      rx.faults.ready.eq(self.faults_ready), rx.release.eq(self.release),
                      rx.release_bank.eq(self.release_bank)]
-        _, value, at_k = _unstuffed(m, rx.bytes_in, k, rx.max_payload, "line")
+        # The line watched a cycle late, through a register as the receiver's first stage
+        # is: no byte arrives in the cycle a frame is offered, so at the check it has seen
+        # the same bytes, and the solver relates fewer cycles in flight.
+        line = stream.Signature(8).create()
+        m.d.sync += [line.valid.eq(self.bytes_valid), line.payload.eq(self.byte)]
+        m.d.comb += line.ready.eq(1)
+        _, value, at_k = _unstuffed(m, line, k, rx.max_payload, "line")
         tracked = Signal(8)
         with m.If(at_k):
             m.d.sync += tracked.eq(value)
