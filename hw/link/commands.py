@@ -12,7 +12,7 @@ Meanwhile the receiver takes the next frame into its other bank.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -124,6 +124,7 @@ class CommandHandler(wiring.Component):
         bad_target, bad_address = Signal(), Signal()
         too_long, length_differs = Signal(), Signal()  # a READ's rows past the payload; a LOAD's length
         region_bytes = Signal(range(256 * widest_row + 1))
+        region_end, region_limit = Signal(len(Value.cast(address)) + 1), Signal(range(max(rows) + 1))
         # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
         reader = Signal(range(4))
         readers = [position, decoder.read_address, mover.read_address, sender.read_address]
@@ -144,13 +145,13 @@ class CommandHandler(wiring.Component):
         table[sha_at:flags_at] = self.model_sha256
         m.submodules.info = info = memory.Memory(shape=8, depth=len(table), init=list(table))
         info_read, info_write = info.read_port(), info.write_port()
-        read_at = Signal.like(info_read.addr)  # the address of the byte ``info_read`` gives
-        info_byte = Mux(read_at == flags_at, flags,
-                        Mux((read_at >= sha_at) & (read_at < flags_at) & ~(flags & COMMITTED).any(), 0,
-                            info_read.data))
+        # Where the byte ``info_read`` gives stands, registered with its address.
+        at_flags, in_sha = Signal(), Signal()
+        info_byte = Mux(at_flags, flags, Mux(in_sha & ~(flags & COMMITTED).any(), 0, info_read.data))
         m.d.comb += [info_read.addr.eq(sender.read_address),
                      sender.read_byte.eq(Mux(reply.source == Source.TABLE, info_byte, self.read_byte))]
-        m.d.sync += read_at.eq(info_read.addr)
+        m.d.sync += [at_flags.eq(info_read.addr == flags_at),
+                     in_sha.eq((info_read.addr >= sha_at) & (info_read.addr < flags_at))]
         target_rows = Mux(target == Target.WEIGHTS, rows[0], rows[1])
         target_row_bytes = Mux(target == Target.WEIGHTS, row_bytes(layout, Target.WEIGHTS),
                                row_bytes(layout, Target.THRESHOLDS))
@@ -260,18 +261,19 @@ class CommandHandler(wiring.Component):
                     with m.If(position == REGION_BYTES - 1):
                         m.next = "CHECK_REGION"
 
-            # The region's checks take three cycles: the comparisons and the length
-            # multiply in one, the length's comparisons in the next, the decision in the
-            # third (each from registers: no carry chain in front of the reply's enables).
+            # The region's checks take three cycles: the region's end and the length multiply
+            # in one, the comparisons in the next, the decision in the third (each from
+            # registers: no carry chain in front of the reply's enables).
             with m.State("CHECK_REGION"):
                 m.d.sync += [
                     bad_target.eq(target > Target.INITIAL_POTENTIALS),
-                    bad_address.eq((count == 0) | (address + count > target_rows)),
+                    region_end.eq(address + count), region_limit.eq(target_rows),
                     region_bytes.eq(count * target_row_bytes),
                 ]
                 m.next = "CHECK_LENGTH"
             with m.State("CHECK_LENGTH"):
                 m.d.sync += [too_long.eq(region_bytes > self.max_payload),
+                             bad_address.eq((count == 0) | (region_end > region_limit)),
                              length_differs.eq(header.length != REGION_BYTES + region_bytes)]
                 m.next = "DECIDE_REGION"
             with m.State("DECIDE_REGION"):

@@ -61,14 +61,16 @@ class SpikeCodeDecoder(wiring.Component):
         m.submodules.seen = seen = Memory(shape=1, depth=n, init=[])
         seen_r, seen_w = seen.read_port(), seen.write_port()
 
-        # The bits: ``byte`` holds the byte being read, ``at`` its next bit; the bank is
-        # addressed with the byte after it, which stays put for the eight bits before use.
+        # The bits: ``byte`` holds the unread bits of the byte being read, shifted down as
+        # they are read (the next bit is a flip-flop, not a choice by ``at``), ``at`` counts
+        # them; the bank is addressed with the byte after it, which stays put for the eight
+        # bits before use.
         length = Signal(range(self.max_payload + 1))
         next_byte = Signal(range(self.max_payload + 1))
         byte = Signal(8)
         at = Signal(3)
         have = Signal()
-        bit = byte.bit_select(at, 1)
+        bit = byte[0]
         m.d.comb += self.read_address.eq(next_byte)
 
         # A value: a run of ones (Rice codes only), a zero, then ``width`` low bits. It is
@@ -104,7 +106,7 @@ class SpikeCodeDecoder(wiring.Component):
                 with m.If(next_byte == length):
                     m.d.sync += have.eq(0)
             with m.Else():
-                m.d.sync += at.eq(at + 1)
+                m.d.sync += [at.eq(at + 1), byte.eq(byte >> 1)]
 
         def start_value(bits, *, rice: bool):
             m.d.sync += [ones.eq(0), value.eq(0), j.eq(0), in_low.eq(~rice), width.eq(bits), unit.eq(1 << bits)]
@@ -225,7 +227,7 @@ class SpikeCodeDecoder(wiring.Component):
                         m.next = "IDLE"
             with m.State("WALKED"):
                 # Bits left: the rest of ``byte`` (none if ``at`` is 0: all eight), then the bank's.
-                spare = (at == 0) | (next_byte != length) | ((byte >> at) != 0)
+                spare = (at == 0) | (next_byte != length) | (byte != 0)
                 with m.If(checking & (bad_code == 0) & have & spare):
                     m.d.sync += bad_code.eq(Nack.BAD_CODE)
                 m.next = "VERDICT"

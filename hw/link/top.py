@@ -104,7 +104,9 @@ class UARTAccelerator(wiring.Component):
         m.submodules.uart_tx = tx = UARTTx(self.divisor)
         # A register stage between the UART's byte and the frame receiver's decoding.
         register_stage(m, "rx_buffer", rx.data, linked.bytes_in)
-        connect(m, linked.bytes_out, tx.data)
+        # And one between the transmitter and the UART: the UART's ready no longer runs back
+        # through the transmitter's byte choice into the reply buffer.
+        register_stage(m, "tx_buffer", linked.bytes_out, tx.data)
         # A byte the UART lost ends the frame it belonged to (NACK FRAMING), so the host
         # resends at once instead of waiting for its timeout.
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.busy.eq(linked.busy),
