@@ -38,6 +38,9 @@ class Layers:
     n_out: Signal        # neurons at one position (all of a dense layer's, a conv layer's channels)
     is_last: Signal
     conv: Signal         # a conv layer
+    # Driven by the sequencer (its register moves in :func:`fold_counter`):
+    restart: Signal      # ``layer`` becomes 0
+    advance: Signal      # ``layer`` becomes ``layer + 1``
 
 
 def layer_select(m: Module, params: CoreParams, layout: MemoryLayout) -> Layers:
@@ -45,7 +48,8 @@ def layer_select(m: Module, params: CoreParams, layout: MemoryLayout) -> Layers:
     layers = Layers(layer=Signal(range(max(2, n_layers))), folds=Signal(range(max(layout.folds) + 1)),
                     neuron_base=Signal(range(max(2, layout.neuron_rows))),
                     state_base=Signal(range(max(2, layout.state_rows))),
-                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal(), conv=Signal())
+                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal(), conv=Signal(),
+                    restart=Signal(), advance=Signal())
     with m.Switch(layers.layer):
         for k in range(n_layers):
             with m.Case(k):
@@ -64,6 +68,9 @@ class Sequencer:
     """The pass being issued (stage 1) and the counters of the inference."""
 
     fold: Signal
+    last_fold: Signal    # ``fold`` is the layer's last (a register: see :func:`fold_counter`)
+    fold_restart: Signal  # driven: ``fold`` becomes 0
+    fold_advance: Signal  # driven: ``fold`` becomes ``fold + 1``
     in_pass: Signal      # in the middle of a pass (its op and row are registered)
     pass_row: Signal     # the pass's first weight row
     weight_row: Signal   # the rows the fold being issued reads
@@ -84,7 +91,8 @@ class Sequencer:
         """The signals, and ``lanes_valid`` from the fold being issued (both schedules)."""
         p = params.lanes
         most = max(params.positions(k) for k in range(params.n_layers))
-        seq = cls(fold=Signal(range(max(2, max(layout.folds)))), in_pass=Signal(),
+        seq = cls(fold=Signal(range(max(2, max(layout.folds)))), last_fold=Signal(init=layout.folds[0] == 1),
+                  fold_restart=Signal(), fold_advance=Signal(), in_pass=Signal(),
                   pass_row=Signal.like(source.row), weight_row=Signal(range(max(2, layout.weight_rows))),
                   state_row=Signal(range(max(2, layout.state_rows))), position=Signal(range(max(2, most))),
                   op=Signal(operation_layout(params)), final=Signal(),
@@ -92,7 +100,38 @@ class Sequencer:
                   input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
                   error=Signal())
         m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
+        fold_counter(m, layout, layers, seq)
         return seq
+
+
+def fold_counter(m: Module, layout: MemoryLayout, layers: Layers, seq: Sequencer) -> None:
+    """The ``layer`` and ``fold`` registers, moved by the sequencer's ``restart``/``advance``
+    flags, and ``last_fold`` (``fold == folds - 1``) in a register beside them: the test of
+    the last fold is then a flip-flop, not a layer decoding and a comparison in front of
+    the sequencer's every decision. The layer changes only while ``fold`` is 0."""
+    layer, fold = layers.layer, seq.fold
+    folds = layout.folds
+    with m.If(layers.restart):
+        m.d.sync += layer.eq(0)
+    with m.Elif(layers.advance):
+        m.d.sync += layer.eq(layer + 1)
+    with m.If(seq.fold_restart):
+        m.d.sync += fold.eq(0)
+    with m.Elif(seq.fold_advance):
+        m.d.sync += fold.eq(fold + 1)
+    # Whether the layer after this cycle has a single fold; and whether ``fold + 1`` is last.
+    single_now, single_next, penultimate = Signal(), Signal(), Signal()
+    with m.Switch(layer):
+        for k in range(len(folds)):
+            with m.Case(k):
+                m.d.comb += [single_now.eq(folds[k] == 1),
+                             single_next.eq(folds[k + 1] == 1 if k + 1 < len(folds) else 0),
+                             penultimate.eq(fold == folds[k] - 2)]
+    single = Mux(layers.restart, folds[0] == 1, Mux(layers.advance, single_next, single_now))
+    with m.If(seq.fold_restart | layers.restart | layers.advance):
+        m.d.sync += seq.last_fold.eq(single)
+    with m.Elif(seq.fold_advance):
+        m.d.sync += seq.last_fold.eq(penultimate)
 
 
 def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers, source: Source,
@@ -156,14 +195,15 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         seq.weight_row.eq(Mux(in_pass, seq.pass_row, source.row) + fold),
         seq.state_row.eq(layers.state_base + fold),
     ]
-    last_fold = fold == layers.folds - 1
+    last_fold = seq.last_fold
 
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
             with m.If(events.valid | source.held):
+                m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.sync += [
-                    layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
+                    step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0),
                 ]
                 m.d.comb += decision.clear.eq(1)
@@ -184,7 +224,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                     with m.If(new_advance):
                         m.d.sync += step.eq(Mux(new_takes, source.step, step + 1))
                 with m.If(last_fold):
-                    m.d.sync += [fold.eq(0), in_pass.eq(0), fresh.eq(0)]
+                    m.d.comb += seq.fold_restart.eq(1)
+                    m.d.sync += [in_pass.eq(0), fresh.eq(0)]
                     with m.If(Mux(in_pass, pass_takes, new_takes)):
                         m.d.comb += source.take.eq(1)
                         with m.If(layer == 0):
@@ -195,7 +236,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                         m.d.sync += wait.eq(0)
                         m.next = "LAYER_END"
                 with m.Else():
-                    m.d.sync += fold.eq(fold + 1)
+                    m.d.comb += seq.fold_advance.eq(1)
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
@@ -204,7 +245,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                 m.d.sync += finishing.eq(layers.is_last)
             # (A spike table reads ahead in the cycles between: TABLE_PRIMING.)
             with m.If((wait == overhead - SOURCE_FILL - LAYER_SWITCH) & ~finishing):
-                m.d.sync += [layer.eq(layer + 1), step.eq(0), fresh.eq(1)]
+                m.d.comb += layers.advance.eq(1)
+                m.d.sync += [step.eq(0), fresh.eq(1)]
             with m.If(finishing):
                 with m.If(wait == overhead + settle - 1):  # the decision has settled
                     m.next = "DONE"
@@ -214,6 +256,6 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
-                m.d.sync += layer.eq(0)  # IDLE's register takes input events
+                m.d.comb += layers.restart.eq(1)  # IDLE's register takes input events
                 m.next = "IDLE"
     return seq

@@ -209,7 +209,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         seq.weight_row.eq(Mux(in_pass, seq.pass_row, source.row) + fold),
         seq.state_row.eq(layers.state_base + fold),
     ]
-    last_fold = fold == layers.folds - 1
+    last_fold = seq.last_fold
     conv = [isinstance(params.layer_shape(k), Conv2d) for k in range(params.n_layers)]
     first_run = "CONV_ADD" if conv[0] else "RUN"  # layer 0's run at a step
     conv_run = _ConvRun.build(m, params, layout, layers, source) if any(conv) else None
@@ -240,8 +240,9 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
             with m.If(events.valid | source.input_held):
+                m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.sync += [
-                    layer.eq(0), step.eq(0), fold.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
+                    step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0), run_spiked.eq(0),
                     decided.eq(0),
                 ]
@@ -259,7 +260,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     m.d.sync += [pass_op.eq(new_op), seq.pass_row.eq(source.row), pass_takes.eq(new_takes),
                                  in_pass.eq(1)]
                 with m.If(last_fold):
-                    m.d.sync += [fold.eq(0), in_pass.eq(0), fresh.eq(0)]
+                    m.d.comb += seq.fold_restart.eq(1)
+                    m.d.sync += [in_pass.eq(0), fresh.eq(0)]
                     with m.If(Mux(in_pass, pass_takes, new_takes)):
                         m.d.comb += source.take.eq(1)
                         with m.If(layer == 0):
@@ -267,7 +269,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     with m.If(seq.op.end_of_step):
                         m.next = "SETTLE"
                 with m.Else():
-                    m.d.sync += fold.eq(fold + 1)
+                    m.d.comb += seq.fold_advance.eq(1)
         with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then in it
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), settled.eq(settled + 1)]
@@ -279,13 +281,16 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             with m.If(layers.is_last & (decided | output_spiked | (step == last_step))):
                 m.next = "FINISH"
             with m.Elif(~layers.is_last & (run_spiked | spiked | check)):
-                m.d.sync += [layer.eq(layer + 1), fresh.eq(step == 0)]
+                m.d.comb += layers.advance.eq(1)
+                m.d.sync += fresh.eq(step == 0)
                 m.next = "FILL"
             with m.Elif(next_known):
-                m.d.sync += [layer.eq(0), step.eq(next_step), fresh.eq(0)]
+                m.d.comb += layers.restart.eq(1)
+                m.d.sync += [step.eq(next_step), fresh.eq(0)]
                 m.next = first_run
             with m.Else():  # the next input event has not come yet
-                m.d.sync += [layer.eq(0), fresh.eq(0)]
+                m.d.comb += layers.restart.eq(1)
+                m.d.sync += fresh.eq(0)
                 m.next = "NEXT_STEP"
         with m.State("FILL"):  # the next layer's first event, from the queue
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
@@ -315,7 +320,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
-                m.d.sync += layer.eq(0)
+                m.d.comb += layers.restart.eq(1)
                 m.next = "FLUSH"
         with m.State("FLUSH"):  # the input events of this inference not taken, to its end marker
             m.d.comb += source.capture.eq(1)
@@ -359,7 +364,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
     layer, fold = layers.layer, seq.fold
     units, sweep, swept, position = run.units, run.sweep, run.swept, run.position
     touched = units.touched
-    last_fold = fold == layers.folds - 1
+    last_fold = seq.last_fold
     owed = Signal()   # an event went in and has not had its cycle: it reached no output
     started = Signal()  # an event of this run went in
     known = source.valid | source.end
@@ -382,9 +387,9 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             with m.If(fold == 0):
                 m.d.comb += [touched.mark.eq(1), touched.mark_position.eq(units.position)]
             with m.If(last_fold):
-                m.d.sync += fold.eq(0)
+                m.d.comb += seq.fold_restart.eq(1)
             with m.Else():
-                m.d.sync += fold.eq(fold + 1)
+                m.d.comb += seq.fold_advance.eq(1)
         with m.Elif(units.fed):  # the unit was idle: the event's first cycle
             m.d.sync += owed.eq(1)
             # Counted for the run's first event, or as the cycle owed by one that reached no
@@ -412,7 +417,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             with m.If(sweep & (fold == 0)):
                 m.d.comb += [touched.clear.eq(1), touched.clear_position.eq(swept)]
             with m.If(last_fold):
-                m.d.sync += fold.eq(0)
+                m.d.comb += seq.fold_restart.eq(1)
                 with m.If(sweep):
                     m.d.sync += swept.eq(swept + 1)
                     with m.If(swept == units.positions - 1):
@@ -422,6 +427,6 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
                     with m.If(touched.last):
                         m.next = "SETTLE"
             with m.Else():
-                m.d.sync += fold.eq(fold + 1)
+                m.d.comb += seq.fold_advance.eq(1)
         with m.Else():  # no position touched
             m.next = "SETTLE"

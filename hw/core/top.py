@@ -66,6 +66,9 @@ class CoreInternals:
     rows_layer: Signal  # a cycle before its weights arrive), of this layer
     state_write: WritePort
     queue: SpikeQueue | SpikeTable
+    fold: Signal        # the fold being issued, the layer's fold count, and the register
+    folds: Signal       # that says it is the last
+    last_fold: Signal
 
 
 class TTFSCore(wiring.Component):
@@ -188,7 +191,8 @@ class TTFSCore(wiring.Component):
                                        weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
                                        state_row=memories.states_r.addr, rows_read=addressing.valid,
                                        rows_layer=addressing.layer,
-                                       state_write=memories.states_w, queue=queue)
+                                       state_write=memories.states_w, queue=queue,
+                                       fold=seq.fold, folds=layers.folds, last_fold=seq.last_fold)
 
         result = self.results.payload
         m.d.comb += [

@@ -2,7 +2,8 @@
 for nor gives one it does not hold, the queue hands on every queued spike exactly once,
 and every memory row it reads or writes lies in the
 region of the layer it runs (sw/layout.py; a weight row only where the lanes add it), for
-any input that obeys the stream rules.
+any input that obeys the stream rules. The sequencer's last-fold register agrees with its
+fold count throughout.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class CoreBounds(Elaboratable):
         with m.If(started & inner.state_write.en):
             m.d.comb += Assert(_within(m, inner.state_write.addr, issued_layer,
                                        (*layout.state_base, layout.state_rows), "written"))
+
+        m.d.comb += Assert(inner.last_fold == (inner.fold == inner.folds - 1))
 
         queue = inner.queue
         if hasattr(queue, "buffer"):  # a SpikeQueue (or a copy broken on purpose)
