@@ -87,7 +87,7 @@ class FrameReceiver(wiring.Component):
         in_frame = Signal()
         position = Signal(range(depth + 7))  # bytes of this frame so far, destuffed
         header = Signal(header_layout(self.max_payload))
-        received_crc = Signal(16)
+        crc_low_ok, crc_high_ok = Signal(), Signal()  # each CRC byte as received equals the checker's
         length_low = Signal(8)
         bank = Signal()
         bank_free = Signal()
@@ -209,15 +209,15 @@ class FrameReceiver(wiring.Component):
             with m.If(in_payload & last_payload):
                 m.d.sync += [in_payload.eq(0), at_crc_low.eq(1)]
             with m.If(at_crc_low):
-                m.d.sync += [received_crc[:8].eq(byte), at_crc_low.eq(0), at_crc_high.eq(1)]
+                m.d.sync += [crc_low_ok.eq(byte == checker.crc[:8]), at_crc_low.eq(0), at_crc_high.eq(1)]
             with m.If(at_crc_high):
-                m.d.sync += [in_frame.eq(0), received_crc[8:].eq(byte), ending.eq(1), at_crc_high.eq(0)]
-        # The frame's end is decided the cycle after its last byte, from registers: the CRC
-        # comparison is then not behind the escape decoding. Nothing it reads changes in that
-        # cycle (the CRC is complete, and a FLAG then only restarts the checker).
+                m.d.sync += [in_frame.eq(0), crc_high_ok.eq(byte == checker.crc[8:]), ending.eq(1), at_crc_high.eq(0)]
+        # Each CRC byte is compared with the checker's (complete once the payload has passed)
+        # as it arrives; the frame's end is decided the cycle after its last byte, from the
+        # two flags and the bank's, so no 16-bit comparison stands in front of the hand-on.
         with m.If(ending):
             m.d.sync += ending.eq(0)
-            with m.If(checker.crc != received_crc):
+            with m.If(~(crc_low_ok & crc_high_ok)):
                 m.d.comb += raised[Nack.BAD_CRC].eq(1)
             with m.Elif(~bank_free):
                 m.d.comb += raised[Nack.BUSY].eq(1)
