@@ -81,6 +81,7 @@ class Sequencer:
     issue: Signal        # a fold goes down the pipeline this cycle
     lanes_valid: Signal  # the fold's lanes that hold a neuron
     idle: Signal         # between inferences: host access may use the memories
+    hold: Signal         # driven: host access is under way, an inference must not start yet
     cycles: Signal
     input_spikes: Signal
     layer_spikes: Signal
@@ -96,7 +97,7 @@ class Sequencer:
                   pass_row=Signal.like(source.row), weight_row=Signal(range(max(2, layout.weight_rows))),
                   state_row=Signal(range(max(2, layout.state_rows))), position=Signal(range(max(2, most))),
                   op=Signal(operation_layout(params)), final=Signal(),
-                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), cycles=Signal(COUNTER_BITS),
+                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), hold=Signal(), cycles=Signal(COUNTER_BITS),
                   input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
                   error=Signal())
         m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
@@ -200,7 +201,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
-            with m.If(events.valid | source.held):
+            with m.If((events.valid | source.held) & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.sync += [
                     step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),

@@ -202,8 +202,10 @@ class TTFSCore(wiring.Component):
             result.layer_spikes.eq(seq.layer_spikes),
             result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),
         ]
-        host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, weights_r=memories.weights_r,
-                   thresholds_r=memories.thresholds_r, initial_r=memories.initial_r,
-                   weight_latency=READ_LATENCY if params.stepped else LAYERED_WEIGHT_READ)
+        host_busy = host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle,
+                               weights_r=memories.weights_r, thresholds_r=memories.thresholds_r,
+                               initial_r=memories.initial_r,
+                               weight_latency=READ_LATENCY if params.stepped else LAYERED_WEIGHT_READ)
+        m.d.comb += seq.hold.eq(host_busy)
         host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w, initial_w=initial_w)
         return m
