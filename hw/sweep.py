@@ -14,13 +14,16 @@ from firstspike.sw.files import save_png, write_atomically
 from firstspike.sw.golden import GoldenResult
 from firstspike.sw.model import Model
 
-from .build import build_board
+from .build import BuildError, build_board
 
 __all__ = ["sweep", "plot_sweep", "COLUMNS"]
 
-COLUMNS = ("board", "lanes", "luts", "flip_flops", "block_rams", "dsps", "clock_mhz", "fmax_mhz", "meets_clock",
-           "cycles_per_inference", "inferences_per_second_at_clock", "inferences_per_second_at_fmax",
-           "link_bound_inferences_per_second", "critical_path")
+COLUMNS = ("board", "lanes", "schedule", "outcome", "luts", "flip_flops", "block_rams", "dsps", "clock_mhz",
+           "fmax_mhz", "meets_clock", "cycles_per_inference", "inferences_per_second_at_clock",
+           "inferences_per_second_at_fmax", "link_bound_inferences_per_second", "critical_path")
+_NUMBERS = {"lanes": int, "luts": int, "flip_flops": int, "block_rams": int, "dsps": int, "clock_mhz": float,
+            "fmax_mhz": float, "cycles_per_inference": float, "inferences_per_second_at_clock": float,
+            "inferences_per_second_at_fmax": float, "link_bound_inferences_per_second": float}
 
 
 def _path_text(path: dict | None) -> str:
@@ -32,15 +35,29 @@ def _path_text(path: dict | None) -> str:
     return f"{ends}: {path['total_ns']:.1f} ns ({path['routing_ns']:.1f} routing, {path['logic_levels']} logic levels)"
 
 
+def _failure(error: BuildError) -> str:
+    """A failed build in a cell: the tool's own error line (a design too big for the device
+    names its cells), else the first line of the error."""
+    lines = str(error).splitlines()
+    said = [line.strip() for line in lines if line.strip().startswith("ERROR")]
+    return "failed: " + (said[-1] if said else lines[0])
+
+
 def _build_job(job: tuple) -> dict:
-    """One board build (a cluster job): its row of the sweep."""
+    """One board build (a cluster job): its row of the sweep. A build that fails (a design
+    larger than the device, say) is a row too, with the reason: the sweep goes on."""
     board, model, p, folder, baud, clock_hz, golden, spike_times = job
-    report = build_board(board, model, p, folder, baud=baud, clock_hz=clock_hz, golden=golden,
-                         spike_times=spike_times, progress=lambda line: None)
+    try:
+        report = build_board(board, model, p, folder, baud=baud, clock_hz=clock_hz, golden=golden,
+                             spike_times=spike_times, progress=lambda line: None)
+    except BuildError as error:
+        return {"board": board, "lanes": p, "schedule": model.params.schedule.value, "outcome": _failure(error),
+                "meets_clock": None, "critical_path": "", **{key: None for key in _NUMBERS if key != "lanes"}}
     pnr, throughput, synthesis = report.place_and_route, report.throughput, report.synthesis
     assert throughput is not None  # golden and spike_times were given
     return {
-        "board": board, "lanes": p, "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
+        "board": board, "lanes": p, "schedule": model.params.schedule.value, "outcome": "built",
+        "luts": synthesis.luts, "flip_flops": synthesis.flip_flops,
         "block_rams": synthesis.block_rams, "dsps": synthesis.dsps, "clock_mhz": report.clock_hz / 1e6,
         "fmax_mhz": pnr.fmax_mhz if pnr else None, "meets_clock": pnr.meets_clock if pnr else None,
         "cycles_per_inference": throughput.cycles_per_inference,
@@ -51,26 +68,30 @@ def _build_job(job: tuple) -> dict:
     }
 
 
-def sweep(model: Model, boards: list[str], lanes: list[int], out_dir: str | Path, *, baud: int,
-          clock_hz: int | None = None, golden: GoldenResult, spike_times: np.ndarray, progress=print,
+def sweep(setups: dict[str, tuple[Model, GoldenResult]], lanes: list[int], out_dir: str | Path, *, baud: int,
+          clock_hz: int | None = None, spike_times: np.ndarray, progress=print,
           workers: int | None = 1, scheduler: str | None = None, resume: bool = False) -> list[dict]:
     """Build every (board, P) pair, each a job on a Dask cluster (``workers`` local
-    processes, or ``scheduler``'s; one worker: here, one after another). ``sweep.csv`` is
-    rewritten, whole, after every finished build, so an interrupted sweep keeps what it
-    finished; with ``resume`` the pairs already in it are not built again."""
+    processes, or ``scheduler``'s; one worker: here, one after another); ``setups`` gives
+    each board its model (with the schedule it runs) and that model's golden result on
+    ``spike_times``. ``sweep.csv`` is rewritten, whole, after every finished build, so an
+    interrupted sweep keeps what it finished; with ``resume`` the pairs already in it are
+    not built again."""
     out = Path(out_dir)
-    order = [(board, p) for board in boards for p in lanes]
+    order = [(board, p) for board in setups for p in lanes]
     done = {(r["board"], r["lanes"]): r for r in (_read_csv(out / "sweep.csv") if resume else [])
             if (r["board"], r["lanes"]) in order}
     for board, p in done:
         progress(f"sweep: {board}, P={p} already in sweep.csv")
     todo = [pair for pair in order if pair not in done]
-    jobs = [(board, model, p, out / f"{board}-p{p}", baud, clock_hz, golden, spike_times) for board, p in todo]
+    jobs = [(board, setups[board][0], p, out / f"{board}-p{p}", baud, clock_hz, setups[board][1], spike_times)
+            for board, p in todo]
     with open_cluster(workers, scheduler) as client:
         for index, row in run_jobs(client, _build_job, jobs):
             board, p = todo[index]
             done[board, p] = row
-            progress(f"sweep: {board}, P={p} built ({len(done)}/{len(order)})")
+            progress(f"sweep: {board}, P={p} {'built' if row['outcome'] == 'built' else row['outcome']} "
+                     f"({len(done)}/{len(order)})")
             _write_csv([done[pair] for pair in order if pair in done], out / "sweep.csv")
     rows = [done[pair] for pair in order]
     _write_csv(rows, out / "sweep.csv")  # the pairs asked for, in their order (a resumed sweep may keep all)
@@ -86,15 +107,13 @@ def _read_csv(path: Path) -> list[dict]:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    numbers = {"lanes": int, "luts": int, "flip_flops": int, "block_rams": int, "dsps": int, "clock_mhz": float,
-               "fmax_mhz": float, "cycles_per_inference": float, "inferences_per_second_at_clock": float,
-               "inferences_per_second_at_fmax": float, "link_bound_inferences_per_second": float}
     out = []
     for row in rows:
         try:
             meets = {"True": True, "False": False}.get(row["meets_clock"])
-            parsed: dict = {"board": row["board"], "meets_clock": meets, "critical_path": row["critical_path"]}
-            for key, kind in numbers.items():
+            parsed: dict = {"board": row["board"], "schedule": row["schedule"], "outcome": row["outcome"],
+                            "meets_clock": meets, "critical_path": row["critical_path"]}
+            for key, kind in _NUMBERS.items():
                 parsed[key] = kind(row[key]) if row[key] != "" else None
         except (KeyError, ValueError):
             return []  # not a sweep.csv of this version: build everything again
@@ -131,7 +150,8 @@ def plot_sweep(rows: list[dict], path) -> None:
         axis.set_xlabel("lanes P")
         axis.set_title(label)
         axis.grid(True, alpha=0.3)
-    axes[0].legend(fontsize=8)
+    if axes[0].get_legend_handles_labels()[0]:  # (none if every build failed)
+        axes[0].legend(fontsize=8)
     try:
         save_png(figure, path)
     finally:

@@ -43,3 +43,33 @@ def test_sweep_on_two_workers_writes_a_csv_row_per_build_and_a_png_and_resumes(s
     assert "built" not in err and not (out / "arty-p4" / "report.json").exists()
     with open(out / "sweep.csv") as handle:
         assert [r["lanes"] for r in csv.DictReader(handle)] == ["4", "1"]
+
+
+def test_a_build_that_fails_is_a_row_with_its_reason_and_each_board_runs_its_own_schedule(
+        small_model, tmp_path, capsys, monkeypatch):
+    """A design too big for the device stops its own build, not the sweep: its row says
+    why (the tool's error line). Without --schedule each board runs its default (layered
+    on the iCEBreaker, as `firstspike build` does)."""
+    import csv
+
+    from firstspike.hw import sweep as sweep_module
+    from firstspike.hw.build import BuildError
+
+    def build(board, model, p, *args, **kwargs):
+        raise BuildError(f"yowasp-nextpnr failed (log: {board}-p{p}/pnr.log):\nInfo: placing\n"
+                         f"ERROR: Failed to expand region of {1000 * p} ICESTORM_LCs\n0 warnings, 1 error")
+
+    monkeypatch.setattr(sweep_module, "build_board", build)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--boards", "icebreaker", "arty", "--model", str(small_model), "--out", str(out),
+                 "--samples", "20", "--lanes", "4", "1", "--workers", "1"]) == 0
+    with open(out / "sweep.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["board"], r["lanes"], r["schedule"]) for r in rows] == [
+        ("icebreaker", "4", "layered"), ("icebreaker", "1", "layered"), ("arty", "4", "stepped"), ("arty", "1", "stepped")]
+    assert rows[0]["outcome"] == "failed: ERROR: Failed to expand region of 4000 ICESTORM_LCs"
+    assert all(r["luts"] == "" and r["fmax_mhz"] == "" for r in rows)
+    printed = capsys.readouterr()
+    assert "layered: failed: ERROR: Failed to expand region of 1000 ICESTORM_LCs" in printed.out
+    assert "icebreaker, P=4 failed: ERROR" in printed.err
+    assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
