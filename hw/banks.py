@@ -4,8 +4,13 @@ One Amaranth memory of many block RAMs reads through the multiplexer Yosys build
 them, in the same cycle as the block RAMs' own clock-to-output delay (5.8 ns on an ECP5,
 before the routing across the die): it bounds the clock near 50 MHz. Here the memory is
 banks of :data:`BANK_ROWS` rows, each bank's output has a register, and the choice between
-them another: a row comes :data:`READ_LATENCY` cycles after its address, and no path has
-more than one of those delays.
+them another: no path has more than one of those delays.
+
+The address, too, reaches the block RAMs from a register of each bank's own, loaded only
+when a read is for that bank: the address is worked out (a row plus a fold) in front of
+~30 block RAMs a bank, spread over the die, and that sum and its fan-out in one cycle
+were the ULX3S build's longest path. Distinct load enables keep Yosys from merging the
+banks' registers into one. A row comes :data:`READ_LATENCY` cycles after its address.
 
 A bank is as deep as a DP16KD goes (2,048 rows at 9 bits), so Yosys lays each row across
 side-by-side blocks with no multiplexer inside a bank, and the choice spans few banks.
@@ -26,8 +31,9 @@ from firstspike.sw.cycles import STEPPED_WEIGHT_READ
 __all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView"]
 
 BANK_ROWS = 2048
-READ_LATENCY = STEPPED_WEIGHT_READ  # the block RAM, its bank's register, the choice's register
-assert READ_LATENCY == 3
+# The bank's address register, the block RAM, its bank's register, the choice's register.
+READ_LATENCY = STEPPED_WEIGHT_READ
+assert READ_LATENCY == 4
 
 
 @dataclass(frozen=True)
@@ -73,14 +79,17 @@ class BankedMemory(wiring.Component):
             init = self.init[bank * BANK_ROWS:bank * BANK_ROWS + rows]
             m.submodules[f"bank{bank}"] = mem = memory.Memory(shape=unsigned(self.width), depth=rows, init=init)
             read, write = mem.read_port(), mem.write_port()
+            address = Signal(range(max(2, rows)), name=f"bank{bank}_addr")
+            with m.If(self.read_addr // BANK_ROWS == bank if self.banks > 1 else 1):
+                m.d.sync += address.eq(self.read_addr % BANK_ROWS)
             ours = self.write_addr // BANK_ROWS == bank if self.banks > 1 else 1
-            m.d.comb += [read.addr.eq(self.read_addr % BANK_ROWS), write.addr.eq(self.write_addr % BANK_ROWS),
+            m.d.comb += [read.addr.eq(address), write.addr.eq(self.write_addr % BANK_ROWS),
                          write.data.eq(self.write_data), write.en.eq(self.write_en & ours)]
             out = Signal(self.width, name=f"bank{bank}_out")
             m.d.sync += out.eq(read.data)
             outputs.append(out)
         # The bank a read chose, alongside its data.
-        chosen = [Signal(range(max(2, self.banks)), name=f"chosen_{stage}") for stage in range(2)]
-        m.d.sync += [chosen[0].eq(self.read_addr // BANK_ROWS), chosen[1].eq(chosen[0])]
-        m.d.sync += self.read_data.eq(Array(outputs)[chosen[1]])
+        chosen = [Signal(range(max(2, self.banks)), name=f"chosen_{stage}") for stage in range(3)]
+        m.d.sync += [chosen[0].eq(self.read_addr // BANK_ROWS), chosen[1].eq(chosen[0]), chosen[2].eq(chosen[1])]
+        m.d.sync += self.read_data.eq(Array(outputs)[chosen[2]])
         return m

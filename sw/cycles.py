@@ -29,7 +29,7 @@ from .params import CoreParams, Kernel
 from .topology import Conv2d
 
 __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
-           "STEPPED_DRAIN", "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
+           "STEPPED_DRAIN", "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -50,12 +50,15 @@ LAYER_OVERHEAD = LAYERED_DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
-# Its lane stage is two (add, then end the step: hw/core/pipeline.py), and a row of
-# weights comes STEPPED_WEIGHT_READ cycles after its address (a block RAM, its bank's
-# register, the choice between banks: hw/banks.py), so the last fold reports
-# STEPPED_WEIGHT_READ cycles later than the layered schedule's.
-STEPPED_WEIGHT_READ = 3
-STEPPED_DRAIN = DRAIN + STEPPED_WEIGHT_READ
+# Its lane stage is two (add, then end the step: hw/core/pipeline.py) and reports a
+# register later (STEPPED_REPORT: the threshold comparison and the queue's push are not
+# one path), and a row of weights comes STEPPED_WEIGHT_READ cycles after its address (its
+# bank's address register, a block RAM, its bank's output register, the choice between
+# banks: hw/banks.py), so the last fold reports STEPPED_WEIGHT_READ + STEPPED_REPORT
+# cycles later than a one-stage lane array would.
+STEPPED_WEIGHT_READ = 4
+STEPPED_REPORT = 1
+STEPPED_DRAIN = DRAIN + STEPPED_WEIGHT_READ + STEPPED_REPORT
 STEPPED_LAYER_CHANGE = STEPPED_DRAIN + SOURCE_FILL
 STEPPED_STEP_CHANGE = STEPPED_DRAIN
 # A conv layer's run at a step (the stepped sequencer's CONV_ADD, then CONV_CHECK): the

@@ -172,7 +172,7 @@ def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, c
     params = CoreParams(sizes, time_steps=2, lanes=1, kernel=Kernel(kernel), schedule=Schedule(schedule),
                         shapes=shapes)
     design, ports = stream_rules_of(TTFSCore(params))
-    outcome = prove(design, ports, tmp_path, depth=6)
+    outcome = prove(design, ports, tmp_path, depth=8)
     assert outcome.passed, outcome.log[-3000:]
     design, ports = stream_rules_of(TTFSCore(params))
     assert prove(design, ports, tmp_path / "cover", mode="cover", depth=30).passed  # a result waits for ready
@@ -188,7 +188,7 @@ def test_the_core_proof_fails_on_a_core_that_withdraws_its_result(tmp_path):
     try:
         params = CoreParams((3, 2, 2), time_steps=2, lanes=1, schedule=Schedule.STEPPED)
         design, ports = stream_rules_of(top.TTFSCore(params))
-        outcome = prove(design, ports, tmp_path, depth=6)
+        outcome = prove(design, ports, tmp_path, depth=8)
     finally:
         top.stepped_sequence = original
     assert not outcome.passed and "Assert failed" in outcome.log, outcome.log[-3000:]

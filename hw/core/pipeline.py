@@ -1,15 +1,17 @@
 """The pipeline behind the sequencer: stage 1 addresses the weight memory with the fold
-being issued; while the row is read (two cycles on the layered schedule, three on the
+being issued; while the row is read (two cycles on the layered schedule, four on the
 stepped: no path runs from a block RAM through the multiplexer between them into the
-lanes) the fold's record is carried along and, a cycle before its weights arrive,
-addresses the state, threshold and initial rows. Stage 2 runs the lane array on what the
-memories read and writes the new state back, reports the spikes (to the queue, the trace
-and the counters) and feeds the decision unit.
+lanes, nor from the address sum to the block RAMs) the fold's record is carried along
+and, a cycle before its weights arrive, addresses the state, threshold and initial rows.
+Stage 2 runs the lane array on what the memories read and writes the new state back,
+reports the spikes (to the queue, the trace and the counters) and feeds the decision unit.
 
 Stage 2 is two: on the layered schedule (:func:`lane_stage`) 2a runs the whole lane array
 into a register and 2b writes back; on the stepped (:func:`stepped_lane_stage`) 2a adds the
 row of weights exactly (:class:`~firstspike.hw.lanes.LaneAdd`), 2b ends the step (saturate,
-compare, fire: :class:`~firstspike.hw.lanes.LaneEnd`) and writes back.
+compare, fire: :class:`~firstspike.hw.lanes.LaneEnd`) and writes back, and 2c, a register
+on, hands the spikes to the queue, the trace and the sequencer (the comparison and the
+queue's push were one path).
 
 A fold revisited the cycle after (a layer of one fold; a conv layer's position the next
 event reaches again) reads its row before 2b has written it: it takes the new state from
@@ -44,7 +46,7 @@ __all__ = ["Memories", "Spikes", "issue_stage", "lane_stage", "stepped_lane_stag
 @dataclass(frozen=True)
 class Memories:
     """The read and write ports of the four memories. The weights' read port is a
-    :class:`~firstspike.hw.banks.BankedMemory`'s (``addr``, ``data`` three cycles later) on
+    :class:`~firstspike.hw.banks.BankedMemory`'s (``addr``, ``data`` four cycles later) on
     the stepped schedule, a plain one's otherwise."""
 
     weights_r: ReadPort | PortView
@@ -209,6 +211,18 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
             tabled: bool) -> Spikes:
     """What the stage that writes back reports: spikes to the queue (those the next layer
     takes), the trace and the counters; the decision unit's inputs one register on."""
+    spikes = _hand_on(m, params, valid=valid, last=last, layer=layer, position=position, fold=fold, op=op,
+                      fire=fire, times=times, fired=fired, spike_times=spike_times, queue=queue, trace=trace,
+                      tabled=tabled)
+    _count_and_decide(m, params, valid=valid, last=last, layer=layer, fold=fold, lanes_valid=lanes_valid,
+                      final=final, fire=fire, times=times, potentials=potentials, seq=seq, decision=decision)
+    return spikes
+
+
+def _hand_on(m: Module, params: CoreParams, *, valid, last, layer, position, fold, op, fire, times, fired,
+             spike_times, queue, trace, tabled: bool) -> Spikes:
+    """A fold's spikes to the queue (those the next layer takes), the trace and the
+    sequencer."""
     p, n_layers = params.lanes, params.n_layers
     handed = Signal()
     m.d.comb += handed.eq(1)
@@ -240,6 +254,13 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
     else:
         m.d.comb += [queue.record.fold.eq(fold), queue.record.position.eq(position),
                      queue.record.step.eq(op.step), queue.record.fire.eq(fire)]
+    return spikes
+
+
+def _count_and_decide(m: Module, params: CoreParams, *, valid, last, layer, fold, lanes_valid, final, fire,
+                      times, potentials, seq: Sequencer, decision) -> None:
+    """The spike counters and the decision unit's inputs, each a register behind the lanes."""
+    p, n_layers = params.lanes, params.n_layers
     # The spike counters count a register behind the lanes (the popcount and the sum would
     # otherwise follow the threshold comparison in one cycle); they settle two cycles after
     # the lanes report, no later than the decision (its latency is at least two).
@@ -264,7 +285,6 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
         decision.lanes_valid.eq(lanes_valid),
         *(decision.potential[lane].eq(potentials[lane]) for lane in range(p)),
     ]
-    return spikes
 
 
 def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Layers, seq: Sequencer,
@@ -274,13 +294,15 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     2a (when the weights arrive, :data:`~firstspike.hw.banks.READ_LATENCY` cycles after
     issue; the other memories are read the cycle before) adds the fold's row of weights to
     the state it read; 2b (the next) ends the step where the op says so and writes the row
-    back. A fold issued
+    back, the counters and the decision unit taking its results into their registers; 2c
+    reports the spikes to the queue, the trace and the sequencer. A fold issued
     the cycle after another on the same row (a one-fold layer's next event, a conv
     position the next offset reaches again) reads its row before 2b has written it: it
     takes 2a's register instead, which is already the row's new state, because the
     schedule never issues such a fold behind one that ends a step (an end of step is
     followed by DRAIN). Two cycles behind, the state memory's transparent read port gives
-    the row being written. No stall, so the cycle contract has only the longer DRAIN.
+    the row being written. No stall, so the cycle contract has only the longer DRAIN
+    (``STEPPED_DRAIN``: the weights' read and 2c).
 
     Returns the spikes, and the stage that addresses the state, threshold and initial rows.
     """
@@ -316,8 +338,16 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     stale = write_back(m, params, memories, valid=b.valid, row=b.row, state=end.state_out, clear=decision.clear)
     if stale is not None:  # (a forwarded row is this inference's)
         m.d.comb += add.op.fresh.eq(a.op.fresh | (~forward & stale))
-    return _report(m, params, valid=b.valid, last=b.last, layer=b.layer, position=b.position, fold=b.fold,
-                   op=b.op, lanes_valid=b.lanes, final=b.final, fire=end.fire, times=end.time,
-                   potentials=end.potential, fired=[s.fired for s in end.state_out],
-                   spike_times=[s.time for s in end.state_out], seq=seq, queue=queue, decision=decision,
-                   trace=trace, tabled=False), addressing
+    # The counters and the decision take 2b's results into registers of their own; the
+    # queue, the trace and the sequencer take them from 2c, a register on (REPORT).
+    _count_and_decide(m, params, valid=b.valid, last=b.last, layer=b.layer, fold=b.fold, lanes_valid=b.lanes,
+                      final=b.final, fire=end.fire, times=end.time, potentials=end.potential, seq=seq,
+                      decision=decision)
+    c = b.behind(m, "stage2c")
+    c_fire = Signal(p, name="stage2c_fire")
+    c_times = [Signal(params.time_bits, name=f"stage2c_time_{lane}") for lane in range(p)]
+    m.d.sync += [c_fire.eq(end.fire), *(c_times[lane].eq(end.time[lane]) for lane in range(p))]
+    spikes = _hand_on(m, params, valid=c.valid, last=c.last, layer=c.layer, position=c.position, fold=c.fold,
+                      op=c.op, fire=c_fire, times=c_times, fired=None, spike_times=None, queue=queue, trace=trace,
+                      tabled=False)
+    return spikes, addressing

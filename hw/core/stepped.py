@@ -22,6 +22,7 @@ from firstspike.sw.cycles import (
     SOURCE_FILL,
     STEPPED_DRAIN,
     STEPPED_LAYER_CHANGE,
+    STEPPED_REPORT,
     STEPPED_STEP_CHANGE,
     stepped_finish,
 )
@@ -173,7 +174,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     last_step = params.time_steps - 1
     # After the last run: SETTLE and DRAIN, then the decision unit's remaining latency.
     finish = stepped_finish(params.lanes) - STEPPED_STEP_CHANGE
-    assert STEPPED_DRAIN == DRAIN + READ_LATENCY  # SETTLE, then DRAIN
+    settle = READ_LATENCY + STEPPED_REPORT  # the last fold's weights read, then its report
+    assert DRAIN + settle == STEPPED_DRAIN  # SETTLE, then DRAIN
     assert finish >= 1 and STEPPED_STEP_CHANGE == STEPPED_DRAIN
     assert STEPPED_LAYER_CHANGE == STEPPED_DRAIN + SOURCE_FILL
     assert 1 + decision.latency <= DRAIN + finish
@@ -185,7 +187,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     pass_takes = Signal()
     fresh = Signal()
     wait = Signal(range(finish + 1))
-    settled = Signal(range(READ_LATENCY))  # cycles in SETTLE (0 in every other state)
+    settled = Signal(range(settle))  # cycles in SETTLE (0 in every other state)
     run_spiked = Signal()   # the layer being run spiked at this step
     decided = Signal()      # an output fired: the decision is final at this step
     check = Signal()        # this step checks every layer: t = 0, t = T-1, or a ramp's every step
@@ -270,12 +272,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                         m.next = "SETTLE"
                 with m.Else():
                     m.d.comb += seq.fold_advance.eq(1)
-        with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then in it
+        with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then 2b
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), settled.eq(settled + 1)]
-            with m.If(settled == READ_LATENCY - 1):
+            with m.If(settled == settle - 1):
                 m.next = "DRAIN"
-        with m.State("DRAIN"):  # the last fold's stage 2b reports the run's spikes
+        with m.State("DRAIN"):  # the last fold's stage 2c reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
             with m.If(layers.is_last & (decided | output_spiked | (step == last_step))):
