@@ -14,7 +14,8 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.params import CoreParams
 
-__all__ = ["SpikeQueue", "record_layout", "queue_depth", "event_source_members", "records_to_events"]
+__all__ = ["SpikeQueue", "at_most_one_set", "record_layout", "queue_depth", "event_source_members",
+           "records_to_events"]
 
 
 def _positions(params: CoreParams) -> int:
@@ -72,35 +73,54 @@ def lowest_set(bits: Value, width: int) -> tuple[Value, Value]:
     return low_any | high_any, Mux(low_any, low_index, half + high_index)
 
 
-def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None) -> Signal:
+def at_most_one_set(bits: Value, width: int) -> tuple[Value, Value]:
+    """``(any bit set, at most one bit set)`` of ``bits[:width]``, as a balanced tree (no
+    carry chain: ``bits & (bits - 1) == 0`` is one ``width`` bits long)."""
+    if width == 1:
+        return bits[0], C(1, 1)
+    half = width // 2
+    low_any, low_one = at_most_one_set(bits[:half], half)
+    high_any, high_one = at_most_one_set(bits[half:], width - half)
+    return low_any | high_any, low_one & high_one & ~(low_any & high_any)
+
+
+def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None,
+                      current: data.View | None = None, on_last: Signal | None = None) -> Signal:
     """One event per ``take`` from records: the set bits of the current record, lowest lane
     first, the next record loaded as the last bit is taken, so no cycle is lost between
     records. ``port`` has ``valid``, ``index``, ``step``, ``take``; the record source
     offers ``record`` when ``available``. ``direct``: ``(valid, record)`` loaded instead
     when it is valid (the caller makes sure nothing else is due then). Returns the
-    source's read enable."""
-    current = Signal(record_layout(params))
-    lane = Signal(range(max(2, params.lanes)))
-    m.d.comb += lane.eq(lowest_set(current.fire, params.lanes)[1])
-    rest = Signal(params.lanes)
+    source's read enable. ``current`` and ``on_last``: the registers to use (made here if
+    not given).
+
+    Whether the current record is on its last bit is a register beside it, worked out as
+    the record or its rest is loaded: the test ``rest == 0`` (a carry chain over the
+    lanes) would otherwise sit between the take and the next record's load."""
+    p = params.lanes
+    current = Signal(record_layout(params)) if current is None else current
+    on_last = Signal() if on_last is None else on_last  # at most one bit set: the next take empties it
+    lane = Signal(range(max(2, p)))
+    m.d.comb += lane.eq(lowest_set(current.fire, p)[1])
+    rest = Signal(p)
     m.d.comb += [
         rest.eq(current.fire & (current.fire - 1)),
-        port.index.eq(current.fold * params.lanes + lane),
+        port.index.eq(current.fold * p + lane),
         port.position.eq(current.position),
         port.step.eq(current.step),
     ]
     with m.If(port.take):
-        m.d.sync += current.fire.eq(rest)
-        with m.If(rest == 0):
+        m.d.sync += [current.fire.eq(rest), on_last.eq(at_most_one_set(rest, p)[1])]
+        with m.If(on_last):
             m.d.sync += port.valid.eq(0)
-    need = ~port.valid | (port.take & (rest == 0))
+    need = ~port.valid | (port.take & on_last)
     load = Signal()
     m.d.comb += load.eq(need & available)
-    with m.If(load):
-        m.d.sync += [current.eq(record), port.valid.eq(1)]
-    if direct is not None:
-        with m.If(direct[0]):
-            m.d.sync += [current.eq(direct[1]), port.valid.eq(1)]
+    loaded = [(load, record)] + ([direct] if direct is not None else [])
+    for when, what in loaded:  # (the direct record, assigned last, wins)
+        fire = data.View(record_layout(params), what).fire if not isinstance(what, data.View) else what.fire
+        with m.If(when):
+            m.d.sync += [current.eq(what), on_last.eq(at_most_one_set(fire, p)[1]), port.valid.eq(1)]
     return load
 
 
@@ -138,6 +158,9 @@ class SpikeQueue(wiring.Component):
         self.pushed = Signal(range(depth + 1))
         self.remaining = Signal(range(depth + 1))
         self.drained = Signal(init=1)  # remaining == 0
+        #: The record being handed out and whether it is on its last bit (for the proof too).
+        self.current = Signal(layout)
+        self.on_last = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -154,7 +177,7 @@ class SpikeQueue(wiring.Component):
         # first of the new ones may load in the same cycle.
         readable = (remaining != 0) | (self.switch & (pushed != 0))
         load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data,
-                                 direct=(bypass, self.record))
+                                 direct=(bypass, self.record), current=self.current, on_last=self.on_last)
         # ``remaining == 0`` kept in a register of its own, worked out beside the count rather
         # than behind it: the sequencer's next operation waits on it.
         drained = self.drained

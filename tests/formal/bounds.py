@@ -1,6 +1,8 @@
 """The core stays in bounds: its spike queue (or table) never takes a record it has no room
-for nor gives one it does not hold, the queue hands on every queued spike exactly once,
-and every memory row it reads or writes lies in the
+for nor gives one it does not hold, the queue hands on every queued spike exactly once
+(no event offered from a record with no spike left: with the count, the record's
+last-spike register is right), and
+every memory row it reads or writes lies in the
 region of the layer it runs (sw/layout.py; a weight row only where the lanes add it), for
 any input that obeys the stream rules. The sequencer's last-fold register agrees with its
 fold count throughout.
@@ -85,6 +87,10 @@ class CoreBounds(Elaboratable):
                 m.d.sync += [handed.eq(queued + Mux(queue.push, bits, 0)), queued.eq(0), taken.eq(0)]
             with m.Else():
                 m.d.sync += [queued.eq(queued + Mux(queue.push, bits, 0)), taken.eq(taken + took)]
+            # No event is offered from a record with no spike left (a last-spike register that
+            # said "not last" wrongly; one that said "last" wrongly loses spikes: the count).
+            with m.If(queue.valid):
+                m.d.comb += Assert(queue.current.fire != 0)
         else:
             fifo, depth = queue.ahead, queue.ahead.depth
             with m.If(queue.push):

