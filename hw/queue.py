@@ -98,6 +98,8 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
     the record or its rest is loaded: the test ``rest == 0`` (a carry chain over the
     lanes) would otherwise sit between the take and the next record's load."""
     p = params.lanes
+    if not isinstance(record, data.View):  # (a FIFO's raw data)
+        record = data.View(record_layout(params), record)
     current = Signal(record_layout(params)) if current is None else current
     on_last = Signal() if on_last is None else on_last  # at most one bit set: the next take empties it
     lane = Signal(range(max(2, p)))
@@ -118,9 +120,8 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
     m.d.comb += load.eq(need & available)
     loaded = [(load, record)] + ([direct] if direct is not None else [])
     for when, what in loaded:  # (the direct record, assigned last, wins)
-        fire = data.View(record_layout(params), what).fire if not isinstance(what, data.View) else what.fire
         with m.If(when):
-            m.d.sync += [current.eq(what), on_last.eq(at_most_one_set(fire, p)[1]), port.valid.eq(1)]
+            m.d.sync += [current.eq(what), on_last.eq(at_most_one_set(what.fire, p)[1]), port.valid.eq(1)]
     return load
 
 

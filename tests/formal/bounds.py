@@ -1,10 +1,9 @@
 """The core stays in bounds: its spike queue (or table) never takes a record it has no room
 for nor gives one it does not hold, the queue hands on every queued spike exactly once
 (no event offered from a record with no spike left: with the count, the record's
-last-spike register is right), and
-every memory row it reads or writes lies in the
-region of the layer it runs (sw/layout.py; a weight row only where the lanes add it), for
-any input that obeys the stream rules. The sequencer's last-fold register agrees with its
+last-spike register is right), and every memory row it reads or writes lies in the region
+of the layer it runs (sw/layout.py; a weight row only where the lanes add it), for any
+input that obeys the stream rules. The sequencer's last-fold register agrees with its
 fold count throughout.
 """
 
