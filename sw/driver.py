@@ -3,10 +3,13 @@
 The transport is pyserial's ``serial_for_url``: ``/dev/ttyUSB1`` (a board), ``socket://host:port``
 (the simulation bridge or the emulator). Every wait is bounded; requests are retried after a
 NACK for a damaged frame, a garbled reply or a timeout (every command is safe to repeat: an
-inference is a pure function of the memories and the input), and each timeout doubles the
-next wait (up to :data:`MAX_BACKOFF` times ``timeout``: a device, or a simulation, slower than
-the timeout assumed is still heard); after a retry the driver re-reads INFO and refuses to go
-on if the device no longer holds the model it loaded.
+inference is a pure function of the memories and the input, so a late reply to an earlier
+copy is as good as the newest's). The wait for a reply is the larger of ``timeout`` and the
+time replies have taken (smoothed, plus four times its variation, as TCP's retransmission
+timeout), and each timeout in a row doubles it (up to
+:data:`MAX_BACKOFF` times): a device, or a simulation, slower than the timeout assumed is still
+heard. After a retry the driver re-reads INFO and refuses to go on if the device no longer
+holds the model it loaded.
 
     with Accelerator.open("socket://127.0.0.1:4567") as accelerator:
         accelerator.load_model(model)           # or .attach(model) if it was built in
@@ -98,6 +101,8 @@ class Accelerator:
         self._decoder = FrameDecoder()
         self._pending: list[Frame | FrameFault] = []
         self._sequence = 0
+        self._sent_at: dict[int, float] = {}  # sequence -> when it was sent
+        self._reply_time: tuple[float, float] | None = None  # smoothed seconds to a reply, its variation
         self._model_sha256: bytes | None = None
         self._needs_check = False
         self.retried = 0  # requests sent again (for reports)
@@ -184,6 +189,7 @@ class Accelerator:
         except Exception as error:  # pyserial raises its own and OS errors
             raise LinkError(f"cannot send to the device: {error}") from None
         self.bytes_sent += len(data)
+        self._sent_at[self._sequence] = time.monotonic()
         return self._sequence
 
     def _next(self, deadline: float) -> Frame | FrameFault | None:
@@ -210,40 +216,61 @@ class Accelerator:
 
     def _wait(self, timeouts: int) -> float:
         """The wait for a reply after ``timeouts`` timeouts in a row: doubled by each."""
-        return self.timeout * min(2 ** timeouts, MAX_BACKOFF)
+        mean, variation = self._reply_time or (0.0, 0.0)
+        return max(self.timeout, mean + 4 * variation) * min(2 ** timeouts, MAX_BACKOFF)
+
+    def _answered(self, reply: Frame) -> Frame:
+        """``reply`` taken: how long its request took goes into the wait, as TCP's round-trip
+        time goes into its retransmission timeout (RFC 6298)."""
+        took = time.monotonic() - self._sent_at.get(reply.sequence, time.monotonic())
+        if self._reply_time is None:
+            self._reply_time = (took, took / 2)
+        else:
+            mean, variation = self._reply_time
+            self._reply_time = (0.875 * mean + 0.125 * took, 0.75 * variation + 0.25 * abs(mean - took))
+        return reply
 
     def _transact(self, command: Command, payload: bytes = b"") -> Frame:
+        """``command`` answered. A reply to any attempt of it is taken (every command is safe
+        to repeat, so the answer to an earlier copy is the answer); after BUSY the next copy
+        waits for the device to hand something out first."""
         last_problem, cause = "no reply", "timeout"
         timeouts = 0
+        sent: set[int] = set()
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
                 self.retry_causes[cause] += 1
                 self._resync()
             sequence = self._send(command, payload)
+            sent.add(sequence)
             wait = self._wait(timeouts)
             deadline = time.monotonic() + wait
+            busy = False
             while True:
                 item = self._next(deadline)
                 if item is None:
-                    last_problem, cause = f"no reply within {wait:g} s", "timeout"
-                    timeouts += 1
+                    if not busy:
+                        last_problem, cause = f"no reply within {wait:g} s", "timeout"
+                        timeouts += 1
                     break
                 if isinstance(item, FrameFault):
                     last_problem, cause = f"a garbled reply ({item.kind.value})", "garbled reply"
                     break
+                if item.sequence in sent and item.type == command | REPLY:
+                    return self._answered(item)
+                if busy:
+                    break  # the device handed something out: it has room again
                 if item.sequence != sequence:
-                    continue  # a late reply to an earlier attempt
+                    continue  # an earlier attempt's NACK, or a reply to an earlier request
                 if item.type == NACK:
                     code = item.payload[0] if item.payload else 0
-                    if code in RETRYABLE:
-                        last_problem = cause = f"NACK {Nack(code).name}"
-                        if code == Nack.BUSY:
-                            time.sleep(0.01)
+                    if code not in RETRYABLE:
+                        raise DeviceRefused(command, code)
+                    last_problem = cause = f"NACK {Nack(code).name}"
+                    if code != Nack.BUSY:
                         break
-                    raise DeviceRefused(command, code)
-                if item.type == command | REPLY:
-                    return item
+                    busy = True
         kind = LinkTimeout if last_problem.startswith("no reply") else LinkError
         raise kind(f"{command.name}: {last_problem} after {self.retries + 1} attempts")
 
@@ -342,10 +369,23 @@ class Accelerator:
         results: list[Result | None] = [None] * len(batch)
         attempts = [0] * len(batch)
         in_flight: dict[int, tuple[int, float]] = {}  # sequence -> (sample, deadline)
+        earlier: dict[int, int] = {}  # sequence of an attempt sent again -> sample: its reply still counts
         queue = list(range(len(batch)))
         timeouts = 0  # in a row, since the last reply
+        held_until = 0.0  # after BUSY nothing is sent before the next reply, or this time
+
+        def take(sample: int, reply: Frame) -> None:
+            results[sample] = self._result(self._answered(reply).payload)
+            if sample in queue:
+                queue.remove(sample)
+            for sequence, (other, _) in list(in_flight.items()):
+                if other == sample:  # its newer copy's reply will find the sample answered
+                    earlier[sequence] = in_flight.pop(sequence)[0]
+            if progress is not None:
+                progress(1)
+
         while queue or in_flight:
-            while queue and len(in_flight) < window:
+            while queue and len(in_flight) < window and time.monotonic() >= held_until:
                 sample = queue.pop(0)
                 attempts[sample] += 1
                 if attempts[sample] > self.retries + 1:
@@ -353,15 +393,29 @@ class Accelerator:
                 if attempts[sample] > 1:
                     self.retried += 1
                 sequence = self._send(Command.INFER, payloads[sample])
+                earlier.pop(sequence, None)  # the sequence number came round again
                 in_flight[sequence] = (sample, time.monotonic() + self._wait(timeouts))
-            item = self._next(min(deadline for _, deadline in in_flight.values()))
+            deadline = min(deadline for _, deadline in in_flight.values()) if in_flight else held_until
+            item = self._next(deadline)
+            if item is None and not in_flight:
+                held_until = 0.0
+                continue
             if item is None or isinstance(item, FrameFault):
                 # A timeout or a garbled reply: send everything in flight again.
                 self.retry_causes["timeout" if item is None else "garbled reply"] += len(in_flight)
                 timeouts += item is None
                 self._resync()
+                earlier.update({sequence: sample for sequence, (sample, _) in in_flight.items()})
                 queue = sorted(sample for sample, _ in in_flight.values()) + queue
                 in_flight.clear()
+                held_until = 0.0
+                continue
+            held_until = 0.0
+            if item.sequence in earlier:
+                sample = earlier.pop(item.sequence)
+                if item.type == Command.INFER | REPLY and results[sample] is None:
+                    timeouts = 0
+                    take(sample, item)
                 continue
             if item.sequence not in in_flight:
                 continue
@@ -372,12 +426,12 @@ class Accelerator:
                 if code not in RETRYABLE:
                     raise DeviceRefused(Command.INFER, code)
                 self.retry_causes[f"NACK {Nack(code).name}"] += 1
+                if code == Nack.BUSY:
+                    held_until = time.monotonic() + self._wait(timeouts)
                 queue.insert(0, sample)
                 continue
             if item.type == Command.INFER | REPLY:
-                results[sample] = self._result(item.payload)
-                if progress is not None:
-                    progress(1)
+                take(sample, item)
         if self._needs_check:
             self._check_model()
         return results  # type: ignore[return-value]

@@ -142,6 +142,30 @@ def test_a_device_slower_than_the_timeout_is_heard_because_each_timeout_doubles_
     assert [r.decision for r in results] == simulate(model, times).decision.tolist()
 
 
+def test_a_late_reply_to_an_earlier_copy_is_taken_and_the_wait_grows_to_the_devices_pace():
+    """Replies come 0.5 s after their requests and the driver is told 0.2 s with one retry:
+    the second copy's own reply would come after its wait (0.4 s), the first copy's comes
+    within it and is the answer; later requests are waited for at the pace measured."""
+    model = load_model(shipped_model_path("digits"))
+    x, _ = load_dataset("digits").split("test")
+    times = model.encoding.encode(x[:6], model.params.time_steps)
+    with serve(model, 16) as server:
+        receive = server.device.receive
+
+        def slowly(data: bytes) -> bytes:
+            reply = receive(data)
+            if reply:
+                time.sleep(0.5)
+            return reply
+
+        with Accelerator.open(server.url, timeout=0.2, retries=1) as accelerator:
+            accelerator.attach(model)
+            server.device.receive = slowly
+            results = [accelerator.infer(t) for t in times[:3]] + accelerator.infer_batch(times[3:])
+    assert accelerator.retry_causes["timeout"] > 0
+    assert [r.decision for r in results] == simulate(model, times).decision.tolist()
+
+
 def test_no_device_at_the_url_is_a_link_error():
     with pytest.raises(LinkError, match="cannot open socket://127.0.0.1:1"):
         Accelerator.open("socket://127.0.0.1:1")
