@@ -16,6 +16,10 @@ A bank is as deep as a DP16KD goes (2,048 rows at 9 bits), so Yosys lays each ro
 side-by-side blocks with no multiplexer inside a bank, and the choice spans few banks.
 Banks of 512 rows (the depth at 36 bits) made the ULX3S CNN build's choice 20 ways of 256
 bits, gathered from block RAMs all over the die: its routing did not converge in an hour.
+
+Generated for the ECP5 (:class:`~firstspike.hw.blockram.Fabric`), a bank is
+:class:`~firstspike.hw.blockram.RegisteredBlockRAM`: the bank's output register is the block
+RAMs' own, so no route lies between a block's slow output and the register it feeds.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.cycles import STEPPED_WEIGHT_READ
 
+from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family
+
 __all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView"]
 
-BANK_ROWS = 2048
+BANK_ROWS = DP16KD_ROWS
 # The bank's address register, the block RAM, its bank's register, the choice's register.
 READ_LATENCY = STEPPED_WEIGHT_READ
 assert READ_LATENCY == 4
@@ -74,17 +80,26 @@ class BankedMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         outputs = []
+        registered = fabric_family(platform) == "ecp5"
         for bank in range(self.banks):
             rows = min(BANK_ROWS, self.depth - bank * BANK_ROWS)
             init = self.init[bank * BANK_ROWS:bank * BANK_ROWS + rows]
-            m.submodules[f"bank{bank}"] = mem = memory.Memory(shape=unsigned(self.width), depth=rows, init=init)
-            read, write = mem.read_port(), mem.write_port()
+            if registered:
+                m.submodules[f"bank{bank}"] = ram = RegisteredBlockRAM(self.width, rows, init)
+                read = PortView(ram.read_addr, ram.read_data)
+                write = PortView(ram.write_addr, ram.write_data, ram.write_en)
+            else:
+                m.submodules[f"bank{bank}"] = mem = memory.Memory(shape=unsigned(self.width), depth=rows, init=init)
+                read, write = mem.read_port(), mem.write_port()
             address = Signal(range(max(2, rows)), name=f"bank{bank}_addr")
             with m.If(self.read_addr // BANK_ROWS == bank if self.banks > 1 else 1):
                 m.d.sync += address.eq(self.read_addr % BANK_ROWS)
             ours = self.write_addr // BANK_ROWS == bank if self.banks > 1 else 1
             m.d.comb += [read.addr.eq(address), write.addr.eq(self.write_addr % BANK_ROWS),
                          write.data.eq(self.write_data), write.en.eq(self.write_en & ours)]
+            if registered:  # two cycles from the address register, like the port and register below
+                outputs.append(read.data)
+                continue
             out = Signal(self.width, name=f"bank{bank}_out")
             m.d.sync += out.eq(read.data)
             outputs.append(out)

@@ -24,6 +24,7 @@ from firstspike.sw.golden import GoldenResult
 from firstspike.sw.link.cost import link_cost
 from firstspike.sw.model import Model
 
+from .blockram import Fabric
 from .board import DEFAULT_BAUD, PinTop
 from .buildreport import Aim, BuildReport, PlaceAndRoute, Throughput
 from .generate import verilog_text
@@ -195,7 +196,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         progress(f"build: {pll.primitive} makes {pll.output_mhz:.4g} MHz from the {spec.oscillator_hz / 1e6:g} MHz "
                  f"oscillator (asked: {(clock_hz or spec.default_clock_hz) / 1e6:g} MHz)")
     progress(f"build: Verilog of {BOARD_TOP} ({'-'.join(map(str, model.params.layer_sizes))}, P={lanes})")
-    (out / f"{BOARD_TOP}.v").write_text(verilog_text(top, BOARD_TOP))
+    (out / f"{BOARD_TOP}.v").write_text(verilog_text(top, BOARD_TOP, Fabric(spec.family)))
     constraints = resources.files("firstspike.constraints") / spec.constraints
     (out / spec.constraints).write_text(constraints.read_text())
 

@@ -22,6 +22,7 @@ from firstspike.sw.files import write_atomically
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.model import Model
 
+from .blockram import Fabric
 from .core import TTFSCore, event_layout, read_layout, result_layout, trace_layout, write_layout
 from .lanes import state_layout
 
@@ -46,7 +47,7 @@ def field_offsets(layout: data.Layout, prefix: str = "") -> dict[str, list[int]]
     return fields
 
 
-def verilog_text(core, name: str = TOP_NAME) -> str:
+def verilog_text(core, name: str = TOP_NAME, fabric: Fabric | None = None) -> str:
     """Verilog for the core in which all combinational logic is continuous assignments.
 
     Amaranth's own conversion keeps combinational processes as ``always @*`` blocks that
@@ -55,8 +56,11 @@ def verilog_text(core, name: str = TOP_NAME) -> str:
     each other in an endless chain, and blocks whose inputs never change do not run at
     time zero. Lowering the processes to multiplexers (Yosys ``proc`` with its mux pass)
     gives glitch-free ``assign`` statements that every simulator and synthesis tool reads.
+
+    ``fabric``: the family the Verilog is for, where the core has a faster form on it
+    (:mod:`firstspike.hw.blockram`); None, the generic form every simulator runs.
     """
-    rtlil_text = rtlil.convert(core, name=name, emit_src=False)
+    rtlil_text = rtlil.convert(core, name=name, platform=fabric, emit_src=False)
     yosys = find_yosys(lambda version: version >= (0, 40))
     script = "\n".join([
         f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil",
@@ -125,10 +129,11 @@ def manifest(model: Model, lanes: int) -> dict:
     }
 
 
-def render(model: Model, lanes: int) -> tuple[str, dict]:
-    """The Verilog text and the manifest for ``model`` on ``lanes`` lanes."""
+def render(model: Model, lanes: int, fabric: Fabric | None = None) -> tuple[str, dict]:
+    """The Verilog text and the manifest for ``model`` on ``lanes`` lanes (for ``fabric``:
+    :func:`verilog_text`)."""
     params = model.params.with_lanes(lanes)
-    text = verilog_text(TTFSCore(params, model))
+    text = verilog_text(TTFSCore(params, model), fabric=fabric)
     info = manifest(model, lanes)
     info["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     return text, info

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,6 +29,11 @@ class RowMover(wiring.Component):
     READ asks the core for each row on ``read`` and hands its bytes out on ``bytes_out``.
     ``done`` is high for one cycle, the cycle after the last row is written or its last byte
     taken (a register: the handler's reply registers load on it).
+
+    The row is a shift register both ways: a LOAD's bytes come in at its top and move down,
+    a READ's leave from its bottom. No byte is chosen by its place in the row, so a received
+    byte goes to eight flip-flops, not to every byte of a row as wide as the lanes (1,024 bits
+    at P = 128, where that fan-out was the ULX3S build's longest path).
     """
 
     def __init__(self, params: CoreParams, max_payload: int):
@@ -78,7 +83,7 @@ class RowMover(wiring.Component):
             with m.State("LOAD"):
                 m.next = "LOAD_BYTE"
             with m.State("LOAD_BYTE"):
-                m.d.sync += [row.word_select(byte_in_row, 8).eq(self.read_byte), position.eq(position + 1),
+                m.d.sync += [row.eq(Cat(row[8:], self.read_byte)), position.eq(position + 1),
                              byte_in_row.eq(byte_in_row + 1)]
                 with m.If(byte_in_row == target_row_bytes - 1):
                     m.next = "LOAD_WRITE"
@@ -87,9 +92,11 @@ class RowMover(wiring.Component):
             with m.State("LOAD_WRITE"):
                 m.d.comb += [self.write.valid.eq(1), self.write.payload.target.eq(request.target),
                              self.write.payload.address.eq(request.address + row_index),
-                             self.write.payload.data.eq(row)]
+                             self.write.payload.data.eq(Mux(request.target == Target.WEIGHTS,
+                                                            row[8 * (widest - weight_bytes):],
+                                                            row[8 * (widest - neuron_bytes):]))]
                 with m.If(self.write.ready):
-                    m.d.sync += [row_index.eq(row_index + 1), byte_in_row.eq(0), row.eq(0)]
+                    m.d.sync += [row_index.eq(row_index + 1), byte_in_row.eq(0)]
                     with m.If(row_index == request.count - 1):
                         m.d.sync += self.done.eq(1)
                         m.next = "IDLE"
@@ -115,7 +122,8 @@ class RowMover(wiring.Component):
                     m.d.sync += row_index.eq(row_index + 1)
                     m.next = "READ_ROW"
                 with m.Else():
-                    m.d.comb += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(row.word_select(byte_in_row, 8))]
+                    m.d.comb += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(row[:8])]
                     with m.If(self.bytes_out.ready):
-                        m.d.sync += [byte_in_row.eq(byte_in_row + 1), more.eq(byte_in_row + 1 != target_row_bytes)]
+                        m.d.sync += [row.eq(row >> 8), byte_in_row.eq(byte_in_row + 1),
+                                     more.eq(byte_in_row + 1 != target_row_bytes)]
         return m

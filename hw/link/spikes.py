@@ -209,10 +209,12 @@ class SpikeCodeDecoder(wiring.Component):
                 with m.Else():
                     m.next = "SEND"
             with m.State("MARK"):
+                # The bit is set whether or not it was (a repeat's is already): the block
+                # RAM's read, slow out of the block, decides only registers of the fabric.
+                m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(1), seen_w.en.eq(1)]
                 with m.If(seen_r.data):
                     fail(Nack.SPIKE_REPEAT)
                 with m.Else():
-                    m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(1), seen_w.en.eq(1)]
                     m.d.sync += marked.eq(marked + 1)
                     m.next = "SPIKE"
             # The second walk clears each bit the first set; it sends only after a verdict of 0.

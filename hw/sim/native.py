@@ -30,6 +30,7 @@ from firstspike.sw.arith import NO_SPIKE
 from firstspike.sw.golden import simulate
 from firstspike.sw.model import Model
 
+from ..blockram import Fabric
 from ..generate import TOP_NAME, render, write
 from .fields import Fields
 from .runner import (
@@ -204,13 +205,16 @@ def _ecp5_multiplier_model() -> str:
 
 
 def _ecp5_block_ram_model() -> str:
-    """A simulation model of ECP5's ``DP16KD`` for the ways Yosys' ``brams_map_16kd.v`` uses
-    it: 18-bit true dual port (address bits 1:0 are the byte enables of a write) and 36-bit
-    pseudo dual port (port A writes ``{DIB, DIA}`` with byte enables on address bits 3:0, port
-    B reads ``{DOB, DOA}``); no output register, chip selects decoded to 0, reset clears the
-    output. The 1,024 18-bit words start from ``INITVAL_00 ... INITVAL_3F`` (sixteen 20-bit
-    slots each, 18 data bits at the low end of a slot), the layout that map writes. Any other
-    configuration stops the simulation with its name rather than simulating something else."""
+    """A simulation model of ECP5's ``DP16KD`` for the ways Yosys' ``brams_map_16kd.v`` and
+    :mod:`firstspike.hw.blockram` use it: 18-bit true dual port (address bits 1:0 are the byte
+    enables of a write), 9-bit true dual port (address bits 13:3, two rows a word, the even one
+    low) and 36-bit pseudo dual port (port A writes ``{DIB, DIA}`` with byte enables on address
+    bits 3:0, port B reads ``{DOB, DOA}``); each port with or without its output register
+    (``REGMODE`` ``OUTREG``: the data read a cycle later, from a register of the block's own),
+    chip selects decoded to 0, reset clears the output. The 1,024 18-bit words start from
+    ``INITVAL_00 ... INITVAL_3F`` (sixteen 20-bit slots each, 18 data bits at the low end of a
+    slot), the layout that map writes. Any other configuration stops the simulation with its
+    name rather than simulating something else."""
     inputs = [f"DI{s}{k}" for s in "AB" for k in range(18)] + [f"AD{s}{k}" for s in "AB" for k in range(14)] + \
         [f"{pin}{s}" for s in "AB" for pin in ("CE", "OCE", "CLK", "WE", "RST")] + \
         [f"CS{s}{k}" for s in "AB" for k in range(3)]
@@ -232,13 +236,16 @@ def _ecp5_block_ram_model() -> str:
     head += [f"  wire [17:0] di_{s.lower()} = {bus(f'DI{s}', 18)};" for s in "AB"]
     head += [f"  wire [13:0] ad_{s.lower()} = {bus(f'AD{s}', 14)};" for s in "AB"]
     head += ["  reg [17:0] words [0:1023];", "  reg [17:0] do_a = 18'd0, do_b = 18'd0, do_wide = 18'd0;",
-             "  integer i;"]
+             "  reg [17:0] out_a = 18'd0, out_b = 18'd0, out_wide = 18'd0;", "  integer i;"]
     head += [f"  initial for (i = 0; i < 16; i = i + 1) words[{k} * 16 + i] = {name}[i * 20 +: 18];"
              for k, name in enumerate(inits)]
     body = """\
   wire wide = DATA_WIDTH_A == 36;
-  initial if (!((DATA_WIDTH_A == 18 && DATA_WIDTH_B == 18) || (DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36))
-              || REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000"
+  wire narrow = DATA_WIDTH_A == 9;
+  initial if (!((DATA_WIDTH_A == 18 && DATA_WIDTH_B == 18) || (DATA_WIDTH_A == 36 && DATA_WIDTH_B == 36)
+                || (DATA_WIDTH_A == 9 && DATA_WIDTH_B == 9))
+              || (REGMODE_A != "NOREG" && REGMODE_A != "OUTREG") || (REGMODE_B != "NOREG" && REGMODE_B != "OUTREG")
+              || CSDECODE_A != "0b000"
               || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB") begin
     $display("FIRSTSPIKE: DP16KD in a configuration this model does not cover (widths %0d/%0d)",
              DATA_WIDTH_A, DATA_WIDTH_B);
@@ -246,7 +253,15 @@ def _ecp5_block_ram_model() -> str:
   end
   always @(posedge CLKA)
     if (RSTA) do_a <= 18'd0;
-    else if (CEA) begin
+    else if (CEA && narrow) begin
+      if (WEA) begin
+        if (ad_a[3]) words[ad_a[13:4]][17:9] <= di_a[8:0];
+        else words[ad_a[13:4]][8:0] <= di_a[8:0];
+      end
+      if (!(WEA && WRITEMODE_A == "NORMAL"))
+        do_a <= (WEA && WRITEMODE_A == "WRITETHROUGH") ? {9'd0, di_a[8:0]}
+                : {9'd0, ad_a[3] ? words[ad_a[13:4]][17:9] : words[ad_a[13:4]][8:0]};
+    end else if (CEA) begin
       if (WEA && !wide) begin
         if (ad_a[0]) words[ad_a[13:4]][8:0] <= di_a[8:0];
         if (ad_a[1]) words[ad_a[13:4]][17:9] <= di_a[17:9];
@@ -264,6 +279,14 @@ def _ecp5_block_ram_model() -> str:
     if (RSTB) begin
       do_b <= 18'd0;
       do_wide <= 18'd0;
+    end else if (CEB && narrow) begin
+      if (WEB) begin
+        if (ad_b[3]) words[ad_b[13:4]][17:9] <= di_b[8:0];
+        else words[ad_b[13:4]][8:0] <= di_b[8:0];
+      end
+      if (!(WEB && WRITEMODE_B == "NORMAL"))
+        do_b <= (WEB && WRITEMODE_B == "WRITETHROUGH") ? {9'd0, di_b[8:0]}
+                : {9'd0, ad_b[3] ? words[ad_b[13:4]][17:9] : words[ad_b[13:4]][8:0]};
     end else if (CEB) begin
       if (WEB && !wide) begin
         if (ad_b[0]) words[ad_b[13:4]][8:0] <= di_b[8:0];
@@ -276,9 +299,24 @@ def _ecp5_block_ram_model() -> str:
         do_b <= (WEB && WRITEMODE_B == "WRITETHROUGH") ? di_b : words[ad_b[13:4]];
     end
 """
-    tail = [f"  assign DOA{k} = wide ? do_wide[{k}] : do_a[{k}];" for k in range(18)]
-    tail += [f"  assign DOB{k} = do_b[{k}];" for k in range(18)] + ["endmodule", ""]
-    return "\n".join(head) + "\n" + body + "\n".join(tail)
+    registers = """\
+  always @(posedge CLKA)
+    if (RSTA) begin
+      out_a <= 18'd0;
+      out_wide <= 18'd0;
+    end else if (OCEA) begin
+      out_a <= do_a;
+      out_wide <= do_wide;
+    end
+  always @(posedge CLKB)
+    if (RSTB) out_b <= 18'd0;
+    else if (OCEB) out_b <= do_b;
+  wire [17:0] q_a = REGMODE_A == "OUTREG" ? (wide ? out_wide : out_a) : (wide ? do_wide : do_a);
+  wire [17:0] q_b = REGMODE_B == "OUTREG" ? out_b : do_b;
+"""
+    tail = [f"  assign DOA{k} = q_a[{k}];" for k in range(18)]
+    tail += [f"  assign DOB{k} = q_b[{k}];" for k in range(18)] + ["endmodule", ""]
+    return "\n".join(head) + "\n" + body + registers + "\n".join(tail)
 
 
 def _yosys_share() -> Path:
@@ -289,12 +327,13 @@ def _yosys_share() -> Path:
 _RENDERED: dict[tuple, tuple[str, dict]] = {}
 
 
-def _render(model: Model, lanes: int) -> tuple[str, dict]:
-    """:func:`render`, once per model and lane count in a process: a run split in chunks,
-    or timed after its build, does not generate the Verilog again (seconds for a large net)."""
-    key = (model.digest(), lanes, model.params.schedule)  # the digest leaves the core's own choices out
+def _render(model: Model, lanes: int, family: str | None = None) -> tuple[str, dict]:
+    """:func:`render` (for ``family``'s fabric, as a board build generates it), once per
+    model, lane count and family in a process: a run split in chunks, or timed after its
+    build, does not generate the Verilog again (seconds for a large net)."""
+    key = (model.digest(), lanes, model.params.schedule, family)  # the digest leaves the core's own choices out
     if key not in _RENDERED:
-        _RENDERED[key] = render(model, lanes)
+        _RENDERED[key] = render(model, lanes, Fabric(family) if family else None)
     return _RENDERED[key]
 
 
@@ -313,7 +352,7 @@ def build_native(simulator: str, model: Model, lanes: int, build_root: str | Pat
     if netlist is not None and simulator not in NETLIST_SIMULATORS[netlist]:
         raise RTLSimulationError(f"the {netlist} cell models need {' or '.join(NETLIST_SIMULATORS[netlist])} "
                                  f"(--simulator), not {simulator}")
-    text, info = _render(model, lanes)
+    text, info = _render(model, lanes, netlist)
     bench = verilog_testbench(info)
     recipe = bench + (netlist or "") + str(UNMODELLED_CELLS) + \
         (_ecp5_multiplier_model() + _ecp5_block_ram_model() if netlist == "ecp5" else "")
