@@ -19,7 +19,10 @@ bits, gathered from block RAMs all over the die: its routing did not converge in
 
 Generated for the ECP5 (:class:`~firstspike.hw.blockram.Fabric`), a bank is
 :class:`~firstspike.hw.blockram.RegisteredBlockRAM`: the bank's output register is the block
-RAMs' own, so no route lies between a block's slow output and the register it feeds.
+RAMs' own, so no route lies between a block's slow output and the register it feeds. Only
+where that fills its blocks (:func:`fills_its_blocks`): a short last bank stays the generic
+memory, which Yosys packs into fewer blocks (512 rows at 36 bits), or P = 128 would not fit
+the 85F's 208 block RAMs.
 """
 
 from __future__ import annotations
@@ -34,12 +37,18 @@ from firstspike.sw.cycles import STEPPED_WEIGHT_READ
 
 from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family
 
-__all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView"]
+__all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView", "fills_its_blocks"]
 
 BANK_ROWS = DP16KD_ROWS
 # The bank's address register, the block RAM, its bank's register, the choice's register.
 READ_LATENCY = STEPPED_WEIGHT_READ
 assert READ_LATENCY == 4
+
+
+def fills_its_blocks(rows: int) -> bool:
+    """Whether ``rows`` fill three quarters of the ``DP16KD`` depth they would be laid out at
+    (2,048 rows at 9 bits above 1,024 rows, 1,024 at 18 below)."""
+    return rows > 3 * BANK_ROWS // 4 or 3 * BANK_ROWS // 8 < rows <= BANK_ROWS // 2
 
 
 @dataclass(frozen=True)
@@ -80,10 +89,10 @@ class BankedMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         outputs = []
-        registered = fabric_family(platform) == "ecp5"
         for bank in range(self.banks):
             rows = min(BANK_ROWS, self.depth - bank * BANK_ROWS)
             init = self.init[bank * BANK_ROWS:bank * BANK_ROWS + rows]
+            registered = fabric_family(platform) == "ecp5" and fills_its_blocks(rows)
             if registered:
                 m.submodules[f"bank{bank}"] = ram = RegisteredBlockRAM(self.width, rows, init)
                 read = PortView(ram.read_addr, ram.read_data)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
-from firstspike.hw.banks import BANK_ROWS, READ_LATENCY, BankedMemory
+from firstspike.hw.banks import BANK_ROWS, READ_LATENCY, BankedMemory, fills_its_blocks
 
 
 def test_rows_of_every_bank_arrive_read_latency_cycles_after_their_address_and_writes_land_in_their_own_bank():
@@ -48,10 +49,13 @@ def test_rows_of_every_bank_arrive_read_latency_cycles_after_their_address_and_w
     assert len(got) == len(reads) + len(writes)
 
 
-def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_the_same(tmp_path):
+@pytest.mark.parametrize("depth, blocks", [(2 * BANK_ROWS + 300, 2 * 3), (900, 2)],
+                         ids=["two full banks at 9 bits and a short generic one", "one bank at 18 bits"])
+def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_the_same(depth, blocks, tmp_path):
     """The same reads and writes through the ECP5 form (hw/blockram.py), in Icarus with our
-    DP16KD model: a full bank at 9 bits a block and a short one at 18, data split over
-    blocks with a part-filled last one."""
+    DP16KD model: full banks at 9 bits a block beside a short last one that stays the
+    generic memory (it would not fill its blocks), and a bank at 18 bits; the data split
+    over blocks with a part-filled last one."""
     import re
     import subprocess
 
@@ -60,12 +64,12 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     from firstspike.hw.sim.native import ECP5_BLOCK_RAM, _ecp5_block_ram_model
 
     rng = random.Random(11)
-    width, depth = 20, BANK_ROWS + 700
+    width = 20
     init = [rng.getrandbits(width) for _ in range(depth)]
     writes = {rng.randrange(depth): rng.getrandbits(width) for _ in range(12)}
-    reads = [0, 1, BANK_ROWS - 1, BANK_ROWS, depth - 1] + [rng.randrange(depth) for _ in range(60)] + list(writes)
+    reads = [0, 1, min(depth, BANK_ROWS) - 1, depth - 1] + [rng.randrange(depth) for _ in range(60)] + list(writes)
     verilog = verilog_text(BankedMemory(width, depth, init), "banked", Fabric("ecp5"))
-    assert verilog.count("DP16KD #(") == 3 + 2 and "OUTREG" in verilog
+    assert verilog.count("DP16KD #(") == blocks and "OUTREG" in verilog
     (tmp_path / "banked.v").write_text(re.sub(r"^(\s*)DP16KD(\s)", rf"\1{ECP5_BLOCK_RAM}\2", verilog, flags=re.M))
     (tmp_path / "dp16kd.v").write_text(_ecp5_block_ram_model())
     steps = [f"write_addr = {a}; write_data = {v}; write_en = 1; @(posedge clk); #1;" for a, v in writes.items()]
@@ -73,7 +77,8 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     steps += [f"read_addr = {a}; @(posedge clk); #1; $display(\"%0d\", read_data);" for a in reads]
     steps += ["@(posedge clk); #1; $display(\"%0d\", read_data);"] * (READ_LATENCY - 1)
     (tmp_path / "bench.v").write_text(
-        "module bench;\n  reg clk = 0, rst = 0, write_en = 0;\n  reg [11:0] read_addr = 0, write_addr = 0;\n"
+        "module bench;\n  reg clk = 0, rst = 0, write_en = 0;\n"
+        f"  reg [{(depth - 1).bit_length() - 1}:0] read_addr = 0, write_addr = 0;\n"
         f"  reg [{width - 1}:0] write_data = 0;\n  wire [{width - 1}:0] read_data;\n  always #5 clk = ~clk;\n"
         "  banked dut(.clk(clk), .rst(rst), .read_addr(read_addr), .read_data(read_data),\n"
         "             .write_addr(write_addr), .write_data(write_data), .write_en(write_en));\n"
@@ -86,3 +91,9 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     for address, value in writes.items():
         expected[address] = value
     assert values[READ_LATENCY - 1:] == [expected[a] for a in reads]
+
+
+def test_a_bank_is_laid_out_in_dp16kds_by_hand_only_where_it_fills_three_quarters_of_them():
+    assert fills_its_blocks(BANK_ROWS) and fills_its_blocks(1537) and not fills_its_blocks(1536)
+    assert fills_its_blocks(1024) and fills_its_blocks(769) and not fills_its_blocks(768)
+    assert not fills_its_blocks(1025) and not fills_its_blocks(352)
