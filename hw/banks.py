@@ -10,7 +10,11 @@ The address, too, reaches the block RAMs from a register of each bank's own, loa
 when a read is for that bank: the address is worked out (a row plus a fold) in front of
 ~30 block RAMs a bank, spread over the die, and that sum and its fan-out in one cycle
 were the ULX3S build's longest path. Distinct load enables keep Yosys from merging the
-banks' registers into one. A row comes :data:`READ_LATENCY` cycles after its address.
+banks' registers into one. A row comes :data:`READ_LATENCY` cycles after its address. A
+write goes through registers of the bank's own as well (at P = 128 the host's write, from
+the link's row mover to the enables of 114 block RAMs a bank, was the longest path: 31 ns,
+30 of it routing); it lands a cycle after it is offered, long before an inference or a
+host read that follows it reaches the blocks.
 
 A bank is as deep as a DP16KD goes (2,048 rows at 9 bits), so Yosys lays each row across
 side-by-side blocks with no multiplexer inside a bank, and the choice spans few banks.
@@ -104,8 +108,16 @@ class BankedMemory(wiring.Component):
             with m.If(self.read_addr // BANK_ROWS == bank if self.banks > 1 else 1):
                 m.d.sync += address.eq(self.read_addr % BANK_ROWS)
             ours = self.write_addr // BANK_ROWS == bank if self.banks > 1 else 1
-            m.d.comb += [read.addr.eq(address), write.addr.eq(self.write_addr % BANK_ROWS),
-                         write.data.eq(self.write_data), write.en.eq(self.write_en & ours)]
+            # A write, too, reaches the blocks from registers of the bank's own (loaded only
+            # for that bank, so they stay apart): it lands a cycle after it is offered.
+            write_address = Signal(range(max(2, rows)), name=f"bank{bank}_write_addr")
+            write_data = Signal(self.width, name=f"bank{bank}_write_data")
+            write_en = Signal(name=f"bank{bank}_write_en")
+            m.d.sync += write_en.eq(self.write_en & ours)
+            with m.If(self.write_en & ours):
+                m.d.sync += [write_address.eq(self.write_addr % BANK_ROWS), write_data.eq(self.write_data)]
+            m.d.comb += [read.addr.eq(address), write.addr.eq(write_address), write.data.eq(write_data),
+                         write.en.eq(write_en)]
             if registered:  # two cycles from the address register, like the port and register below
                 outputs.append(read.data)
                 continue

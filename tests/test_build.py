@@ -116,3 +116,15 @@ def test_a_failing_place_and_route_names_its_log_and_shows_its_last_lines(tmp_pa
              tmp_path, "pnr.log", [].append)
     assert f"failed (log: {tmp_path / 'pnr.log'})" in str(failed.value)
     assert str(failed.value).endswith("ERROR: Unable to place cell 'x'")
+
+
+def test_a_rate_at_the_clock_is_not_met_by_a_design_that_misses_that_clock():
+    from firstspike.hw.build import BOARDS, _targets
+    from firstspike.hw.buildreport import PlaceAndRoute, Throughput
+    rate = Throughput(950.0, 42_000.0, 33_700.0, 372.9, 805.0)
+    for closes, met in ((False, False), (True, True)):
+        pnr = PlaceAndRoute(32.2 if not closes else 41.0, closes, None, {})
+        aims = {aim.figure: aim for aim in _targets(BOARDS["ulx3s"], pnr, rate)}
+        assert aims["inferences_per_second_at_clock"].met is met
+        assert aims["inferences_per_second_at_clock"].reached == 42_000.0
+        assert not aims["fmax_mhz"].met
