@@ -35,11 +35,10 @@ from dataclasses import dataclass
 
 from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.cycles import STEPPED_WEIGHT_READ
 
-from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family
+from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family, row_memory_signature
 
 __all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView", "fills_its_blocks"]
 
@@ -70,13 +69,7 @@ class BankedMemory(wiring.Component):
 
     def __init__(self, width: int, depth: int, init: list[int] | tuple[int, ...] = ()):
         self.width, self.depth, self.init = width, depth, list(init)
-        super().__init__({
-            "read_addr": In(range(max(2, depth))),
-            "read_data": Out(width),
-            "write_addr": In(range(max(2, depth))),
-            "write_data": In(width),
-            "write_en": In(1),
-        })
+        super().__init__(row_memory_signature(width, depth))
 
     @property
     def reader(self) -> PortView:

@@ -22,7 +22,7 @@ from amaranth import ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Fabric", "fabric_family", "RegisteredBlockRAM", "DP16KD_ROWS"]
+__all__ = ["Fabric", "fabric_family", "RegisteredBlockRAM", "DP16KD_ROWS", "row_memory_signature"]
 
 #: The deepest a ``DP16KD`` goes, at 9 bits a row (1,024 at 18).
 DP16KD_ROWS = 2048
@@ -39,6 +39,17 @@ class Fabric:
 def fabric_family(platform) -> str | None:
     """The family ``platform`` (a :class:`Fabric`, an Amaranth platform or None) is."""
     return getattr(platform, "family", None)
+
+
+def row_memory_signature(width: int, depth: int) -> wiring.Signature:
+    """A memory of ``depth`` rows of ``width`` bits with a read port and a write port."""
+    return wiring.Signature({
+        "read_addr": In(range(max(2, depth))),
+        "read_data": Out(width),
+        "write_addr": In(range(max(2, depth))),
+        "write_data": In(width),
+        "write_en": In(1),
+    })
 
 
 def _data_width(depth: int) -> int:
@@ -72,13 +83,7 @@ class RegisteredBlockRAM(wiring.Component):
     def __init__(self, width: int, depth: int, init: list[int] | tuple[int, ...] = ()):
         self.width, self.depth, self.init = width, depth, list(init)
         self.data_width = _data_width(depth)
-        super().__init__({
-            "read_addr": In(range(max(2, depth))),
-            "read_data": Out(width),
-            "write_addr": In(range(max(2, depth))),
-            "write_data": In(width),
-            "write_en": In(1),
-        })
+        super().__init__(row_memory_signature(width, depth))
 
     @property
     def blocks(self) -> int:

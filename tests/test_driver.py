@@ -119,6 +119,19 @@ def test_a_silent_device_raises_a_timeout_in_bounded_time():
     listener.close()
 
 
+def answer_late(server, seconds: float) -> None:
+    """Make ``server``'s emulator send each reply ``seconds`` after its request came."""
+    receive = server.device.receive
+
+    def slowly(data: bytes) -> bytes:
+        reply = receive(data)
+        if reply:
+            time.sleep(seconds)
+        return reply
+
+    server.device.receive = slowly
+
+
 def test_a_device_slower_than_the_timeout_is_heard_because_each_timeout_doubles_the_wait():
     """Each reply comes 0.25 s after its request, the driver is told 0.2 s: at a fixed wait
     every retry would time out too (the late replies queue up behind each other)."""
@@ -126,15 +139,7 @@ def test_a_device_slower_than_the_timeout_is_heard_because_each_timeout_doubles_
     x, _ = load_dataset("digits").split("test")
     times = model.encoding.encode(x[:4], model.params.time_steps)
     with serve(model, 16) as server:
-        receive = server.device.receive
-
-        def slowly(data: bytes) -> bytes:
-            reply = receive(data)
-            if reply:
-                time.sleep(0.25)
-            return reply
-
-        server.device.receive = slowly
+        answer_late(server, 0.25)
         with Accelerator.open(server.url, timeout=0.2, retries=3) as accelerator:
             accelerator.attach(model)
             results = [accelerator.infer(t) for t in times[:2]] + accelerator.infer_batch(times[2:])
@@ -150,17 +155,9 @@ def test_a_late_reply_to_an_earlier_copy_is_taken_and_the_wait_grows_to_the_devi
     x, _ = load_dataset("digits").split("test")
     times = model.encoding.encode(x[:6], model.params.time_steps)
     with serve(model, 16) as server:
-        receive = server.device.receive
-
-        def slowly(data: bytes) -> bytes:
-            reply = receive(data)
-            if reply:
-                time.sleep(0.5)
-            return reply
-
         with Accelerator.open(server.url, timeout=0.2, retries=1) as accelerator:
             accelerator.attach(model)
-            server.device.receive = slowly
+            answer_late(server, 0.5)
             results = [accelerator.infer(t) for t in times[:3]] + accelerator.infer_batch(times[3:])
     assert accelerator.retry_causes["timeout"] > 0
     assert [r.decision for r in results] == simulate(model, times).decision.tolist()
