@@ -127,8 +127,8 @@ def test_a_host_clock_three_percent_off_needs_no_retry(baud_error, tmp_path):
 @pytest.mark.parametrize("baud_error", [0.02, -0.02], ids=["host-2pct-slow", "host-2pct-fast"])
 @pytest.mark.parametrize("board", ["ulx3s", "icebreaker"])
 def test_the_boards_link_at_3_mbaud_survives_a_two_percent_clock_mismatch_and_noise(board, baud_error, tmp_path):
-    """The board builds' defaults: 3,000,000 baud at the core clock the PLL makes (25 MHz on
-    the ULX3S: 8 1/3 cycles a bit; 19.875 MHz on the iCEBreaker: 6 5/8), the host's UART
+    """The board builds' defaults: 3,000,000 baud at the core clock the PLL makes (40 MHz on
+    the ULX3S: 13 1/3 cycles a bit; 19.875 MHz on the iCEBreaker: 6 5/8), the host's UART
     2 % off either way, flipped bits, glitches in bytes and on the idle line."""
     clock_hz, _ = core_clock(board)
     assert clock_hz % DEFAULT_BAUD != 0  # the fractional bit time is what is tested
