@@ -184,11 +184,14 @@ class SpikeQueue(wiring.Component):
         drained = self.drained
         m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & drained)]
 
+        # The counts' sums are formed from registers, the late ``load`` only chooses between them.
+        arriving = Signal.like(pushed)
+        m.d.comb += arriving.eq(pushed + self.push)
         with m.If(self.switch):
-            m.d.sync += [remaining.eq(Mux(bypass, 0, pushed + self.push - load)), pushed.eq(0),
+            m.d.sync += [remaining.eq(Mux(bypass, 0, Mux(load, arriving - 1, arriving))), pushed.eq(0),
                          drained.eq(bypass | Mux(self.push, load & (pushed == 0),
                                                  Mux(load, pushed == 1, pushed == 0)))]
         with m.Else():
-            m.d.sync += [pushed.eq(pushed + self.push), remaining.eq(remaining - load),
+            m.d.sync += [pushed.eq(arriving), remaining.eq(Mux(load, remaining - 1, remaining)),
                          drained.eq(Mux(load, remaining == 1, remaining == 0))]
         return m

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cases
 import numpy as np
 import pytest
-from amaranth_harness import Bench, put, run_core, spike_times_from_trace, take
+from amaranth_harness import Bench, put, run_core, sorted_events, spike_times_from_trace, take
 
 from firstspike.sw import NO_SPIKE, Kernel, simulate
 from firstspike.sw.compare import DeviceResults, compare
@@ -144,6 +144,43 @@ def test_a_model_for_other_parameters_is_refused():
     from dataclasses import replace
     with pytest.raises(ValueError, match="the model.s parameters differ from the core.s: time_steps"):
         TTFSCore(replace(other, time_steps=other.time_steps + 1), model)
+
+
+@pytest.mark.parametrize("schedule", ["layered", "stepped"])
+def test_host_reads_offered_while_inferences_run_wait_for_them_and_change_no_result(schedule):
+    """A read request stays offered from the first input event on: it is taken only between
+    inferences, returns the row, and the inferences' results are the golden model's."""
+    from firstspike.hw.core import TTFSCore
+    model, times = cases.random_case(4, Kernel.STEP)
+    model = model.with_schedule(schedule)
+    params = model.params.with_lanes(4)
+    golden = simulate(model, times[:3])
+    layout = MemoryLayout(params)
+    rows = layout.words(model, Target.WEIGHTS)
+    dut = TTFSCore(params, model)
+    got = {"rows": [], "results": []}
+
+    async def feed(ctx):
+        for sample in times[:3]:
+            for i, s in sorted_events(sample):
+                await put(ctx, dut.events, {"index": i, "step": s, "end": 0})
+            await put(ctx, dut.events, {"index": 0, "step": 0, "end": 1})
+
+    async def reader(ctx):
+        for address in range(min(len(rows), 6)):
+            await put(ctx, dut.read, {"target": int(Target.WEIGHTS), "address": address})
+            got["rows"].append(await take(ctx, dut.read_data))
+
+    async def collect(ctx):
+        for _ in range(3):
+            result = await take(ctx, dut.results)
+            got["results"].append((result.decision, result.cycles))
+
+    Bench(dut).run([feed, reader, collect])
+    mask = (1 << layout.weight_width) - 1
+    assert [w & mask for w in got["rows"]] == rows[:len(got["rows"])] and len(got["rows"]) == min(len(rows), 6)
+    expected = [(int(d), int(c)) for d, c in zip(golden.decision, golden.cycles(4))]
+    assert got["results"] == expected
 
 
 def test_host_reads_return_every_memory_row_before_and_after_a_write():

@@ -10,15 +10,17 @@ from firstspike.sw.layout import Target
 __all__ = ["host_reads", "host_writes"]
 
 
-def host_reads(m: Module, *, read, read_data, idle: Signal, weights_r, thresholds_r, initial_r,
-               weight_latency: int = 1) -> Signal:
+def host_reads(m: Module, *, read, read_data, idle: Signal, starting: Signal, weights_r, thresholds_r,
+               initial_r, weight_latency: int = 1) -> Signal:
     """A row of weights, thresholds or initial potentials onto ``read_data``. It borrows the
     pipeline's read ports, so it is taken only while the sequencer is idle; its address goes
     to the ports from a register the cycle after (assigned after stage 1's, it wins), so no
     path runs from the requester into the memories' addresses. A weight row comes
     ``weight_latency`` cycles after its address, the others' one. Returns a signal that is
     high from the request's cycle until its row is out of the ports: the sequencer must not
-    start an inference meanwhile."""
+    start an inference meanwhile. A request is taken only while no inference is
+    ``starting`` (an input event waits), so that signal is registers only: the sequencer's
+    start does not wait on the requester's logic."""
     payload = read.payload
     asked = Signal()  # a request taken last cycle: its address is on the ports now
     address = Signal.like(payload.address)
@@ -26,8 +28,8 @@ def host_reads(m: Module, *, read, read_data, idle: Signal, weights_r, threshold
     read_target = Signal(2)
     held = Signal.like(thresholds_r.data)  # a threshold or initial row, a cycle after its address
     busy = Signal()
-    m.d.comb += read.ready.eq(idle & ~asked & ~Cat(*reading).any() & ~read_data.valid)
-    m.d.comb += busy.eq((read.valid & read.ready) | asked | Cat(*reading).any())
+    m.d.comb += read.ready.eq(idle & ~starting & ~asked & ~Cat(*reading).any() & ~read_data.valid)
+    m.d.comb += busy.eq(asked | Cat(*reading).any())
     with m.If(read.valid & read.ready):
         m.d.sync += [address.eq(payload.address), read_target.eq(payload.target)]
     with m.If(asked):

@@ -155,6 +155,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     pass_final = Signal()
     pass_takes = Signal()
     fresh = Signal()
+    dropping = Signal()  # the held event is out of range or out of time order
     wait = Signal(range(overhead + settle + 1))
     finishing = Signal()  # the layer ending is the last
 
@@ -197,6 +198,13 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         seq.state_row.eq(layers.state_base + fold),
     ]
     last_fold = seq.last_fold
+    # Where every layer has two folds or more a pass's last fold is never its first: the
+    # take and the layer's end are then decided by the pass's registers alone, and the
+    # held event's comparisons stay out of the source's enables.
+    one_fold = min(layout.folds) == 1
+    pass_ends_take = Mux(in_pass, pass_takes, new_takes) if one_fold else pass_takes
+    pass_ends_layer = seq.final if one_fold else pass_final
+    pass_ends = Signal()  # the fold issued is its pass's last
 
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
@@ -212,10 +220,13 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("RUN"):
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             bad = ~in_pass & source.valid & (layer == 0) & source.bad
-            with m.If(bad):
-                # Not processed, and not counted: the host broke the input contract.
+            with m.If(dropping):
+                # Not processed, and not counted: the host broke the input contract. Dropped
+                # the cycle after it is seen, so the comparison is not in front of the take.
                 m.d.comb += source.take.eq(1)
-                m.d.sync += seq.error.eq(1)
+                m.d.sync += dropping.eq(0)
+            with m.Elif(bad):
+                m.d.sync += [seq.error.eq(1), dropping.eq(1)]
             with m.Elif(in_pass | new_ready):
                 m.d.comb += seq.issue.eq(1)
                 m.d.sync += seq.cycles.eq(seq.cycles + 1)
@@ -225,19 +236,22 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                     with m.If(new_advance):
                         m.d.sync += step.eq(Mux(new_takes, source.step, step + 1))
                 with m.If(last_fold):
-                    m.d.comb += seq.fold_restart.eq(1)
+                    m.d.comb += [seq.fold_restart.eq(1), pass_ends.eq(1)]
                     m.d.sync += [in_pass.eq(0), fresh.eq(0)]
-                    with m.If(Mux(in_pass, pass_takes, new_takes)):
-                        m.d.comb += source.take.eq(1)
-                        with m.If(layer == 0):
-                            m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
-                    with m.If(seq.final):
-                        with m.If(layer == 0):
-                            m.d.comb += source.end_take.eq(1)
+                    with m.If(pass_ends_layer):
                         m.d.sync += wait.eq(0)
                         m.next = "LAYER_END"
                 with m.Else():
                     m.d.comb += seq.fold_advance.eq(1)
+            # What the pass's end does to the source, outside the chain above where the pass's
+            # registers alone decide it.
+            with m.If(pass_ends if one_fold else in_pass & last_fold):
+                with m.If(pass_ends_take):
+                    m.d.comb += source.take.eq(1)
+                    with m.If(layer == 0):
+                        m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+                with m.If(pass_ends_layer & (layer == 0)):
+                    m.d.comb += source.end_take.eq(1)
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
