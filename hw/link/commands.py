@@ -13,7 +13,7 @@ Meanwhile the receiver takes the next frame into its other bank.
 from __future__ import annotations
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.layout import MemoryLayout, Target
@@ -96,7 +96,11 @@ class CommandHandler(wiring.Component):
         wiring.connect(m, mover.write, wiring.flipped(self.write))
         wiring.connect(m, mover.read, wiring.flipped(self.read))
         wiring.connect(m, wiring.flipped(self.read_data), mover.read_data)
-        wiring.connect(m, mover.bytes_out, sender.rows)
+        # A READ's row bytes reach the sender through a FIFO, so the sender's ready is not in
+        # front of the enable of the mover's row register (a row as wide as the lanes).
+        m.submodules.row_bytes = row_bytes_fifo = fifo.SyncFIFOBuffered(width=8, depth=2)
+        wiring.connect(m, mover.bytes_out, row_bytes_fifo.w_stream)
+        wiring.connect(m, row_bytes_fifo.r_stream, sender.rows)
         wiring.connect(m, sender.reply, wiring.flipped(self.reply))
         wiring.connect(m, sender.reply_payload, wiring.flipped(self.reply_payload))
 
