@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from amaranth_harness import Bench, put, run_core, sorted_events, spike_times_from_trace, take
 
-from firstspike.sw import NO_SPIKE, Kernel, simulate
+from firstspike.sw import NO_SPIKE, CoreParams, Kernel, simulate
 from firstspike.sw.compare import DeviceResults, compare
 from firstspike.sw.cycles import SPIKE_TABLE_LIMITS, ramp_skips_empty_steps
 from firstspike.sw.layout import MemoryLayout, Target
@@ -71,6 +71,19 @@ def test_ramp_empty_steps_cost_no_cycles():
 
 def test_ramp_beyond_the_spike_table_limits_falls_back_to_a_pass_per_empty_step():
     model, times = cases.sparse_deep_case(time_steps=SPIKE_TABLE_LIMITS["time_steps"] + 6)
+    assert not ramp_skips_empty_steps(model.params, 4)
+    assert_core_matches_golden(model, times, lanes=4)
+
+
+def test_ramp_beyond_the_spike_table_limits_with_an_event_in_most_steps_matches_golden():
+    """Events in consecutive steps: the held event's step is often the pending step + 1
+    (a pass ends one step and adds the event), and the next one's relation to the new
+    pending step is known as it is loaded."""
+    rng = np.random.default_rng(4)
+    params = CoreParams((80, 9, 4), time_steps=SPIKE_TABLE_LIMITS["time_steps"] + 6, kernel=Kernel.RAMP,
+                        weight_bits=5, potential_bits=14)
+    model = cases.random_model(params, rng, firing=0.6)
+    times = cases.random_spike_times(params, rng, 3, density=0.9)
     assert not ramp_skips_empty_steps(model.params, 4)
     assert_core_matches_golden(model, times, lanes=4)
 

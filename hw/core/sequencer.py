@@ -22,7 +22,7 @@ from firstspike.sw.topology import Conv2d
 
 from ..lanes import operation_layout
 from .layouts import COUNTER_BITS
-from .source import Source
+from .source import EventSource, Source
 
 __all__ = ["Layers", "layer_select", "Sequencer", "sequence"]
 
@@ -135,7 +135,7 @@ def fold_counter(m: Module, layout: MemoryLayout, layers: Layers, seq: Sequencer
         m.d.sync += seq.last_fold.eq(penultimate)
 
 
-def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers, source: Source,
+def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers, source: EventSource,
              step: Signal, queue, decision, events, results, write, busy) -> Sequencer:
     """The schedule of docs/cycles.md: a pass per input event (its folds one a cycle), the
     end of a step riding on the first event of the next busy step (``ramp`` beyond the
@@ -166,14 +166,14 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     with m.If(source.valid & (layer == 0) & source.bad):
         pass  # handled in the RUN state: dropped with the error flag
     with m.Elif(source.valid):
-        with m.If(source.step == step):
+        with m.If(source.same):
             m.d.comb += [new_op.add.eq(1), new_takes.eq(1), new_ready.eq(1)]
         if skips:
             with m.Else():  # the ends of steps `step` ... source.step - 1, then the event
                 m.d.comb += [new_op.end_of_step.eq(1), new_op.span.eq(source.step - step), new_op.add.eq(1),
                              new_takes.eq(1), new_ready.eq(1), new_advance.eq(1)]
         elif ramp:
-            with m.Elif(source.step == step + 1):
+            with m.Elif(source.next_up):
                 m.d.comb += [new_op.end_of_step.eq(1), new_op.add.eq(1), new_takes.eq(1),
                              new_ready.eq(1), new_advance.eq(1)]
             with m.Else():  # an empty step in between: integrate it on its own
@@ -198,6 +198,13 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         seq.state_row.eq(layers.state_base + fold),
     ]
     last_fold = seq.last_fold
+    # The pending step changes only here, as the source's relations registers expect.
+    with m.If(source.step_zero):
+        m.d.sync += step.eq(0)
+    with m.Elif(source.step_to_event):
+        m.d.sync += step.eq(source.step)
+    with m.Elif(source.step_up):
+        m.d.sync += step.eq(step + 1)
     # Where every layer has two folds or more a pass's last fold is never its first: the
     # take and the layer's end are then decided by the pass's registers alone, and the
     # held event's comparisons stay out of the source's enables.
@@ -211,8 +218,9 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
             with m.If((events.valid | source.held) & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
+                m.d.comb += source.step_zero.eq(1)
                 m.d.sync += [
-                    step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
+                    in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0),
                 ]
                 m.d.comb += decision.clear.eq(1)
@@ -234,7 +242,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                     m.d.sync += [pass_op.eq(new_op), seq.pass_row.eq(source.row), pass_final.eq(new_final),
                                  pass_takes.eq(new_takes), in_pass.eq(1)]
                     with m.If(new_advance):
-                        m.d.sync += step.eq(Mux(new_takes, source.step, step + 1))
+                        m.d.comb += [source.step_to_event.eq(new_takes), source.step_up.eq(~new_takes)]
                 with m.If(last_fold):
                     m.d.comb += [seq.fold_restart.eq(1), pass_ends.eq(1)]
                     m.d.sync += [in_pass.eq(0), fresh.eq(0)]
@@ -261,7 +269,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
             # (A spike table reads ahead in the cycles between: TABLE_PRIMING.)
             with m.If((wait == overhead - SOURCE_FILL - LAYER_SWITCH) & ~finishing):
                 m.d.comb += layers.advance.eq(1)
-                m.d.sync += [step.eq(0), fresh.eq(1)]
+                m.d.comb += source.step_zero.eq(1)
+                m.d.sync += fresh.eq(1)
             with m.If(finishing):
                 with m.If(wait == overhead + settle - 1):  # the decision has settled
                     m.next = "DONE"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Module, Mux, Signal, Value
+from amaranth import Cat, Const, Module, Mux, Signal, Value
 
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams
 
-__all__ = ["Source", "event_source"]
+__all__ = ["EventSource", "Source", "event_source"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,22 @@ class Source:
     capture: Signal  # the register may fill
 
 
+@dataclass(frozen=True)
+class EventSource(Source):
+    """:class:`Source` plus the held event's step against the pending step, in registers
+    (see :func:`step_relations`), for the layered sequencer."""
+
+    same: Signal     # step == pending step
+    behind: Signal   # step < pending step
+    next_up: Signal  # step == pending step + 1
+    # Driven by the sequencer, the only changes of the pending step:
+    step_zero: Signal      # it becomes 0
+    step_to_event: Signal  # it becomes the held event's step
+    step_up: Signal        # it becomes one more
+
+
 def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: Signal, events, queue,
-                 pending_step: Signal) -> Source:
+                 pending_step: Signal) -> EventSource:
     """Build the source for ``layer``; ``events`` is the core's input stream, ``queue`` the
     spike queue, ``pending_step`` the step whose end is pending (to check time order)."""
     p, n_layers = params.lanes, params.n_layers
@@ -69,9 +83,10 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
     held, held_end = Signal(), Signal()
     next_held, next_end = Signal(), Signal()
     next_index, next_step, next_row = Signal.like(in_index), Signal.like(in_step), Signal.like(in_row)
-    source = Source(valid=Signal(), end=Signal(), index=Signal.like(in_index), step=Signal.like(in_step),
-                    row=Signal.like(in_row), bad=Signal(), held=held, take=Signal(), end_take=Signal(),
-                    capture=Signal())
+    source = EventSource(valid=Signal(), end=Signal(), index=Signal.like(in_index), step=Signal.like(in_step),
+                         row=Signal.like(in_row), bad=Signal(), held=held, take=Signal(), end_take=Signal(),
+                         capture=Signal(), same=Signal(init=1), behind=Signal(), next_up=Signal(),
+                         step_zero=Signal(), step_to_event=Signal(), step_up=Signal())
     m.d.comb += [
         source.valid.eq(held & ~held_end),
         source.end.eq(Mux(layer == 0, held & held_end, ~held & queue.exhausted)),
@@ -80,6 +95,10 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
     ]
     ends = in_end & (layer == 0)
     frees = ~held | source.take | source.end_take
+    loads_next, loads_in = Signal(), Signal()
+    m.d.comb += [loads_next.eq(frees & next_held), loads_in.eq(frees & ~next_held & in_take)]
+    step_relations(m, source, pending_step, next_step=next_step, in_step=in_step,
+                   loads_next=loads_next, loads_in=loads_in)
     with m.If(frees):
         with m.If(next_held):
             m.d.sync += [held.eq(1), held_end.eq(next_end), source.index.eq(next_index),
@@ -92,14 +111,55 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
     with m.Elif(in_take):
         m.d.sync += [next_held.eq(1), next_end.eq(ends), next_index.eq(in_index), next_step.eq(in_step),
                      next_row.eq(in_row)]
-    m.d.comb += source.bad.eq(_bad_event(params, events, source.index, source.step, pending_step))
+    m.d.comb += source.bad.eq(_bad_event(params, events, source.index, source.step, source.behind))
     return source
 
 
-def _bad_event(params: CoreParams, events, index, event_step, step) -> Value:
-    """An input event the core must not process: out of range or out of time order.
-    (Range checks that the field width already guarantees are left out.)"""
-    bad = event_step < step
+def step_relations(m: Module, source: EventSource, step: Signal, *, next_step: Value, in_step: Value,
+                   loads_next: Value, loads_in: Value) -> None:
+    """``same``, ``behind`` and ``next_up`` kept in registers: the sequencer's every decision
+    turns on them, and a comparison of the held event's step with the pending step (a carry
+    chain) in front of it was the iCE40's longest path. Each relation the registers may hold
+    next is compared from registers in parallel, and the cycle's choices of the held event
+    (kept, the second register's, the upstream's) and of the pending step (kept, 0, the held
+    event's, one more) only select one."""
+    held = source.step
+    plus_one, plus_two = step + 1, step + 2
+
+    def relations(a: Value) -> dict[str, tuple[Value, Value, Value]]:
+        """(same, behind, next_up) of step ``a`` against each next pending step."""
+        return {
+            "kept": (a == step, a < step, a == plus_one),
+            "zero": (a == 0, Const(0), a == 1),
+            "event": (a == held, a < held, a == held + 1),
+            "up": (a == plus_one, a < plus_one, a == plus_two),
+        }
+
+    kept = {"kept": (source.same, source.behind, source.next_up),
+            "zero": (held == 0, Const(0), held == 1),
+            "event": (Const(1), Const(0), Const(0)),
+            "up": (source.next_up, source.behind | source.same, held == plus_two)}
+    choices = {}
+    for name, flags in (("next", relations(next_step)), ("in", relations(in_step)), ("kept", kept)):
+        for change, values in flags.items():
+            chosen = Signal(3, name=f"relation_{name}_{change}")
+            m.d.comb += chosen.eq(Cat(*values))
+            choices[name, change] = chosen
+
+    def by_change(name: str) -> Value:
+        return Mux(source.step_zero, choices[name, "zero"],
+                   Mux(source.step_to_event, choices[name, "event"],
+                       Mux(source.step_up, choices[name, "up"], choices[name, "kept"])))
+
+    relation = Mux(loads_next, by_change("next"), Mux(loads_in, by_change("in"), by_change("kept")))
+    m.d.sync += Cat(source.same, source.behind, source.next_up).eq(relation)
+
+
+def _bad_event(params: CoreParams, events, index, event_step, behind) -> Value:
+    """An input event the core must not process: out of range or out of time order
+    (``behind``: its step is before the pending one). (Range checks that the field width
+    already guarantees are left out.)"""
+    bad = behind
     if params.n_inputs < 1 << len(events.payload.index):
         bad |= index >= params.n_inputs
     if params.time_steps < 1 << len(events.payload.step):
