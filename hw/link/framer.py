@@ -276,6 +276,7 @@ class FrameTransmitter(wiring.Component):
         header_bytes = [Value.cast(getattr(header, field.name))[8 * i:8 * i + 8]
                         for field in HEADER.fields for i in range(field.size)]
 
+        stuff = Signal()  # ``byte`` goes out escaped: tested on each source, then chosen
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.frames.ready.eq(~self.bytes_out.valid | self.bytes_out.ready)
@@ -290,13 +291,15 @@ class FrameTransmitter(wiring.Component):
                     m.next = "BODY"
             with m.State("BODY"):
                 with m.If(at_header.any()):
-                    m.d.comb += [byte.eq(_one_hot_choice(at_header, header_bytes)), byte_valid.eq(1)]
+                    m.d.comb += [byte.eq(_one_hot_choice(at_header, header_bytes)), byte_valid.eq(1),
+                                 stuff.eq(Cat(*(at_header[i] & _stuffed(b) for i, b in enumerate(header_bytes))).any())]
                 with m.Elif(in_payload):
-                    m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid)]
+                    m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid),
+                                 stuff.eq(_stuffed(self.payload.payload))]
                 with m.Elif(at_crc_low):
-                    m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1)]
+                    m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1), stuff.eq(_stuffed(generator.crc[:8]))]
                 with m.Else():
-                    m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1)]
+                    m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1), stuff.eq(_stuffed(crc_value[8:]))]
                 out_free = ~self.bytes_out.valid | self.bytes_out.ready
                 with m.If(out_free & pending_escape):
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
@@ -305,7 +308,6 @@ class FrameTransmitter(wiring.Component):
                         m.next = "DRAIN"
                 with m.Elif(out_free & byte_valid):
                     m.d.comb += take_byte.eq(1)
-                    stuff = _stuffed(byte)
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(Mux(stuff, ESCAPE, byte)),
                                  pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1),
                                  at_header.eq(at_header << 1)]
