@@ -156,6 +156,12 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     pass_takes = Signal()
     fresh = Signal()
     dropping = Signal()  # the held event is out of range or out of time order
+    # The decision unit is cleared in the first cycle of the run, from a register: nothing
+    # reaches it from the last layer for cycles yet, and its many enables do not wait on
+    # the start's decision.
+    clearing = Signal()
+    m.d.sync += clearing.eq(0)
+    m.d.comb += decision.clear.eq(clearing)
     wait = Signal(range(overhead + settle + 1))
     finishing = Signal()  # the layer ending is the last
 
@@ -223,7 +229,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                     in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0),
                 ]
-                m.d.comb += decision.clear.eq(1)
+                m.d.sync += clearing.eq(1)
                 m.next = "RUN"
         with m.State("RUN"):
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
