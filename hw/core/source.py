@@ -155,7 +155,7 @@ def step_relations(m: Module, source: EventSource, step: Signal, *, next_step: V
     m.d.sync += Cat(source.same, source.behind, source.next_up).eq(relation)
 
 
-def _bad_event(params: CoreParams, events, index, event_step, behind) -> Value:
+def _bad_event(params: CoreParams, events, index, event_step, behind: Value) -> Value:
     """An input event the core must not process: out of range or out of time order
     (``behind``: its step is before the pending one). (Range checks that the field width
     already guarantees are left out.)"""

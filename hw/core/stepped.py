@@ -162,7 +162,8 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
         source.known.eq(Mux(first, events.valid, queue.valid | queue.exhausted)),
         source.last.eq(Mux(first, head.end | (head.step != source.input_step), ~queue.valid)),
     ]
-    m.d.comb += source.bad.eq(first & _bad_event(params, events, in_index, source.input_step, pending_step))
+    m.d.comb += source.bad.eq(first & _bad_event(params, events, in_index, source.input_step,
+                                                 source.input_step < pending_step))
     return source
 
 
