@@ -218,10 +218,16 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     pass_ends_take = Mux(in_pass, pass_takes, new_takes) if one_fold else pass_takes
     pass_ends_layer = seq.final if one_fold else pass_final
     pass_ends = Signal()  # the fold issued is its pass's last
+    # Whether the source's register may fill (IDLE, RUN, and LAYER_END's last cycle), a
+    # register: the queue's take waits on it. Set in the cycle before, where ``finishing``
+    # is known already.
+    capturing = Signal(init=1)
+    m.d.comb += source.capture.eq(capturing)
+    assert overhead - SOURCE_FILL - 1 >= LAYERED_DRAIN
 
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
-            m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
+            m.d.comb += [write.ready.eq(1), seq.idle.eq(1)]
             with m.If((events.valid | source.held) & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.comb += source.step_zero.eq(1)
@@ -232,7 +238,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                 m.d.sync += clearing.eq(1)
                 m.next = "RUN"
         with m.State("RUN"):
-            m.d.comb += [busy.eq(1), source.capture.eq(1)]
+            m.d.comb += busy.eq(1)
             bad = ~in_pass & source.valid & (layer == 0) & source.bad
             with m.If(dropping):
                 # Not processed, and not counted: the host broke the input contract. Dropped
@@ -253,7 +259,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                     m.d.comb += [seq.fold_restart.eq(1), pass_ends.eq(1)]
                     m.d.sync += [in_pass.eq(0), fresh.eq(0)]
                     with m.If(pass_ends_layer):
-                        m.d.sync += wait.eq(0)
+                        m.d.sync += [wait.eq(0), capturing.eq(0)]
                         m.next = "LAYER_END"
                 with m.Else():
                     m.d.comb += seq.fold_advance.eq(1)
@@ -280,12 +286,14 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
             with m.If(finishing):
                 with m.If(wait == overhead + settle - 1):  # the decision has settled
                     m.next = "DONE"
+            with m.Elif(wait == overhead - SOURCE_FILL - 1):
+                m.d.sync += capturing.eq(1)  # the new layer's first event, held by RUN
             with m.Elif(wait == overhead - SOURCE_FILL):
-                m.d.comb += source.capture.eq(1)  # the new layer's first event, held by RUN
                 m.next = "RUN"
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
                 m.d.comb += layers.restart.eq(1)  # IDLE's register takes input events
+                m.d.sync += capturing.eq(1)
                 m.next = "IDLE"
     return seq
