@@ -223,6 +223,10 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     # is known already.
     capturing = Signal(init=1)
     m.d.comb += source.capture.eq(capturing)
+    switching = Signal()
+    m.d.sync += switching.eq(0)
+    m.d.comb += queue.switch.eq(switching)
+    assert LAYERED_DRAIN >= 2
     assert overhead - SOURCE_FILL - 1 >= LAYERED_DRAIN
 
     with m.FSM(name="sequencer"):
@@ -275,8 +279,10 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
+            # The queue switches at ``wait == LAYERED_DRAIN - 1``, with stage 2b's push of
+            # the last record; from a register set the cycle before.
+            m.d.sync += switching.eq(wait == LAYERED_DRAIN - 2)
             with m.If(wait == LAYERED_DRAIN - 1):
-                m.d.comb += queue.switch.eq(1)  # with stage 2b's push of the last record
                 m.d.sync += finishing.eq(layers.is_last)
             # (A spike table reads ahead in the cycles between: TABLE_PRIMING.)
             with m.If((wait == overhead - SOURCE_FILL - LAYER_SWITCH) & ~finishing):
