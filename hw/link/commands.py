@@ -105,9 +105,6 @@ class CommandHandler(wiring.Component):
         wiring.connect(m, sender.reply_payload, wiring.flipped(self.reply_payload))
 
         header = Signal(header_layout(self.max_payload))
-        # The header's type where it is a command, 0 where not: registered with the header,
-        # so DISPATCH decodes four bits, not eight.
-        command = Signal(range(max(Command) + 1))
         bank = Signal()
         from_frame = Signal()         # the reply answers a frame whose bank must be released
         reply = Signal(reply_layout(self.max_payload))
@@ -201,9 +198,6 @@ class CommandHandler(wiring.Component):
                     m.d.comb += self.frames.ready.eq(1)
                     with m.If(self.frames.valid):
                         length = self.frames.payload.header.length
-                        incoming = self.frames.payload.header.type
-                        m.d.sync += command.eq(Mux((incoming >= min(Command)) & (incoming <= max(Command)),
-                                                   incoming[:len(command)], 0))
                         m.d.sync += [header.eq(self.frames.payload.header), bank.eq(self.frames.payload.bank),
                                      from_frame.eq(1), position.eq(0),
                                      length_zero.eq(length == 0), length_hash.eq(length == 32),
@@ -212,7 +206,7 @@ class CommandHandler(wiring.Component):
 
             with m.State("DISPATCH"):
                 kind = header.type | REPLY
-                with m.Switch(command):
+                with m.Switch(header.type):
                     with m.Case(Command.INFO):
                         with m.If(~length_zero):
                             refuse(Nack.BAD_LENGTH)
@@ -291,7 +285,7 @@ class CommandHandler(wiring.Component):
                     refuse(Nack.BAD_TARGET)
                 with m.Elif(bad_address):
                     refuse(Nack.BAD_ADDRESS)
-                with m.Elif(command == Command.READ):
+                with m.Elif(header.type == Command.READ):
                     with m.If(too_long):
                         refuse(Nack.BAD_LENGTH)
                     with m.Else():
@@ -303,7 +297,7 @@ class CommandHandler(wiring.Component):
                     m.next = "MOVE"
 
             with m.State("MOVE"):
-                load = command == Command.LOAD
+                load = header.type == Command.LOAD
                 m.d.comb += [mover.request.valid.eq(1), mover.request.payload.load.eq(load),
                              mover.request.payload.target.eq(target), mover.request.payload.address.eq(address),
                              mover.request.payload.count.eq(count)]
