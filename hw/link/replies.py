@@ -50,9 +50,6 @@ class ReplySender(wiring.Component):
         length = request.header.length
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()  # the bank has had a cycle to answer ``position``
-        # The vector's byte at ``position``, chosen into a register as the byte before it
-        # goes: the 8-bit-wide choice among the vector's bytes is not in front of the reply.
-        vector_byte = Signal(8)
         m.d.comb += self.read_address.eq(position)
 
         with m.FSM():
@@ -63,7 +60,6 @@ class ReplySender(wiring.Component):
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [self.reply.valid.eq(1), self.reply.payload.eq(request.header)]
-                m.d.sync += vector_byte.eq(self.vector[:8])
                 with m.If(self.reply.ready):
                     m.d.sync += addressed.eq(0)
                     m.next = "PAYLOAD"
@@ -73,7 +69,7 @@ class ReplySender(wiring.Component):
                 m.d.comb += [
                     byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid, (source == Source.VECTOR) | addressed)),
                     self.reply_payload.payload.eq(Mux(source == Source.ROWS, self.rows.payload,
-                                                      Mux(source == Source.VECTOR, vector_byte,
+                                                      Mux(source == Source.VECTOR, self.vector.word_select(position, 8),
                                                           self.read_byte))),
                 ]
                 with m.If(position == length):
@@ -85,6 +81,5 @@ class ReplySender(wiring.Component):
                     m.d.comb += [self.reply_payload.valid.eq(byte_valid),
                                  self.rows.ready.eq((source == Source.ROWS) & self.reply_payload.ready)]
                     with m.If(byte_valid & self.reply_payload.ready):
-                        m.d.sync += [position.eq(position + 1), addressed.eq(0),
-                                     vector_byte.eq(self.vector.word_select(position + 1, 8))]
+                        m.d.sync += [position.eq(position + 1), addressed.eq(0)]
         return m
