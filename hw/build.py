@@ -50,6 +50,13 @@ class Board:
     schedule: str = "stepped"
     #: What the project aims for on this board (docs/boards.md): (report figure, value).
     aims: tuple[tuple[str, float], ...] = ()
+    #: Extra nextpnr arguments from this many lanes on (the widest arrays' router).
+    wide: tuple[int, tuple[str, ...]] = (0, ())
+
+    def nextpnr_arguments(self, lanes: int) -> tuple[str, ...]:
+        """The device, package and placer arguments, and the router for ``lanes``."""
+        from_lanes, extra = self.wide
+        return self.nextpnr + (extra if extra and lanes >= from_lanes else ())
 
 
 BOARDS = {
@@ -61,12 +68,14 @@ BOARDS = {
                         # stepped: 6,117 of the UP5K's 5,280 logic cells with the digits at P = 1;
                         # layered: 4,255 (docs/boards.md)
                         schedule="layered"),
-    # router2: at P = 128 router1 leaves 267,000 wires overused and does not converge; router2
-    # routes it in 111 iterations (docs/boards.md).
-    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381", "--router", "router2"),
-                   # 25 * 8 / 5 MHz: the CNN at P = 32 closes at 49.5 MHz, Fashion-MNIST at 73.2
+    # router2 from P = 64 on: at P = 128 router1 leaves 267,000 wires overused and does not
+    # converge, router2 routes it; at P = 32 router2 diverged (overuse rising past 3,000 after
+    # 66 iterations) where router1 routes in 14 minutes at 80.4 MHz (docs/boards.md).
+    "ulx3s": Board("ecp5", 25_000_000, "ulx3s.lpf", ("--85k", "--package", "CABGA381"),
+                   # 25 * 8 / 5 MHz: the CNN at P = 32 closes at 49.5 MHz, Fashion-MNIST at 80.4
                    default_clock_hz=40_000_000,
-                   aims=(("fmax_mhz", 100.0), ("inferences_per_second_at_clock", 40_000.0))),
+                   aims=(("fmax_mhz", 100.0), ("inferences_per_second_at_clock", 40_000.0)),
+                   wide=(64, ("--router", "router2"))),
     "arty": Board("xilinx", 100_000_000, "arty.xdc", default_clock_hz=100_000_000),
 }
 
@@ -220,8 +229,9 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         constraint_flag = "--pcf" if spec.family == "ice40" else "--lpf"
         routed = f"{BOARD_TOP}.asc" if spec.family == "ice40" else f"{BOARD_TOP}.config"
         output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
-        progress(f"build: nextpnr-{spec.family} {' '.join(spec.nextpnr)} at {clock / 1e6:g} MHz")
-        _run([nextpnr, *spec.nextpnr, "--json", netlist, constraint_flag, spec.constraints,
+        arguments = spec.nextpnr_arguments(lanes)
+        progress(f"build: nextpnr-{spec.family} {' '.join(arguments)} at {clock / 1e6:g} MHz")
+        _run([nextpnr, *arguments, "--json", netlist, constraint_flag, spec.constraints,
               "--freq", f"{clock / 1e6:g}", "--timing-allow-fail", output_flag, routed,
               "--report", "pnr-report.json"],
              out, "pnr.log", progress)

@@ -128,3 +128,13 @@ def test_a_rate_at_the_clock_is_not_met_by_a_design_that_misses_that_clock():
         assert aims["inferences_per_second_at_clock"].met is met
         assert aims["inferences_per_second_at_clock"].reached == 42_000.0
         assert not aims["fmax_mhz"].met
+
+
+def test_the_ulx3s_routes_arrays_of_64_lanes_and_more_with_router2_and_narrower_ones_with_router1():
+    """router1 does not converge at P = 128; router2 diverged at P = 32 where router1 routes."""
+    from firstspike.hw.build import BOARDS
+    ulx3s, icebreaker = BOARDS["ulx3s"], BOARDS["icebreaker"]
+    assert "--router" not in ulx3s.nextpnr_arguments(32)
+    assert ulx3s.nextpnr_arguments(64)[-2:] == ulx3s.nextpnr_arguments(128)[-2:] == ("--router", "router2")
+    assert ulx3s.nextpnr_arguments(32)[:3] == ("--85k", "--package", "CABGA381")
+    assert icebreaker.nextpnr_arguments(256) == icebreaker.nextpnr
