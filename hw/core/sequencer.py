@@ -82,6 +82,7 @@ class Sequencer:
     lanes_valid: Signal  # the fold's lanes that hold a neuron
     idle: Signal         # between inferences: host access may use the memories
     hold: Signal         # driven: host access is under way, an inference must not start yet
+    starting: Signal     # an input event waits: the inference starts unless ``hold`` (host reads wait)
     cycles: Signal
     input_spikes: Signal
     layer_spikes: Signal
@@ -97,7 +98,8 @@ class Sequencer:
                   pass_row=Signal.like(source.row), weight_row=Signal(range(max(2, layout.weight_rows))),
                   state_row=Signal(range(max(2, layout.state_rows))), position=Signal(range(max(2, most))),
                   op=Signal(operation_layout(params)), final=Signal(),
-                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), hold=Signal(), cycles=Signal(COUNTER_BITS),
+                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), hold=Signal(), starting=Signal(),
+                  cycles=Signal(COUNTER_BITS),
                   input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
                   error=Signal())
         m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
@@ -232,7 +234,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1)]
-            with m.If((events.valid | source.held) & ~seq.hold):
+            m.d.comb += seq.starting.eq(events.valid | source.held)
+            with m.If(seq.starting & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.comb += source.step_zero.eq(1)
                 m.d.sync += [

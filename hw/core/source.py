@@ -135,12 +135,12 @@ def step_relations(m: Module, source: EventSource, step: Signal, *, next_step: V
             "up": (a == plus_one, a < plus_one, a == plus_two),
         }
 
-    kept = {"kept": (source.same, source.behind, source.next_up),
+    held_kept = {"kept": (source.same, source.behind, source.next_up),
             "zero": (held == 0, Const(0), held == 1),
             "event": (Const(1), Const(0), Const(0)),
             "up": (source.next_up, source.behind | source.same, held == plus_two)}
     choices = {}
-    for name, flags in (("next", relations(next_step)), ("in", relations(in_step)), ("kept", kept)):
+    for name, flags in (("next", relations(next_step)), ("in", relations(in_step)), ("kept", held_kept)):
         for change, values in flags.items():
             chosen = Signal(3, name=f"relation_{name}_{change}")
             m.d.comb += chosen.eq(Cat(*values))

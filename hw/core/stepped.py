@@ -242,7 +242,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
             m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
-            with m.If((events.valid | source.input_held) & ~seq.hold):
+            m.d.comb += seq.starting.eq(events.valid | source.input_held)
+            with m.If(seq.starting & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.sync += [
                     step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),

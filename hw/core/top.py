@@ -202,8 +202,7 @@ class TTFSCore(wiring.Component):
             result.layer_spikes.eq(seq.layer_spikes),
             result.output_fired.eq(decision.output_fired), result.output_times.eq(decision.output_times),
         ]
-        starting = self.events.valid | (source.input_held if params.stepped else source.held)
-        host_busy = host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, starting=starting,
+        host_busy = host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, starting=seq.starting,
                                weights_r=memories.weights_r, thresholds_r=memories.thresholds_r,
                                initial_r=memories.initial_r,
                                weight_latency=READ_LATENCY if params.stepped else LAYERED_WEIGHT_READ)
