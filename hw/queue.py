@@ -8,7 +8,7 @@ order without a bubble between records.
 
 from __future__ import annotations
 
-from amaranth import C, Module, Mux, Signal, Value, unsigned
+from amaranth import C, Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,14 +85,16 @@ def at_most_one_set(bits: Value, width: int) -> tuple[Value, Value]:
 
 
 def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None,
-                      current: data.View | None = None, on_last: Signal | None = None) -> Signal:
+                      current: data.View | None = None, on_last: Signal | None = None,
+                      single: Value | None = None) -> Signal:
     """One event per ``take`` from records: the set bits of the current record, lowest lane
     first, the next record loaded as the last bit is taken, so no cycle is lost between
     records. ``port`` has ``valid``, ``index``, ``step``, ``take``; the record source
     offers ``record`` when ``available``. ``direct``: ``(valid, record)`` loaded instead
     when it is valid (the caller makes sure nothing else is due then). Returns the
     source's read enable. ``current`` and ``on_last``: the registers to use (made here if
-    not given).
+    not given). ``single``: whether ``record`` has at most one bit set, if its source
+    keeps that beside it (else worked out here, behind the source's read).
 
     Whether the current record is on its last bit is a register beside it, worked out as
     the record or its rest is loaded: the test ``rest == 0`` (a carry chain over the
@@ -118,10 +120,11 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
     need = ~port.valid | (port.take & on_last)
     load = Signal()
     m.d.comb += load.eq(need & available)
-    loaded = [(load, record)] + ([direct] if direct is not None else [])
-    for when, what in loaded:  # (the direct record, assigned last, wins)
+    loaded = [(load, record, single)] + ([(*direct, None)] if direct is not None else [])
+    for when, what, one in loaded:  # (the direct record, assigned last, wins)
         with m.If(when):
-            m.d.sync += [current.eq(what), on_last.eq(at_most_one_set(what.fire, p)[1]), port.valid.eq(1)]
+            m.d.sync += [current.eq(what), on_last.eq(at_most_one_set(what.fire, p)[1] if one is None else one),
+                         port.valid.eq(1)]
     return load
 
 
@@ -148,12 +151,14 @@ class SpikeQueue(wiring.Component):
             **event_source_members(params),
         })
         depth = queue_depth(params)
+        # Each record goes in with whether it has at most one bit set (its last is then its
+        # first), worked out as it is pushed rather than behind the FIFO's read.
         if params.stepped:
             # A run's records, one a fold at most, read by the next layer at the same step: a
             # shallow FIFO whose entries can be read the cycle after they are written.
-            self.buffer: fifo.SyncFIFO = fifo.SyncFIFO(width=layout.size, depth=depth)
+            self.buffer: fifo.SyncFIFO = fifo.SyncFIFO(width=layout.size + 1, depth=depth)
         else:
-            self.buffer = fifo.SyncFIFOBuffered(width=layout.size, depth=depth)
+            self.buffer = fifo.SyncFIFOBuffered(width=layout.size + 1, depth=depth)
         #: Records pushed since the last switch, and records of the layer being read not yet
         #: loaded (attributes for the bounds proof, tests/formal/bounds.py).
         self.pushed = Signal(range(depth + 1))
@@ -172,16 +177,19 @@ class SpikeQueue(wiring.Component):
         # cycles later, one after the next layer's first event is due: it goes straight to
         # the event port instead (at a switch the port and the FIFO hold nothing to read).
         bypass = Signal()
+        size = self.record.shape().size
         m.d.comb += [bypass.eq(self.switch & self.push & (pushed == 0)),
-                     buffer.w_en.eq(self.push & ~bypass), buffer.w_data.eq(self.record.as_value())]
+                     buffer.w_en.eq(self.push & ~bypass),
+                     buffer.w_data.eq(Cat(self.record.as_value(), at_most_one_set(self.record.fire, params.lanes)[1]))]
+        # ``remaining == 0`` kept in a register of its own, worked out beside the count rather
+        # than behind it: the sequencer's next operation and the load wait on it.
+        drained = self.drained
         # At a switch the port and the records of the layer being read are used up, so the
         # first of the new ones may load in the same cycle.
-        readable = (remaining != 0) | (self.switch & (pushed != 0))
-        load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data,
-                                 direct=(bypass, self.record), current=self.current, on_last=self.on_last)
-        # ``remaining == 0`` kept in a register of its own, worked out beside the count rather
-        # than behind it: the sequencer's next operation waits on it.
-        drained = self.drained
+        readable = ~drained | (self.switch & (pushed != 0))
+        load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data[:size],
+                                 direct=(bypass, self.record), current=self.current, on_last=self.on_last,
+                                 single=buffer.r_data[size])
         m.d.comb += [buffer.r_en.eq(load), self.exhausted.eq(~self.valid & drained)]
 
         # The counts' sums are formed from registers, the late ``load`` only chooses between them.

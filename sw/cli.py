@@ -601,7 +601,7 @@ def _parser() -> Parser:
                    help="the link's baud rate (default 3,000,000: the USB bridges' fastest)")
     p.add_argument("--clock", type=float_in("--clock", 0.0, 1000.0, low_open=True), metavar="MHZ",
                    help="the core's clock, made by the FPGA's PLL from the board oscillator (the nearest it "
-                        "reaches at or below); default: the board's (iCEBreaker 20, ULX3S 25)")
+                        "reaches at or below); default: the board's (iCEBreaker 20, ULX3S 40, Arty 100)")
     model_and_data(p, "inputs for the cycles and bytes per inference in the report", model=False)
     p.add_argument("--samples", type=int_in("--samples", 1), default=500)
     p.add_argument("--json", action="store_true")

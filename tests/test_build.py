@@ -138,3 +138,12 @@ def test_the_ulx3s_routes_arrays_of_64_lanes_and_more_with_router2_and_narrower_
     assert ulx3s.nextpnr_arguments(64)[-2:] == ulx3s.nextpnr_arguments(128)[-2:] == ("--router", "router2")
     assert ulx3s.nextpnr_arguments(32)[:3] == ("--85k", "--package", "CABGA381")
     assert icebreaker.nextpnr_arguments(256) == icebreaker.nextpnr
+
+
+def test_build_help_gives_each_boards_default_clock_as_the_build_uses_it(capsys):
+    from firstspike.hw.build import BOARDS
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, label in (("icebreaker", "iCEBreaker"), ("ulx3s", "ULX3S"), ("arty", "Arty")):
+        assert f"{label} {BOARDS[name].default_clock_hz / 1e6:g}" in text

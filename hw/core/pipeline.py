@@ -220,9 +220,10 @@ def _report(m: Module, params: CoreParams, *, valid, last, layer, position, fold
 
 
 def _hand_on(m: Module, params: CoreParams, *, valid, last, layer, position, fold, op, fire, times, fired,
-             spike_times, queue, trace, tabled: bool) -> Spikes:
+             spike_times, queue, trace, tabled: bool, fire_groups: Value | None = None) -> Spikes:
     """A fold's spikes to the queue (those the next layer takes), the trace and the
-    sequencer."""
+    sequencer. ``fire_groups``: ``fire``'s lanes or-ed in groups a stage before (see
+    :func:`_fire_groups`), so the test for any spike is shallower."""
     p, n_layers = params.lanes, params.n_layers
     handed = Signal()
     m.d.comb += handed.eq(1)
@@ -232,7 +233,7 @@ def _hand_on(m: Module, params: CoreParams, *, valid, last, layer, position, fol
                 with m.Case(k):
                     reached = C(reached_positions(params, k), params.positions(k))
                     m.d.comb += handed.eq(reached.bit_select(position, 1))
-    spiked = valid & (fire != 0)
+    spiked = valid & ((fire if fire_groups is None else fire_groups) != 0)
     spikes = Spikes(any=Signal(name="stage2_spiked"), output=Signal(name="stage2_output_spiked"))
     m.d.comb += [spikes.any.eq(spiked & handed), spikes.output.eq(spiked & last)]
     m.d.comb += [
@@ -262,18 +263,39 @@ def _count_and_decide(m: Module, params: CoreParams, *, valid, last, layer, fold
     """The spike counters and the decision unit's inputs, each a register behind the lanes."""
     p, n_layers = params.lanes, params.n_layers
     # The spike counters count a register behind the lanes (the popcount and the sum would
-    # otherwise follow the threshold comparison in one cycle); they settle two cycles after
-    # the lanes report, no later than the decision (its latency is at least two).
-    assert 1 + decision.latency >= 2
+    # otherwise follow the threshold comparison in one cycle); over more than one lane the
+    # popcount is a register before the add, and over more than four lanes the lanes' counts
+    # in groups of four a register before that (an adder tree and a 16-bit add would be one
+    # path). They settle no later than the decision, whose latency grows with the lanes.
     counted = Signal(name="counted_valid")
     counted_fire, counted_layer = Signal(p, name="counted_fire"), Signal.like(layer, name="counted_layer")
     m.d.sync += [counted.eq(valid), counted_fire.eq(fire), counted_layer.eq(layer)]
-    popcount = _popcount([counted_fire[lane] for lane in range(p)])
-    with m.Switch(counted_layer):
+    terms: list = [counted_fire[lane] for lane in range(p)]
+    count_valid, count_layer = counted, counted_layer
+
+    def behind(value, name: str) -> Signal:
+        register = Signal.like(value, name=name)
+        m.d.sync += register.eq(value)
+        return register
+
+    stages = (p > 1) + (p > FIRE_GROUP)
+    assert 1 + decision.latency >= 2 + stages
+    if p > FIRE_GROUP:
+        groups = [Signal(range(FIRE_GROUP + 1), name=f"count_group_{g}") for g in range(0, p, FIRE_GROUP)]
+        m.d.sync += [group.eq(_popcount(terms[g:g + FIRE_GROUP])) for group, g in zip(groups, range(0, p, FIRE_GROUP))]
+        terms = list(groups)
+        count_valid, count_layer = behind(count_valid, "count_groups_valid"), behind(count_layer, "count_groups_layer")
+    if p > 1:
+        total = Signal(range(p + 1), name="count")
+        m.d.sync += total.eq(_popcount(terms))
+        terms = [total]
+        count_valid, count_layer = behind(count_valid, "count_valid"), behind(count_layer, "count_layer")
+    count = _popcount(terms)
+    with m.Switch(count_layer):
         for k in range(n_layers):
             with m.Case(k):
-                with m.If(counted):
-                    m.d.sync += seq.layer_spikes[k].eq(seq.layer_spikes[k] + popcount)
+                with m.If(count_valid):
+                    m.d.sync += seq.layer_spikes[k].eq(seq.layer_spikes[k] + count)
     # The decision unit behind a register: the lane arithmetic and the decision's
     # comparison trees would otherwise be one long path.
     m.d.sync += [
@@ -346,8 +368,22 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     c = b.behind(m, "stage2c")
     c_fire = Signal(p, name="stage2c_fire")
     c_times = [Signal(params.time_bits, name=f"stage2c_time_{lane}") for lane in range(p)]
+    c_groups = _fire_groups(m, end.fire, p, "stage2c_fire_groups")
     m.d.sync += [c_fire.eq(end.fire), *(c_times[lane].eq(end.time[lane]) for lane in range(p))]
     spikes = _hand_on(m, params, valid=c.valid, last=c.last, layer=c.layer, position=c.position, fold=c.fold,
                       op=c.op, fire=c_fire, times=c_times, fired=None, spike_times=None, queue=queue, trace=trace,
-                      tabled=False)
+                      tabled=False, fire_groups=c_groups)
     return spikes, addressing
+
+
+#: Lanes or-ed together a stage early by :func:`_fire_groups`: one LUT (4 inputs) each.
+FIRE_GROUP = 4
+
+
+def _fire_groups(m: Module, fire: Value, p: int, name: str) -> Signal:
+    """A register of ``fire`` or-ed in groups of :data:`FIRE_GROUP` lanes, beside the
+    register of ``fire`` itself: whether a fold spiked is then a tree over ``P / 4`` bits
+    (the sequencer's decision at the end of a step and the queue's bypass wait on it)."""
+    groups = Signal((p + FIRE_GROUP - 1) // FIRE_GROUP, name=name)
+    m.d.sync += groups.eq(Cat(fire[g:g + FIRE_GROUP] != 0 for g in range(0, p, FIRE_GROUP)))
+    return groups

@@ -45,11 +45,13 @@ class Layers:
 
 def layer_select(m: Module, params: CoreParams, layout: MemoryLayout) -> Layers:
     n_layers = params.n_layers
-    layers = Layers(layer=Signal(range(max(2, n_layers))), folds=Signal(range(max(layout.folds) + 1)),
-                    neuron_base=Signal(range(max(2, layout.neuron_rows))),
-                    state_base=Signal(range(max(2, layout.state_rows))),
-                    n_out=Signal(range(max(params.layer_sizes) + 1)), is_last=Signal(), conv=Signal(),
-                    restart=Signal(), advance=Signal())
+    layers = Layers(layer=Signal(range(max(2, n_layers)), name="layer"),
+                    folds=Signal(range(max(layout.folds) + 1), name="layer_folds"),
+                    neuron_base=Signal(range(max(2, layout.neuron_rows)), name="neuron_base"),
+                    state_base=Signal(range(max(2, layout.state_rows)), name="state_base"),
+                    n_out=Signal(range(max(params.layer_sizes) + 1), name="layer_n_out"),
+                    is_last=Signal(name="is_last_layer"), conv=Signal(name="conv_layer"),
+                    restart=Signal(name="layers_restart"), advance=Signal(name="layers_advance"))
     with m.Switch(layers.layer):
         for k in range(n_layers):
             with m.Case(k):
@@ -93,15 +95,19 @@ class Sequencer:
         """The signals, and ``lanes_valid`` from the fold being issued (both schedules)."""
         p = params.lanes
         most = max(params.positions(k) for k in range(params.n_layers))
-        seq = cls(fold=Signal(range(max(2, max(layout.folds)))), last_fold=Signal(init=layout.folds[0] == 1),
-                  fold_restart=Signal(), fold_advance=Signal(), in_pass=Signal(),
-                  pass_row=Signal.like(source.row), weight_row=Signal(range(max(2, layout.weight_rows))),
-                  state_row=Signal(range(max(2, layout.state_rows))), position=Signal(range(max(2, most))),
-                  op=Signal(operation_layout(params)), final=Signal(),
-                  issue=Signal(), lanes_valid=Signal(p), idle=Signal(), hold=Signal(), starting=Signal(),
-                  cycles=Signal(COUNTER_BITS),
-                  input_spikes=Signal(16), layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers)),
-                  error=Signal())
+        seq = cls(fold=Signal(range(max(2, max(layout.folds))), name="fold"),
+                  last_fold=Signal(init=layout.folds[0] == 1, name="last_fold"),
+                  fold_restart=Signal(name="fold_restart"), fold_advance=Signal(name="fold_advance"),
+                  in_pass=Signal(name="in_pass"), pass_row=Signal.like(source.row, name="pass_row"),
+                  weight_row=Signal(range(max(2, layout.weight_rows)), name="weight_row"),
+                  state_row=Signal(range(max(2, layout.state_rows)), name="state_row"),
+                  position=Signal(range(max(2, most)), name="position"),
+                  op=Signal(operation_layout(params), name="op"), final=Signal(name="final"),
+                  issue=Signal(name="issue"), lanes_valid=Signal(p, name="lanes_valid"), idle=Signal(name="idle"),
+                  hold=Signal(name="hold"), starting=Signal(name="starting"),
+                  cycles=Signal(COUNTER_BITS, name="cycles"), input_spikes=Signal(16, name="input_spikes"),
+                  layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers), name="layer_spikes"),
+                  error=Signal(name="error"))
         m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
         fold_counter(m, layout, layers, seq)
         return seq

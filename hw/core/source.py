@@ -83,10 +83,14 @@ def event_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer: 
     held, held_end = Signal(), Signal()
     next_held, next_end = Signal(), Signal()
     next_index, next_step, next_row = Signal.like(in_index), Signal.like(in_step), Signal.like(in_row)
-    source = EventSource(valid=Signal(), end=Signal(), index=Signal.like(in_index), step=Signal.like(in_step),
-                         row=Signal.like(in_row), bad=Signal(), held=held, take=Signal(), end_take=Signal(),
-                         capture=Signal(), same=Signal(init=1), behind=Signal(), next_up=Signal(),
-                         step_zero=Signal(), step_to_event=Signal(), step_up=Signal())
+    source = EventSource(valid=Signal(name="source_valid"), end=Signal(name="source_end"),
+                         index=Signal.like(in_index, name="source_index"),
+                         step=Signal.like(in_step, name="source_step"), row=Signal.like(in_row, name="source_row"),
+                         bad=Signal(name="source_bad"), held=held, take=Signal(name="source_take"),
+                         end_take=Signal(name="source_end_take"), capture=Signal(name="source_capture"),
+                         same=Signal(init=1, name="source_same"), behind=Signal(name="source_behind"),
+                         next_up=Signal(name="source_next_up"), step_zero=Signal(name="source_step_zero"),
+                         step_to_event=Signal(name="source_step_to_event"), step_up=Signal(name="source_step_up"))
     m.d.comb += [
         source.valid.eq(held & ~held_end),
         source.end.eq(Mux(layer == 0, held & held_end, ~held & queue.exhausted)),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Module, Mux, Signal
+from amaranth import C, Module, Mux, Signal
 
 from firstspike.sw.cycles import (
     DRAIN,
@@ -51,6 +51,12 @@ class SteppedSource(Source):
     input_held: Signal
     input_end: Signal
     input_step: Signal
+    input_take: Signal   # the input register takes the stream's head this cycle
+    # The input event against the step, in registers the sequencer keeps (it owns the step):
+    input_now: Signal     # input_step == step
+    input_behind: Signal  # input_step < step
+    input_early: Signal   # input_step < T - 1 (set as the event is taken)
+    input_range: Signal   # the index or step is out of range (set as the event is taken)
     # A conv layer's event: its coordinates in the layer's input map (before pooling).
     channel: Signal
     y: Signal
@@ -98,24 +104,33 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
     row_shape = range(max(2, layout.weight_rows))
     coordinates = [range(max(2, _map_extent(params, axis))) for axis in range(3)]
     source = SteppedSource(
-        valid=Signal(), end=Signal(), index=Signal(range(widest)), step=Signal(params.time_bits),
-        row=Signal(row_shape), bad=Signal(), held=Signal(), take=Signal(), end_take=Signal(), capture=Signal(),
-        last=Signal(), known=Signal(), input_held=Signal(), input_end=Signal(), input_step=Signal(params.time_bits),
-        channel=Signal(coordinates[0]), y=Signal(coordinates[1]), x=Signal(coordinates[2]))
+        valid=Signal(name="source_valid"), end=Signal(name="source_end"),
+        index=Signal(range(widest), name="source_index"), step=Signal(params.time_bits, name="source_step"),
+        row=Signal(row_shape, name="source_row"), bad=Signal(name="source_bad"), held=Signal(name="source_held"),
+        take=Signal(name="source_take"), end_take=Signal(name="source_end_take"),
+        capture=Signal(name="source_capture"), last=Signal(name="source_last"), known=Signal(name="source_known"),
+        input_held=Signal(name="source_input_held"), input_end=Signal(name="source_input_end"),
+        input_step=Signal(params.time_bits, name="source_input_step"), input_take=Signal(name="source_input_take"),
+        input_now=Signal(init=1, name="source_input_now"), input_behind=Signal(name="source_input_behind"),
+        input_early=Signal(init=params.time_steps > 1, name="source_input_early"),
+        input_range=Signal(name="source_input_range"),
+        channel=Signal(coordinates[0], name="source_channel"), y=Signal(coordinates[1], name="source_y"),
+        x=Signal(coordinates[2], name="source_x"))
     conv = [isinstance(params.layer_shape(k), Conv2d) for k in range(n_layers)]
 
     # The input stream's register (layer 0).
     in_index = Signal(range(widest))
     in_row = Signal(row_shape)
     in_at = [Signal(shape, name=f"input_{axis}") for axis, shape in zip("cyx", coordinates)]
-    in_take = Signal()
+    in_take = source.input_take
     head = events.payload
     m.d.comb += events.ready.eq(in_take)
     # (Worked out outside the If below: the divisions' multipliers must not wait for in_take.)
     head_at = _coordinates(m, params, 0, head.index, 0) if conv[0] else ()
     with m.If(in_take):
         m.d.sync += [source.input_held.eq(1), source.input_end.eq(head.end), in_index.eq(head.index),
-                     source.input_step.eq(head.step)]
+                     source.input_step.eq(head.step), source.input_early.eq(head.step < params.time_steps - 1),
+                     source.input_range.eq(_bad_event(params, events, head.index, head.step, C(0, 1)))]
         if conv[0]:
             m.d.sync += [r.eq(v) for r, v in zip(in_at, head_at)]
         else:
@@ -162,8 +177,7 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
         source.known.eq(Mux(first, events.valid, queue.valid | queue.exhausted)),
         source.last.eq(Mux(first, head.end | (head.step != source.input_step), ~queue.valid)),
     ]
-    m.d.comb += source.bad.eq(first & _bad_event(params, events, in_index, source.input_step,
-                                                 source.input_step < pending_step))
+    m.d.comb += source.bad.eq(first & (source.input_range | source.input_behind))
     return source
 
 
@@ -192,7 +206,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     run_spiked = Signal()   # the layer being run spiked at this step
     decided = Signal()      # an output fired: the decision is final at this step
     check = Signal()        # this step checks every layer: t = 0, t = T-1, or a ramp's every step
-    m.d.comb += check.eq((step == 0) | (step == last_step) | (params.kernel is Kernel.RAMP))
+    # What the sequencer's decisions ask of the step is kept in registers beside it.
+    at_first, at_last = Signal(init=1, name="at_first_step"), Signal(init=last_step == 0, name="at_last_step")
+    near_end = Signal(init=last_step <= 1, name="near_last_step")  # step + 1 >= T - 1
+    m.d.comb += check.eq(at_first | at_last | (params.kernel is Kernel.RAMP))
+    # (layer 0's event at this step; a later layer's events are all at this step)
+    now = Mux(layer == 0, source.input_now, 1)
 
     # The pass a new one would be, from the held event.
     new_op = Signal(operation_layout(params))
@@ -200,7 +219,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     m.d.comb += [new_op.fresh.eq(fresh), new_op.step.eq(step), new_op.span.eq(1)]
     with m.If(source.valid & source.bad):
         pass  # dropped in RUN with the error flag
-    with m.Elif(source.valid & (source.step == step)):
+    with m.Elif(source.valid & now):
         with m.If(source.known):
             m.d.comb += [new_op.add.eq(1), new_op.end_of_step.eq(source.last), new_takes.eq(1), new_ready.eq(1)]
     with m.Elif(source.valid | source.end):  # no (more) events at this step: a pass that only ends it
@@ -208,7 +227,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
 
     m.d.comb += [
         seq.op.eq(Mux(in_pass, pass_op, new_op)),
-        seq.final.eq(seq.op.end_of_step & (step == last_step)),
+        seq.final.eq(seq.op.end_of_step & at_last),
         seq.weight_row.eq(Mux(in_pass, seq.pass_row, source.row) + fold),
         seq.state_row.eq(layers.state_base + fold),
     ]
@@ -219,17 +238,42 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
 
     # The next step with work: every step for ramp; for step the next input event's step,
     # or T-1 (the fallback's check), whichever comes first.
-    next_step = Signal(params.time_bits)
-    if params.kernel is Kernel.RAMP:
-        m.d.comb += next_step.eq(step + 1)
-    else:
-        ahead = source.input_held & ~source.input_end & (source.input_step > step)
-        with m.If(ahead & (source.input_step < last_step)):
-            m.d.comb += next_step.eq(source.input_step)
-        with m.Elif(ahead | source.input_end | (source.input_step > step) | (step + 1 >= last_step)):
-            m.d.comb += next_step.eq(last_step)
-        with m.Else():  # an event out of time order, dropped at the next step
-            m.d.comb += next_step.eq(step + 1)
+    # (each choice from registers: the input event's relations to the step, kept below)
+    to_event, to_last = Signal(), Signal()  # else one more
+    if params.kernel is not Kernel.RAMP:
+        later = ~source.input_now & ~source.input_behind  # input_step > step
+        ahead = source.input_held & ~source.input_end & later
+        m.d.comb += [to_event.eq(ahead & source.input_early),
+                     # (else an event out of time order, dropped at the next step)
+                     to_last.eq(~to_event & (ahead | source.input_end | later | near_end))]
+    next_step = Mux(to_event, source.input_step, Mux(to_last, last_step, step + 1))
+    # The step changes in two places: 0 as an inference starts, ``next_step`` as the
+    # sequencer moves on (never while the input register takes an event: DRAIN does not
+    # capture, NEXT_STEP moves only while an event is held). Its relations to the input
+    # event are worked out for each of the three next steps from registers in parallel;
+    # the move only chooses.
+    step_start, step_move = Signal(), Signal()
+    head_step = events.payload.step
+    with m.If(step_start):
+        m.d.sync += [step.eq(0), at_first.eq(1), at_last.eq(last_step == 0), near_end.eq(last_step <= 1),
+                     source.input_now.eq(Mux(source.input_take, head_step, source.input_step) == 0),
+                     source.input_behind.eq(0)]
+    with m.Elif(step_move):
+        m.d.sync += step.eq(next_step)
+        with m.If(to_event):
+            m.d.sync += [at_first.eq(source.input_step == 0), at_last.eq(0),
+                         near_end.eq(source.input_step + 1 >= last_step),
+                         source.input_now.eq(1), source.input_behind.eq(0)]
+        with m.Elif(to_last):
+            m.d.sync += [at_first.eq(last_step == 0), at_last.eq(1), near_end.eq(1),
+                         source.input_now.eq(source.input_step == last_step),
+                         source.input_behind.eq(source.input_early)]
+        with m.Else():
+            m.d.sync += [at_first.eq(0), at_last.eq(step + 1 == last_step), near_end.eq(step + 2 >= last_step),
+                         source.input_now.eq(source.input_step == step + 1),
+                         source.input_behind.eq(source.input_behind | source.input_now)]
+    with m.Elif(source.input_take):
+        m.d.sync += [source.input_now.eq(head_step == step), source.input_behind.eq(head_step < step)]
     next_known = Signal()
     m.d.comb += next_known.eq(source.input_held | (params.kernel is Kernel.RAMP))
 
@@ -246,11 +290,11 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             with m.If(seq.starting & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
                 m.d.sync += [
-                    step.eq(0), in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
+                    in_pass.eq(0), fresh.eq(1), seq.cycles.eq(0),
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0), run_spiked.eq(0),
                     decided.eq(0),
                 ]
-                m.d.comb += decision.clear.eq(1)
+                m.d.comb += [decision.clear.eq(1), step_start.eq(1)]
                 m.next = first_run
         with m.State("RUN"):
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
@@ -282,15 +326,16 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("DRAIN"):  # the last fold's stage 2c reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
-            with m.If(layers.is_last & (decided | output_spiked | (step == last_step))):
+            with m.If(layers.is_last & (decided | output_spiked | at_last)):
                 m.next = "FINISH"
             with m.Elif(~layers.is_last & (run_spiked | spiked | check)):
                 m.d.comb += layers.advance.eq(1)
-                m.d.sync += fresh.eq(step == 0)
+                m.d.sync += fresh.eq(at_first)
                 m.next = "FILL"
             with m.Elif(next_known):
                 m.d.comb += layers.restart.eq(1)
-                m.d.sync += [step.eq(next_step), fresh.eq(0)]
+                m.d.comb += step_move.eq(1)
+                m.d.sync += fresh.eq(0)
                 m.next = first_run
             with m.Else():  # the next input event has not come yet
                 m.d.comb += layers.restart.eq(1)
@@ -314,12 +359,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("NEXT_STEP"):  # waiting for the input stream (not counted: a stall)
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
             with m.If(next_known):
-                m.d.sync += step.eq(next_step)
+                m.d.comb += step_move.eq(1)
                 m.next = first_run
         if conv_run is not None:
             # Every position is checked at t = 0 (a neuron may start above its threshold) and,
             # for ramp, at every step (every potential moves); else the ones the adds touched.
-            sweep = (step == 0) | (params.kernel is Kernel.RAMP)
+            sweep = at_first | (params.kernel is Kernel.RAMP)
             conv_run.states(m, layers=layers, source=source, seq=seq, step=step, sweep=sweep, busy=busy)
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
@@ -375,7 +420,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
 
     with m.State("CONV_ADD"):
         m.d.comb += [busy.eq(1), source.capture.eq(1),
-                     units.feed.eq(source.valid & ~source.bad & (source.step == step)),
+                     units.feed.eq(source.valid & ~source.bad & Mux(layer == 0, source.input_now, 1)),
                      # (Outside the If chain below, which tests `fed`: `fed` follows `done`.)
                      units.done.eq(units.offered & last_fold)]
         with m.If(units.fed):

@@ -50,13 +50,15 @@ class ReplySender(wiring.Component):
         length = request.header.length
         position = Signal(range(self.max_payload + 1))
         addressed = Signal()  # the bank has had a cycle to answer ``position``
+        at_end = Signal()     # position == length, a register beside them
         m.d.comb += self.read_address.eq(position)
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.request.ready.eq(1)
                 with m.If(self.request.valid):
-                    m.d.sync += [request.eq(self.request.payload), position.eq(0)]
+                    m.d.sync += [request.eq(self.request.payload), position.eq(0),
+                                 at_end.eq(self.request.payload.header.length == 0)]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [self.reply.valid.eq(1), self.reply.payload.eq(request.header)]
@@ -72,7 +74,7 @@ class ReplySender(wiring.Component):
                                                       Mux(source == Source.VECTOR, self.vector.word_select(position, 8),
                                                           self.read_byte))),
                 ]
-                with m.If(position == length):
+                with m.If(at_end):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
@@ -81,5 +83,5 @@ class ReplySender(wiring.Component):
                     m.d.comb += [self.reply_payload.valid.eq(byte_valid),
                                  self.rows.ready.eq((source == Source.ROWS) & self.reply_payload.ready)]
                     with m.If(byte_valid & self.reply_payload.ready):
-                        m.d.sync += [position.eq(position + 1), addressed.eq(0)]
+                        m.d.sync += [position.eq(position + 1), addressed.eq(0), at_end.eq(position + 1 == length)]
         return m

@@ -67,6 +67,7 @@ class SpikeCodeDecoder(wiring.Component):
         # bits before use.
         length = Signal(range(self.max_payload + 1))
         next_byte = Signal(range(self.max_payload + 1))
+        last_byte = Signal()  # next_byte == length: no byte after ``byte``
         byte = Signal(8)
         at = Signal(3)
         have = Signal()
@@ -74,13 +75,17 @@ class SpikeCodeDecoder(wiring.Component):
         m.d.comb += self.read_address.eq(next_byte)
 
         # A value: a run of ones (Rice codes only), a zero, then ``width`` low bits. It is
-        # summed as the bits come, ``unit`` = 2 ** width a one, so no shift by ``width``
-        # stands between the last bit and what uses the value.
+        # summed as the bits come, ``unit`` = 2 ** width a one and ``low_unit`` the next low
+        # bit's weight, so no shift by ``width`` stands between the last bit and what uses
+        # the value. What decides the next bit's move is in registers: whether the run is at
+        # its cap, whether there are low bits, how many are left.
         ones = Signal(range(cap + 1))
-        j = Signal(range(widest + 1))
+        ones_full = Signal()  # ones == cap
         in_low = Signal()
-        width = Signal(range(widest + 1))
+        no_low = Signal()     # width == 0
+        left = Signal(range(widest + 1))  # low bits after the next one
         unit = Signal(1 << widest)
+        low_unit = Signal(widest)
         k_count, k_gap = Signal(K_BITS), Signal(K_BITS)
         value = Signal(range((cap << ((1 << K_BITS) - 1)) + (1 << widest)))
         low = value[:widest]
@@ -95,44 +100,51 @@ class SpikeCodeDecoder(wiring.Component):
         m.d.comb += seen_r.addr.eq(spike)
         index = Signal(range(n))
         bad_code = Signal(8)
+        refused = Signal()  # bad_code != 0, a register of its own
         checking = Signal()
         marked = Signal(range(n + 1))  # inputs marked by the check walk
-        cleared = Signal(range(n + 1))
+        # Marks the second walk has yet to clear, and whether that is one (a register: a
+        # refused payload's walk stops at its last mark, a decision in SEND).
+        uncleared = Signal(range(n + 1))
+        one_uncleared = Signal()
         sweep = Signal(range(n + 1))
 
         def consume():
             with m.If(at == 7):
-                m.d.sync += [at.eq(0), byte.eq(self.read_byte), next_byte.eq(next_byte + 1)]
-                with m.If(next_byte == length):
+                m.d.sync += [at.eq(0), byte.eq(self.read_byte), next_byte.eq(next_byte + 1),
+                             last_byte.eq(next_byte + 1 == length)]
+                with m.If(last_byte):
                     m.d.sync += have.eq(0)
             with m.Else():
                 m.d.sync += [at.eq(at + 1), byte.eq(byte >> 1)]
 
         def start_value(bits, *, rice: bool):
-            m.d.sync += [ones.eq(0), value.eq(0), j.eq(0), in_low.eq(~rice), width.eq(bits), unit.eq(1 << bits)]
+            m.d.sync += [ones.eq(0), ones_full.eq(0), value.eq(0), in_low.eq(~rice), no_low.eq(bits == 0),
+                         left.eq(bits - 1), unit.eq(1 << bits), low_unit.eq(1)]
 
         def read_value(then: str):
             """A bit of the value being read; ``then`` once it is whole (in ``value``)."""
             with m.If(~have):
-                m.d.sync += bad_code.eq(Nack.BAD_CODE)
+                m.d.sync += [bad_code.eq(Nack.BAD_CODE), refused.eq(1)]
                 m.next = "WALKED"
             with m.Else():
                 consume()
                 with m.If(~in_low):
                     with m.If(bit):
-                        with m.If(ones != cap):
-                            m.d.sync += [ones.eq(ones + 1), value.eq(value + unit)]
-                    with m.Elif(width == 0):
+                        with m.If(~ones_full):
+                            m.d.sync += [ones.eq(ones + 1), ones_full.eq(ones == cap - 1), value.eq(value + unit)]
+                    with m.Elif(no_low):
                         m.next = then
                     with m.Else():
                         m.d.sync += in_low.eq(1)
                 with m.Else():
-                    m.d.sync += [value.eq(value | (bit << j)), j.eq(j + 1)]
-                    with m.If(j + 1 == width):
+                    m.d.sync += [value.eq(value | Mux(bit, low_unit, 0)), low_unit.eq(low_unit << 1),
+                                 left.eq(left - 1)]
+                    with m.If(left == 0):
                         m.next = then
 
         def fail(code):
-            m.d.sync += bad_code.eq(code)
+            m.d.sync += [bad_code.eq(code), refused.eq(1)]
             m.next = "WALKED"
 
         with m.FSM(init="CLEAR"):
@@ -144,15 +156,16 @@ class SpikeCodeDecoder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
                 with m.If(self.start.valid):
-                    m.d.sync += [length.eq(self.start.payload), bad_code.eq(0), checking.eq(1), marked.eq(0),
-                                 next_byte.eq(0)]
+                    m.d.sync += [length.eq(self.start.payload), bad_code.eq(0), refused.eq(0), checking.eq(1),
+                                 marked.eq(0), next_byte.eq(0), last_byte.eq(self.start.payload == 0)]
                     m.next = "BEGIN"
             # Each walk: the bank answers ``next_byte = 0`` in BEGIN, the first byte is taken in FIRST.
             with m.State("BEGIN"):
-                m.d.sync += [cleared.eq(0), step.eq(0)]
+                m.d.sync += [uncleared.eq(marked), one_uncleared.eq(marked == 1), step.eq(0)]
                 m.next = "FIRST"
             with m.State("FIRST"):
-                m.d.sync += [byte.eq(self.read_byte), at.eq(0), have.eq(length != 0), next_byte.eq(1)]
+                m.d.sync += [byte.eq(self.read_byte), at.eq(0), have.eq(length != 0), next_byte.eq(1),
+                             last_byte.eq(length == 1)]
                 start_value(K_BITS, rice=False)
                 m.next = "K_COUNT"
             with m.State("K_COUNT"):
@@ -219,30 +232,30 @@ class SpikeCodeDecoder(wiring.Component):
                     m.next = "SPIKE"
             # The second walk clears each bit the first set; it sends only after a verdict of 0.
             with m.State("SEND"):
-                m.d.comb += [self.events.valid.eq(bad_code == 0), self.events.payload.index.eq(index),
+                m.d.comb += [self.events.valid.eq(~refused), self.events.payload.index.eq(index),
                              self.events.payload.step.eq(step)]
-                with m.If((bad_code != 0) | self.events.ready):
+                with m.If(refused | self.events.ready):
                     m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(0), seen_w.en.eq(1)]
-                    m.d.sync += cleared.eq(cleared + 1)
+                    m.d.sync += [uncleared.eq(uncleared - 1), one_uncleared.eq(uncleared == 2)]
                     m.next = "SPIKE"
-                    with m.If((bad_code != 0) & (cleared + 1 == marked)):
+                    with m.If(refused & one_uncleared):
                         m.next = "IDLE"
             with m.State("WALKED"):
                 # Bits left: the rest of ``byte`` (none if ``at`` is 0: all eight), then the bank's.
-                spare = (at == 0) | (next_byte != length) | (byte != 0)
-                with m.If(checking & (bad_code == 0) & have & spare):
-                    m.d.sync += bad_code.eq(Nack.BAD_CODE)
+                spare = (at == 0) | ~last_byte | (byte != 0)
+                with m.If(checking & ~refused & have & spare):
+                    m.d.sync += [bad_code.eq(Nack.BAD_CODE), refused.eq(1)]
                 m.next = "VERDICT"
-                with m.If(~checking & (bad_code == 0)):
+                with m.If(~checking & ~refused):
                     m.next = "END"
                 with m.Elif(~checking):  # (a refused payload's walk ends at its last mark, this only
                     m.next = "IDLE"      # if the bank changed under it)
             with m.State("VERDICT"):
                 m.d.comb += [self.verdict.valid.eq(1), self.verdict.payload.eq(bad_code)]
                 with m.If(self.verdict.ready):
-                    m.d.sync += [checking.eq(0), next_byte.eq(0)]
+                    m.d.sync += [checking.eq(0), next_byte.eq(0), last_byte.eq(length == 0)]
                     m.next = "BEGIN"
-                    with m.If((bad_code != 0) & (marked == 0)):
+                    with m.If(refused & (marked == 0)):
                         m.next = "IDLE"
             with m.State("END"):
                 m.d.comb += [self.events.valid.eq(1), self.events.payload.end.eq(1)]
