@@ -98,6 +98,7 @@ class SpikeCodeDecoder(wiring.Component):
         # The seen bits are read at ``spike`` in every cycle (MARK uses what GAP_READ read):
         # the read address is then a register, not a choice behind the state decoding.
         m.d.comb += seen_r.addr.eq(spike)
+        repeat = Signal()  # the seen bit MARK read
         index = Signal(range(n))
         bad_code = Signal(8)
         refused = Signal()  # bad_code != 0, a register of its own
@@ -222,10 +223,14 @@ class SpikeCodeDecoder(wiring.Component):
                 with m.Else():
                     m.next = "SEND"
             with m.State("MARK"):
-                # The bit is set whether or not it was (a repeat's is already): the block
-                # RAM's read, slow out of the block, decides only registers of the fabric.
+                # The bit is set whether or not it was (a repeat's is already); what was read
+                # goes into a register (a block RAM's data leaves it late: on the ECP5 6 ns
+                # after the clock) and decides in the next cycle.
                 m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(1), seen_w.en.eq(1)]
-                with m.If(seen_r.data):
+                m.d.sync += repeat.eq(seen_r.data)
+                m.next = "MARKED"
+            with m.State("MARKED"):
+                with m.If(repeat):
                     fail(Nack.SPIKE_REPEAT)
                 with m.Else():
                     m.d.sync += marked.eq(marked + 1)
