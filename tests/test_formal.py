@@ -9,7 +9,7 @@ from formal.properties import stream_rules_of
 from formal.prove import mutated, prove
 
 from firstspike.hw import offsets
-from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
+from firstspike.hw.link.framer import BANK_READ_LATENCY, FrameReceiver, FrameTransmitter
 from firstspike.hw.link.replies import ReplySender
 from firstspike.hw.link.rows import RowMover
 from firstspike.hw.link.spikes import SpikeCodeDecoder
@@ -55,7 +55,7 @@ def test_every_stream_out_of_a_link_unit_obeys_the_stream_rules(unit, tmp_path):
     the same byte for the same address, and a steady INFO vector), every output stream's
     valid and payload hold until ready."""
     dut = LINK_UNITS[unit]()
-    memories = [(dut.read_address, dut.read_byte)] if hasattr(dut, "read_byte") else []
+    memories = [(dut.read_address, dut.read_byte, BANK_READ_LATENCY)] if hasattr(dut, "read_byte") else []
     steady = [dut.vector] if hasattr(dut, "vector") else []
     design, ports = stream_rules_of(dut, memories=memories, steady=steady)
     outcome = prove(design, ports, tmp_path, depth=16)
@@ -311,7 +311,7 @@ def test_the_command_handlers_streams_obey_the_stream_rules(tmp_path):
     that obeys the rules (IC3: k-induction at depth 16 does not close it)."""
     from firstspike.hw.link.commands import CommandHandler
     dut = CommandHandler(PARAMS, max_payload=8, clock_hz=12_000_000, baud=115_200)
-    design, ports = stream_rules_of(dut, memories=[(dut.read_address, dut.read_byte)])
+    design, ports = stream_rules_of(dut, memories=[(dut.read_address, dut.read_byte, BANK_READ_LATENCY)])
     outcome = prove(design, ports, tmp_path, engine="abc pdr")
     assert outcome.passed, outcome.log[-3000:]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth_harness import Bench
 
-from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
+from firstspike.hw.link.framer import BANK_READ_LATENCY, FrameReceiver, FrameTransmitter
 from firstspike.sw.link.framing import ESCAPE, FLAG, FaultKind, Frame, FrameDecoder, FrameFault, encode_frame
 from firstspike.sw.link.messages import Nack
 
@@ -68,10 +68,12 @@ def run_receiver(wire: bytes, *, gaps: float = 0.5, spacing: int = 40, seed: int
             ctx.set(dut.frames.ready, 0)
             payload = bytearray()
             ctx.set(dut.read_bank, got.bank)
-            for address in range(got.header.length):
-                ctx.set(dut.read_address, address)
+            length = got.header.length
+            for address in range(length + BANK_READ_LATENCY - 1):  # a byte a cycle, in flight
+                ctx.set(dut.read_address, min(address, max(length - 1, 0)))
                 await ctx.tick()
-                payload.append(ctx.get(dut.read_data))
+                if address >= BANK_READ_LATENCY - 1:  # the byte of the address set before the last tick
+                    payload.append(ctx.get(dut.read_data))
             frames.append(Frame(got.header.type, got.header.sequence, bytes(payload)))
             if not hold:
                 ctx.set(dut.release_bank, got.bank)

@@ -13,6 +13,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from wire import raw_spike_code
 
+from firstspike.hw.link.framer import BANK_READ_LATENCY
 from firstspike.hw.link.replies import ReplySender, Source
 from firstspike.hw.link.rows import RowMover
 from firstspike.hw.link.spikes import SpikeCodeDecoder
@@ -26,12 +27,14 @@ MAX_PAYLOAD = 1024
 
 
 def bank(dut, data: bytes | Callable[[], bytes]):
-    """A frame bank: the byte at ``read_address`` one cycle later, as the receiver's memory
-    gives it; ``data`` or, called, the payload it holds now."""
+    """A frame bank: the byte at ``read_address`` BANK_READ_LATENCY cycles later, as the
+    receiver gives it; ``data`` or, called, the payload it holds now."""
     async def process(ctx):
+        flight = [0] * (BANK_READ_LATENCY - 1)  # bytes read, on their way out
         async for _, _, address in ctx.tick().sample(dut.read_address):
             now = data() if callable(data) else data
-            ctx.set(dut.read_byte, now[address] if address < len(now) else 0)
+            flight.append(now[address] if address < len(now) else 0)
+            ctx.set(dut.read_byte, flight.pop(0))
     return process
 
 

@@ -38,7 +38,7 @@ from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
 from ..core import event_layout, read_layout, result_layout, write_layout
-from .framer import fault_layout, header_layout
+from .framer import BANK_READ_LATENCY, fault_layout, header_layout
 from .replies import ReplySender, Source, reply_layout
 from .rows import RowMover
 from .spikes import SpikeCodeDecoder
@@ -118,7 +118,9 @@ class CommandHandler(wiring.Component):
         # The DISPATCH state's length checks, registered with the header.
         length_zero, length_hash, length_region, length_short = Signal(), Signal(), Signal(), Signal()
         position = Signal(range(self.max_payload + 1))
-        addressed = Signal()          # the bank has had a cycle to answer ``position``
+        # The bank's cycles since ``position`` was addressed, a bit each: its byte is there
+        # when the last is set.
+        addressed = Signal(BANK_READ_LATENCY)
         flags = Signal(8, init=(COMMITTED if self.committed else 0) | (STEPPED if params.stepped else 0)
                        | (SHAPED if not params.fully_connected else 0))
         last_result = Signal(8 * (n_res + 1))  # the INFER's sequence, then the result
@@ -149,9 +151,12 @@ class CommandHandler(wiring.Component):
         table[sha_at:flags_at] = self.model_sha256
         m.submodules.info = info = memory.Memory(shape=8, depth=len(table), init=list(table))
         info_read, info_write = info.read_port(), info.write_port()
-        # Where the byte ``info_read`` gives stands, registered with its address.
+        # Where the byte ``info_read`` gives stands, registered with its address; the byte
+        # then goes into a register, so the sender sees the table as it sees the bank.
         at_flags, in_sha = Signal(), Signal()
-        info_byte = Mux(at_flags, flags, Mux(in_sha & ~(flags & COMMITTED).any(), 0, info_read.data))
+        info_byte = Signal(8)
+        assert BANK_READ_LATENCY == 2
+        m.d.sync += info_byte.eq(Mux(at_flags, flags, Mux(in_sha & ~(flags & COMMITTED).any(), 0, info_read.data)))
         m.d.comb += [info_read.addr.eq(sender.read_address),
                      sender.read_byte.eq(Mux(reply.source == Source.TABLE, info_byte, self.read_byte))]
         m.d.sync += [at_flags.eq(info_read.addr == flags_at),
@@ -177,17 +182,30 @@ class CommandHandler(wiring.Component):
         with m.If(self.write.valid & self.write.ready):
             m.d.sync += flags.eq(flags & ~COMMITTED)
 
+        # A state that may decide a reply proposes it (combinationally, where it decides) and
+        # takes the proposal into the reply's registers in every cycle it is in: their enable
+        # is the state alone, not the decision's conditions (the reply registers are read
+        # only from SEND on, so what a cycle without a decision leaves there is never used).
+        proposal = Signal(reply_layout(self.max_payload))
+        froms = (from_nack, from_stored, from_result, from_region)
+        proposed_from = Signal(len(froms))
+        proposed_nack = Signal.like(nack)
+
+        def deciding():
+            m.d.sync += [reply.eq(proposal), Cat(*froms).eq(proposed_from), nack.eq(proposed_nack)]
+
         def start_reply(kind: int, length, source: Source = Source.VECTOR, vector_from: Signal | None = None):
-            m.d.sync += [reply.header.type.eq(kind), reply.header.length.eq(length), reply.source.eq(source),
-                         *(flag.eq(flag is vector_from) for flag in (from_nack, from_stored, from_result, from_region))]
+            m.d.comb += [proposal.header.type.eq(kind), proposal.header.length.eq(length),
+                         proposal.source.eq(source), proposed_from.eq(Cat(flag is vector_from for flag in froms))]
             m.next = "SEND"
 
         def refuse(code, of=header.type):
-            m.d.sync += nack.eq(Cat(Const(code, 8) if isinstance(code, int) else code, of))
+            m.d.comb += proposed_nack.eq(Cat(Const(code, 8) if isinstance(code, int) else code, of))
             start_reply(NACK, 2, vector_from=from_nack)
 
         with m.FSM():
             with m.State("IDLE"):
+                deciding()
                 m.d.sync += reader.eq(0)
                 m.d.comb += self.faults.ready.eq(1)
                 with m.If(self.faults.valid):
@@ -205,6 +223,7 @@ class CommandHandler(wiring.Component):
                         m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
+                deciding()
                 kind = header.type | REPLY
                 with m.Switch(header.type):
                     with m.Case(Command.INFO):
@@ -245,23 +264,24 @@ class CommandHandler(wiring.Component):
                     with m.Default():
                         refuse(Nack.UNKNOWN_TYPE)
 
-            # Bank bytes come one cycle after their address (``position``): each byte takes
-            # a cycle to address (``addressed`` set) and one to use.
+            # Bank bytes come BANK_READ_LATENCY cycles after their address (``position``):
+            # each byte takes those cycles to address (``addressed`` filling) and one to use.
             with m.State("COMMIT"):
-                m.d.sync += addressed.eq(~addressed)
+                deciding()
+                m.d.sync += addressed.eq(Cat(1, addressed[:-1]))
                 m.d.comb += [info_write.addr.eq(sha_at + position[:5]), info_write.data.eq(self.read_byte),
-                             info_write.en.eq(addressed)]
-                with m.If(addressed):
-                    m.d.sync += position.eq(position + 1)
+                             info_write.en.eq(addressed[-1])]
+                with m.If(addressed[-1]):
+                    m.d.sync += [position.eq(position + 1), addressed.eq(0)]
                     with m.If(position == 31):
                         m.d.sync += flags.eq(flags | COMMITTED)
                         start_reply(Command.COMMIT | REPLY, 0)
 
             with m.State("REGION"):
-                m.d.sync += addressed.eq(~addressed)
-                with m.If(addressed):
+                m.d.sync += addressed.eq(Cat(1, addressed[:-1]))
+                with m.If(addressed[-1]):
                     m.d.sync += [region.as_value().word_select(position[:3], 8).eq(self.read_byte),
-                                 position.eq(position + 1)]
+                                 position.eq(position + 1), addressed.eq(0)]
                     with m.If(position == REGION_BYTES - 1):
                         m.next = "CHECK_REGION"
 
@@ -281,6 +301,7 @@ class CommandHandler(wiring.Component):
                              length_differs.eq(header.length != REGION_BYTES + region_bytes)]
                 m.next = "DECIDE_REGION"
             with m.State("DECIDE_REGION"):
+                deciding()
                 with m.If(bad_target):
                     refuse(Nack.BAD_TARGET)
                 with m.Elif(bad_address):
@@ -297,6 +318,7 @@ class CommandHandler(wiring.Component):
                     m.next = "MOVE"
 
             with m.State("MOVE"):
+                deciding()
                 load = header.type == Command.LOAD
                 m.d.comb += [mover.request.valid.eq(1), mover.request.payload.load.eq(load),
                              mover.request.payload.target.eq(target), mover.request.payload.address.eq(address),
@@ -307,6 +329,7 @@ class CommandHandler(wiring.Component):
                     with m.Else():
                         start_reply(Command.READ | REPLY, region_bytes, Source.ROWS)
             with m.State("LOADING"):
+                deciding()
                 with m.If(mover.done):
                     start_reply(Command.LOAD | REPLY, REGION_BYTES, vector_from=from_region)
 
@@ -316,6 +339,7 @@ class CommandHandler(wiring.Component):
                 with m.If(decoder.start.ready):
                     m.next = "VERDICT"
             with m.State("VERDICT"):
+                deciding()
                 m.d.comb += decoder.verdict.ready.eq(1)
                 with m.If(decoder.verdict.valid):
                     with m.If(decoder.verdict.payload != 0):
@@ -323,6 +347,7 @@ class CommandHandler(wiring.Component):
                     with m.Else():
                         m.next = "RESULT"
             with m.State("RESULT"):
+                deciding()
                 m.d.comb += self.results.ready.eq(1)
                 with m.If(self.results.valid):
                     packed = Cat(header.sequence, reply_result)

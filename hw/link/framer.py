@@ -17,7 +17,12 @@ from firstspike.sw.link.fields import HEADER
 from firstspike.sw.link.framing import CRC_BYTES, ESCAPE, FLAG, HEADER_BYTES
 from firstspike.sw.link.messages import Nack
 
-__all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout"]
+__all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout", "BANK_READ_LATENCY"]
+
+#: Cycles from a bank address to its byte on ``read_data``: the block RAM's read, then a
+#: register of the fabric (the ECP5's block gives its data 6 ns after the clock: the reader's
+#: logic behind it would not fit a 10 ns cycle).
+BANK_READ_LATENCY = 2
 
 CRC = getattr(crc.catalog, CATALOG_NAME)(8)
 
@@ -44,7 +49,8 @@ class FrameReceiver(wiring.Component):
         A frame whose CRC matched; its payload is in bank ``bank`` until ``release`` is
         pulsed with that bank.
     read_bank, read_address, read_data:
-        A synchronous read port on the payload banks (data one cycle after the address).
+        A read port on the payload banks: the byte :data:`BANK_READ_LATENCY` cycles after
+        its address.
     faults:
         ``code`` (:class:`Nack`), and the type and sequence as far as they were received.
         One is held; another that comes before it is taken is dropped (the host times out).
@@ -80,7 +86,8 @@ class FrameReceiver(wiring.Component):
         m.submodules.banks = banks = memory.Memory(shape=unsigned(8), depth=2 << bank_bits, init=[])
         write = banks.write_port()
         read = banks.read_port()
-        m.d.comb += [read.addr.eq(Cat(self.read_address[:bank_bits], self.read_bank)), self.read_data.eq(read.data)]
+        m.d.comb += read.addr.eq(Cat(self.read_address[:bank_bits], self.read_bank))
+        m.d.sync += self.read_data.eq(read.data)
 
         busy = Signal(2)  # banks holding a frame not yet released
         with m.If(self.release):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .framer import header_layout
+from .framer import BANK_READ_LATENCY, header_layout
 
 __all__ = ["ReplySender", "Source", "reply_layout"]
 
@@ -17,7 +17,8 @@ class Source(IntEnum):
     """Where a reply's payload comes from."""
 
     VECTOR = 0  # the ``vector`` input: a few bytes the command handler made (results, NACKs)
-    BANK = 1    # ``read_byte``, a cycle after ``read_address``: the request frame's own payload (ECHO)
+    BANK = 1    # ``read_byte``, BANK_READ_LATENCY cycles after ``read_address``: the request frame's
+    #             own payload (ECHO)
     ROWS = 2    # the ``rows`` stream (READ: memory rows from the row mover)
     TABLE = 3   # ``read_byte`` as for BANK, from the handler's INFO table
 
@@ -49,7 +50,9 @@ class ReplySender(wiring.Component):
         request = Signal(reply_layout(self.max_payload))
         length = request.header.length
         position = Signal(range(self.max_payload + 1))
-        addressed = Signal()  # the bank has had a cycle to answer ``position``
+        # The bank's cycles since ``position`` was addressed, a bit each (its byte is there
+        # when the last is set; the handler's table answers as the bank does).
+        addressed = Signal(BANK_READ_LATENCY)
         at_end = Signal()     # position == length, a register beside them
         m.d.comb += self.read_address.eq(position)
 
@@ -69,7 +72,8 @@ class ReplySender(wiring.Component):
                 source = request.source
                 byte_valid = Signal()
                 m.d.comb += [
-                    byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid, (source == Source.VECTOR) | addressed)),
+                    byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid,
+                                      (source == Source.VECTOR) | addressed[-1])),
                     self.reply_payload.payload.eq(Mux(source == Source.ROWS, self.rows.payload,
                                                       Mux(source == Source.VECTOR, self.vector.word_select(position, 8),
                                                           self.read_byte))),
@@ -78,8 +82,8 @@ class ReplySender(wiring.Component):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():
-                    # A bank byte comes one cycle after its address: a cycle to address it first.
-                    m.d.sync += addressed.eq(1)
+                    # A bank byte comes BANK_READ_LATENCY cycles after its address.
+                    m.d.sync += addressed.eq(Cat(1, addressed[:-1]))
                     m.d.comb += [self.reply_payload.valid.eq(byte_valid),
                                  self.rows.ready.eq((source == Source.ROWS) & self.reply_payload.ready)]
                     with m.If(byte_valid & self.reply_payload.ready):

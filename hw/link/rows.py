@@ -11,6 +11,7 @@ from firstspike.sw.link.messages import REGION_BYTES, row_bytes
 from firstspike.sw.params import CoreParams
 
 from ..core import read_layout, write_layout
+from .framer import BANK_READ_LATENCY
 
 __all__ = ["RowMover", "move_layout"]
 
@@ -79,8 +80,11 @@ class RowMover(wiring.Component):
                     with m.Else():
                         m.next = "READ_ROW"
 
-            # LOAD: a bank byte comes one cycle after its address.
+            # LOAD: a bank byte comes BANK_READ_LATENCY cycles after its address.
+            assert BANK_READ_LATENCY == 2
             with m.State("LOAD"):
+                m.next = "LOAD_WAIT"
+            with m.State("LOAD_WAIT"):
                 m.next = "LOAD_BYTE"
             with m.State("LOAD_BYTE"):
                 m.d.sync += [row.eq(Cat(row[8:], self.read_byte)), position.eq(position + 1),

@@ -12,6 +12,7 @@ from firstspike.sw.link.spikecode import K_BITS, steps_bits
 from firstspike.sw.params import CoreParams
 
 from ..core import event_layout
+from .framer import BANK_READ_LATENCY
 
 __all__ = ["SpikeCodeDecoder"]
 
@@ -36,7 +37,8 @@ class SpikeCodeDecoder(wiring.Component):
     verdict:
         0, or the code of the first fault.
     read_address, read_byte:
-        The frame bank that holds the payload: a byte one cycle after its address.
+        The frame bank that holds the payload: a byte BANK_READ_LATENCY cycles after its
+        address.
     events:
         The core's input events.
     """
@@ -160,9 +162,13 @@ class SpikeCodeDecoder(wiring.Component):
                     m.d.sync += [length.eq(self.start.payload), bad_code.eq(0), refused.eq(0), checking.eq(1),
                                  marked.eq(0), next_byte.eq(0), last_byte.eq(self.start.payload == 0)]
                     m.next = "BEGIN"
-            # Each walk: the bank answers ``next_byte = 0`` in BEGIN, the first byte is taken in FIRST.
+            # Each walk: ``next_byte = 0`` is addressed in BEGIN, the bank answers it in
+            # ADDRESSED (BANK_READ_LATENCY cycles on), the first byte is taken in FIRST.
+            assert BANK_READ_LATENCY == 2
             with m.State("BEGIN"):
                 m.d.sync += [uncleared.eq(marked), one_uncleared.eq(marked == 1), step.eq(0)]
+                m.next = "ADDRESSED"
+            with m.State("ADDRESSED"):
                 m.next = "FIRST"
             with m.State("FIRST"):
                 m.d.sync += [byte.eq(self.read_byte), at.eq(0), have.eq(length != 0), next_byte.eq(1),

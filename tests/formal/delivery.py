@@ -18,7 +18,7 @@ from amaranth import Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import stream
 
-from firstspike.hw.link.framer import FrameReceiver, FrameTransmitter
+from firstspike.hw.link.framer import BANK_READ_LATENCY, FrameReceiver, FrameTransmitter
 from firstspike.sw.link.framing import ESCAPE, FLAG, HEADER_BYTES
 
 from .properties import stream_rules_of
@@ -132,16 +132,19 @@ class ReceiverDelivery(Elaboratable):
         tracked = Signal(8)
         with m.If(at_k):
             m.d.sync += tracked.eq(value)
-        # A frame offered: read its payload byte k; the data follows a cycle later (no byte
-        # arrives and no bank is released meanwhile, so the tracked byte and the bank stay
-        # as they were).
-        checking = Signal()
-        m.d.sync += checking.eq(0)
+        # A frame offered: read its payload byte k; the data follows BANK_READ_LATENCY
+        # cycles later. The block is read at the end of the offer's cycle, in which no byte
+        # arrives and no bank is released, so the bank holds what the tracked byte was the
+        # cycle after (the value compared, held through the cycles the byte is on its way).
+        checking = Signal(BANK_READ_LATENCY)
+        m.d.sync += checking.eq(checking << 1)
         header = rx.frames.payload.header
         with m.If(rx.frames.valid & (k < header.length)):
             m.d.comb += [rx.read_bank.eq(rx.frames.payload.bank), rx.read_address.eq(k),
                          Assume(~self.bytes_valid & ~self.release)]
-            m.d.sync += checking.eq(1)
-        with m.If(checking):
-            m.d.comb += [Assert(rx.read_data == tracked), Cover(tracked == FLAG)]
+            m.d.sync += checking[0].eq(1)
+        expected = [tracked] + [Signal(8, name=f"tracked_{n}_ago") for n in range(1, BANK_READ_LATENCY)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(expected, expected[1:])]
+        with m.If(checking[-1]):
+            m.d.comb += [Assert(rx.read_data == expected[-1]), Cover(expected[-1] == FLAG)]
         return m

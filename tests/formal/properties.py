@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth import Cat, Elaboratable, Module, ResetSignal, Signal, Value
 from amaranth.hdl import Assert, Assume, Cover
 from amaranth.lib import stream
 from amaranth.lib.wiring import Flow
@@ -17,8 +17,9 @@ class StreamRules(Elaboratable):
     valid, so the assertion is not vacuous."""
 
     def __init__(self, dut, inputs: list, outputs: list, memories: list = (), steady: list = ()):
-        """``memories``: ``(address, data)`` pairs of a synchronous memory's read port the
-        design reads (the same address read twice in a row gives the same data);
+        """``memories``: ``(address, data)`` or ``(address, data, latency)`` of a synchronous
+        memory's read port the design reads, ``data`` ``latency`` cycles (1 unless given)
+        after ``address`` (the same address read twice in a row gives the same data);
         ``steady``: inputs that hold their value (configuration)."""
         self.dut, self.inputs, self.outputs = dut, inputs, outputs
         self.memories, self.steady = list(memories), list(steady)
@@ -35,12 +36,16 @@ class StreamRules(Elaboratable):
             m.d.sync += [held.eq(port.valid & ~port.ready), payload.eq(port.payload)]
             with m.If(started & held):
                 m.d.comb += rule(port.valid & (Value.cast(port.payload) == Value.cast(payload)))
-        for address, data in self.memories:
-            last, before, last_data = Signal.like(address), Signal.like(address), Signal.like(data)
-            m.d.sync += [last.eq(address), before.eq(last), last_data.eq(data)]
-            seen = Signal()
-            m.d.sync += seen.eq(started)
-            with m.If(seen & (last == before)):
+        for address, data, *rest in self.memories:
+            latency = rest[0] if rest else 1
+            # the addresses of the last latency + 1 cycles, the latest first
+            past = [Signal.like(address, name=f"address_{n + 1}_ago") for n in range(latency + 1)]
+            last_data = Signal.like(data)
+            m.d.sync += [past[0].eq(address), *(later.eq(earlier) for earlier, later in zip(past, past[1:])),
+                         last_data.eq(data)]
+            seen = Signal(latency)
+            m.d.sync += seen.eq(Cat(started, seen[:-1]))
+            with m.If(seen[-1] & (past[-2] == past[-1])):
                 m.d.comb += Assume(data == last_data)
         for value in self.steady:
             last_value = Signal.like(value)

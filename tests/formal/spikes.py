@@ -11,6 +11,7 @@ from __future__ import annotations
 from amaranth import Elaboratable, Module, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume
 
+from firstspike.hw.link.framer import BANK_READ_LATENCY
 from firstspike.hw.link.spikes import SpikeCodeDecoder
 
 from .properties import stream_rules_of
@@ -21,7 +22,8 @@ __all__ = ["DecoderBounds"]
 class DecoderBounds(Elaboratable):
     def __init__(self, dut: SpikeCodeDecoder):
         self.dut = dut
-        self.rules, self.ports = stream_rules_of(dut, memories=[(dut.read_address, dut.read_byte)])
+        self.rules, self.ports = stream_rules_of(dut,
+                                                 memories=[(dut.read_address, dut.read_byte, BANK_READ_LATENCY)])
 
     def elaborate(self, platform):
         m = Module()
