@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.params import CoreParams
 
-__all__ = ["SpikeQueue", "at_most_one_set", "record_layout", "queue_depth", "event_source_members",
+__all__ = ["SpikeQueue", "at_most_one_set", "at_most_two_set", "record_layout", "queue_depth", "event_source_members",
            "records_to_events"]
 
 
@@ -84,6 +84,18 @@ def at_most_one_set(bits: Value, width: int) -> tuple[Value, Value]:
     return low_any | high_any, low_one & high_one & ~(low_any & high_any)
 
 
+def at_most_two_set(bits: Value, width: int) -> Value:
+    """Whether at most two bits of ``bits[:width]`` are set: a balanced tree of counts
+    saturating at 3 (2 bits: each node one LUT a bit), with no carry chain."""
+    def count(low: int, high: int) -> Value:
+        if high - low == 1:
+            return bits[low].as_unsigned()
+        middle = (low + high) // 2
+        total = count(low, middle) + count(middle, high)
+        return Mux(total > 3, 3, total)[:2]
+    return count(0, width) <= 2
+
+
 def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None,
                       current: data.View | None = None, on_last: Signal | None = None,
                       single: Value | None = None) -> Signal:
@@ -114,7 +126,9 @@ def records_to_events(m: Module, port, params: CoreParams, available, record, di
         port.step.eq(current.step),
     ]
     with m.If(port.take):
-        m.d.sync += [current.fire.eq(rest), on_last.eq(at_most_one_set(rest, p)[1])]
+        # (at most one of ``rest``'s bits set: at most two of the record's, with no
+        # subtraction in front of the tree)
+        m.d.sync += [current.fire.eq(rest), on_last.eq(at_most_two_set(current.fire, p))]
         with m.If(on_last):
             m.d.sync += port.valid.eq(0)
     need = ~port.valid | (port.take & on_last)

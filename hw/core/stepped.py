@@ -246,34 +246,34 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         m.d.comb += [to_event.eq(ahead & source.input_early),
                      # (else an event out of time order, dropped at the next step)
                      to_last.eq(~to_event & (ahead | source.input_end | later | near_end))]
-    next_step = Mux(to_event, source.input_step, Mux(to_last, last_step, step + 1))
-    # The step changes in two places: 0 as an inference starts, ``next_step`` as the
-    # sequencer moves on (never while the input register takes an event: DRAIN does not
-    # capture, NEXT_STEP moves only while an event is held). Its relations to the input
-    # event are worked out for each of the three next steps from registers in parallel;
-    # the move only chooses.
+    # The step changes in two places: 0 as an inference starts (``step_start``), the next
+    # step as the sequencer moves on (``step_move``; never while the input register takes an
+    # event: DRAIN does not capture, NEXT_STEP moves only while an event is held). Its
+    # relations to the input event are worked out for each of the three next steps from
+    # registers in parallel. Each register's value after a move and otherwise (a start, an
+    # event taken, or kept) is formed apart: the move, decided late in DRAIN, chooses last.
     step_start, step_move = Signal(), Signal()
     head_step = events.payload.step
+    kept = (step, at_first, at_last, near_end, source.input_now, source.input_behind)
+    moved = [Signal.like(register, name=f"{register.name}_moved") for register in kept]
+    other = [Signal.like(register, name=f"{register.name}_other") for register in kept]
+    m.d.comb += [value.eq(register) for value, register in zip(other, kept)]
     with m.If(step_start):
-        m.d.sync += [step.eq(0), at_first.eq(1), at_last.eq(last_step == 0), near_end.eq(last_step <= 1),
-                     source.input_now.eq(Mux(source.input_take, head_step, source.input_step) == 0),
-                     source.input_behind.eq(0)]
-    with m.Elif(step_move):
-        m.d.sync += step.eq(next_step)
-        with m.If(to_event):
-            m.d.sync += [at_first.eq(source.input_step == 0), at_last.eq(0),
-                         near_end.eq(source.input_step + 1 >= last_step),
-                         source.input_now.eq(1), source.input_behind.eq(0)]
-        with m.Elif(to_last):
-            m.d.sync += [at_first.eq(last_step == 0), at_last.eq(1), near_end.eq(1),
-                         source.input_now.eq(source.input_step == last_step),
-                         source.input_behind.eq(source.input_early)]
-        with m.Else():
-            m.d.sync += [at_first.eq(0), at_last.eq(step + 1 == last_step), near_end.eq(step + 2 >= last_step),
-                         source.input_now.eq(source.input_step == step + 1),
-                         source.input_behind.eq(source.input_behind | source.input_now)]
+        m.d.comb += [value.eq(start) for value, start in zip(other, (
+            0, 1, last_step == 0, last_step <= 1, Mux(source.input_take, head_step, source.input_step) == 0, 0))]
     with m.Elif(source.input_take):
-        m.d.sync += [source.input_now.eq(head_step == step), source.input_behind.eq(head_step < step)]
+        m.d.comb += [other[4].eq(head_step == step), other[5].eq(head_step < step)]
+    with m.If(to_event):
+        m.d.comb += [value.eq(after) for value, after in zip(moved, (
+            source.input_step, source.input_step == 0, 0, source.input_step + 1 >= last_step, 1, 0))]
+    with m.Elif(to_last):
+        m.d.comb += [value.eq(after) for value, after in zip(moved, (
+            last_step, last_step == 0, 1, 1, source.input_step == last_step, source.input_early))]
+    with m.Else():
+        m.d.comb += [value.eq(after) for value, after in zip(moved, (
+            step + 1, 0, step + 1 == last_step, step + 2 >= last_step, source.input_step == step + 1,
+            source.input_behind | source.input_now))]
+    m.d.sync += [register.eq(Mux(step_move, after, value)) for register, after, value in zip(kept, moved, other)]
     next_known = Signal()
     m.d.comb += next_known.eq(source.input_held | (params.kernel is Kernel.RAMP))
 
