@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from firstspike.sw.link.crc import CATALOG_NAME
 from firstspike.sw.link.fields import HEADER
-from firstspike.sw.link.framing import CRC_BYTES, ESCAPE, FLAG, HEADER_BYTES
+from firstspike.sw.link.framing import ESCAPE, FLAG, HEADER_BYTES
 from firstspike.sw.link.messages import Nack
 
 __all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout", "BANK_READ_LATENCY"]
@@ -268,22 +268,21 @@ class FrameTransmitter(wiring.Component):
         m = Module()
         m.submodules.crc = generator = CRC.create()
         header = Signal(header_layout(self.max_payload))
-        position = Signal(range(self.max_payload + 7))
         byte = Signal(8)          # the next frame byte, before stuffing
         byte_valid = Signal()
         take_byte = Signal()
         pending_escape = Signal()  # the escaped byte's second half is due
         second = Signal(8)
         crc_value = Signal(16)
-        # Positions of the CRC bytes and the end, registered with the header: computed on
-        # the fly they put two adders in front of the byte multiplexer and the stuffing.
-        payload_end = Signal(range(self.max_payload + 5))
-        crc_high_at = Signal(range(self.max_payload + 6))
-        frame_end = Signal(range(self.max_payload + 7))
-        # Where ``position`` stands relative to those, registered as it moves: the byte to send
-        # is then an AND-OR of registered choices, not a comparison of ``position`` first.
+        # Where the frame stands, in registers that move from one part to the next as bytes
+        # go (the header byte one-hot, the payload with a count of its bytes left, the CRC's
+        # two bytes, the end): the byte to send is an AND-OR of registered choices, and no
+        # position is compared with the frame's length.
         in_payload, at_crc_low, at_crc_high, at_end = Signal(), Signal(), Signal(), Signal()
-        at_header = Signal(HEADER_BYTES)  # one-hot: the header byte at ``position``; 0 after it
+        at_header = Signal(HEADER_BYTES)  # one-hot: the header byte being sent; 0 after it
+        has_payload = Signal()  # length != 0
+        payload_left = Signal(range(self.max_payload + 1))  # payload bytes not yet taken
+        payload_last = Signal()  # payload_left == 1
         header_bytes = [Value.cast(getattr(header, field.name))[8 * i:8 * i + 8]
                         for field in HEADER.fields for i in range(field.size)]
 
@@ -293,9 +292,8 @@ class FrameTransmitter(wiring.Component):
                 m.d.comb += self.frames.ready.eq(~self.bytes_out.valid | self.bytes_out.ready)
                 with m.If(self.frames.valid & self.frames.ready):
                     length = self.frames.payload.length
-                    m.d.sync += [header.eq(self.frames.payload), position.eq(0),
-                                 payload_end.eq(HEADER_BYTES + length), crc_high_at.eq(HEADER_BYTES + 1 + length),
-                                 frame_end.eq(HEADER_BYTES + CRC_BYTES + length),
+                    m.d.sync += [header.eq(self.frames.payload), has_payload.eq(length != 0),
+                                 payload_left.eq(length), payload_last.eq(length == 1),
                                  in_payload.eq(1), at_crc_low.eq(0), at_crc_high.eq(0), at_end.eq(0), at_header.eq(1),
                                  self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(FLAG)]
                     m.d.comb += generator.start.eq(1)
@@ -320,11 +318,14 @@ class FrameTransmitter(wiring.Component):
                 with m.Elif(out_free & byte_valid):
                     m.d.comb += take_byte.eq(1)
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(Mux(stuff, ESCAPE, byte)),
-                                 pending_escape.eq(stuff), second.eq(byte ^ 0x20), position.eq(position + 1),
-                                 at_header.eq(at_header << 1)]
-                    following = position + 1
-                    m.d.sync += [in_payload.eq(following < payload_end), at_crc_low.eq(following == payload_end),
-                                 at_crc_high.eq(following == crc_high_at), at_end.eq(following == frame_end)]
+                                 pending_escape.eq(stuff), second.eq(byte ^ 0x20), at_header.eq(at_header << 1)]
+                    in_header, header_last = at_header.any(), at_header[-1]
+                    m.d.sync += [
+                        in_payload.eq(Mux(in_header, ~header_last | has_payload, in_payload & ~payload_last)),
+                        at_crc_low.eq(Mux(in_header, header_last & ~has_payload, in_payload & payload_last)),
+                        at_crc_high.eq(at_crc_low), at_end.eq(at_crc_high)]
+                    with m.If(~in_header & in_payload):
+                        m.d.sync += [payload_left.eq(payload_left - 1), payload_last.eq(payload_left == 2)]
                     with m.If(at_crc_low):
                         m.d.sync += crc_value.eq(generator.crc)
                     # At the CRC's high byte ``byte`` is ``crc_value[8:]``: its stuffing test
