@@ -194,24 +194,35 @@ class CommandHandler(wiring.Component):
         def deciding():
             m.d.sync += [reply.eq(proposal), Cat(*froms).eq(proposed_from), nack.eq(proposed_nack)]
 
-        def start_reply(kind: int, length, source: Source = Source.VECTOR, vector_from: Signal | None = None):
+        def propose(kind: int, length, source: Source = Source.VECTOR, vector_from: Signal | None = None):
             m.d.comb += [proposal.header.type.eq(kind), proposal.header.length.eq(length),
                          proposal.source.eq(source), proposed_from.eq(Cat(flag is vector_from for flag in froms))]
+
+        def propose_nack(code, of=header.type):
+            m.d.comb += proposed_nack.eq(Cat(Const(code, 8) if isinstance(code, int) else code, of))
+            propose(NACK, 2, vector_from=from_nack)
+
+        def start_reply(kind: int, length, source: Source = Source.VECTOR, vector_from: Signal | None = None):
+            propose(kind, length, source, vector_from)
             m.next = "SEND"
 
         def refuse(code, of=header.type):
-            m.d.comb += proposed_nack.eq(Cat(Const(code, 8) if isinstance(code, int) else code, of))
-            start_reply(NACK, 2, vector_from=from_nack)
+            propose_nack(code, of)
+            m.next = "SEND"
+
+        # (A state with one reply it may give proposes it in every cycle, and only the move
+        # to SEND waits on its condition.)
 
         with m.FSM():
             with m.State("IDLE"):
                 deciding()
+                fault = self.faults.payload
+                propose_nack(fault.code, of=fault.type)
                 m.d.sync += reader.eq(0)
                 m.d.comb += self.faults.ready.eq(1)
                 with m.If(self.faults.valid):
-                    fault = self.faults.payload
                     m.d.sync += [header.sequence.eq(fault.sequence), from_frame.eq(0)]
-                    refuse(fault.code, of=fault.type)
+                    m.next = "SEND"
                 with m.Else():
                     m.d.comb += self.frames.ready.eq(1)
                     with m.If(self.frames.valid):
@@ -268,6 +279,7 @@ class CommandHandler(wiring.Component):
             # each byte takes those cycles to address (``addressed`` filling) and one to use.
             with m.State("COMMIT"):
                 deciding()
+                propose(Command.COMMIT | REPLY, 0)
                 m.d.sync += addressed.eq(Cat(1, addressed[:-1]))
                 m.d.comb += [info_write.addr.eq(sha_at + position[:5]), info_write.data.eq(self.read_byte),
                              info_write.en.eq(addressed[-1])]
@@ -275,7 +287,7 @@ class CommandHandler(wiring.Component):
                     m.d.sync += [position.eq(position + 1), addressed.eq(0)]
                     with m.If(position == 31):
                         m.d.sync += flags.eq(flags | COMMITTED)
-                        start_reply(Command.COMMIT | REPLY, 0)
+                        m.next = "SEND"
 
             with m.State("REGION"):
                 m.d.sync += addressed.eq(Cat(1, addressed[:-1]))
@@ -330,8 +342,9 @@ class CommandHandler(wiring.Component):
                         start_reply(Command.READ | REPLY, region_bytes, Source.ROWS)
             with m.State("LOADING"):
                 deciding()
+                propose(Command.LOAD | REPLY, REGION_BYTES, vector_from=from_region)
                 with m.If(mover.done):
-                    start_reply(Command.LOAD | REPLY, REGION_BYTES, vector_from=from_region)
+                    m.next = "SEND"
 
             # INFER: the decoder checks the whole payload, then sends the spikes.
             with m.State("INFER"):
@@ -340,19 +353,21 @@ class CommandHandler(wiring.Component):
                     m.next = "VERDICT"
             with m.State("VERDICT"):
                 deciding()
+                propose_nack(decoder.verdict.payload)
                 m.d.comb += decoder.verdict.ready.eq(1)
                 with m.If(decoder.verdict.valid):
                     with m.If(decoder.verdict.payload != 0):
-                        refuse(decoder.verdict.payload)
+                        m.next = "SEND"
                     with m.Else():
                         m.next = "RESULT"
             with m.State("RESULT"):
                 deciding()
+                propose(Command.INFER | REPLY, n_res, vector_from=from_result)
                 m.d.comb += self.results.ready.eq(1)
                 with m.If(self.results.valid):
                     packed = Cat(header.sequence, reply_result)
                     m.d.sync += [last_result.eq(packed), have_result.eq(1)]
-                    start_reply(Command.INFER | REPLY, n_res, vector_from=from_result)
+                    m.next = "SEND"
 
             with m.State("SEND"):
                 # (the sender reads ``vector`` from its PAYLOAD state on, cycles after this)
