@@ -277,6 +277,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     next_known = Signal()
     m.d.comb += next_known.eq(source.input_held | (params.kernel is Kernel.RAMP))
 
+    # The decision unit (and the state rows' epoch) cleared from a register in the run's
+    # first cycle, not behind the start's decision: nothing reaches it for cycles yet.
+    clearing = Signal()
+    m.d.sync += clearing.eq(0)
+    m.d.comb += decision.clear.eq(clearing)
+
     with m.If(spiked):
         m.d.sync += run_spiked.eq(1)
     with m.If(output_spiked):
@@ -294,7 +300,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     seq.input_spikes.eq(0), seq.layer_spikes.eq(0), seq.error.eq(0), run_spiked.eq(0),
                     decided.eq(0),
                 ]
-                m.d.comb += [decision.clear.eq(1), step_start.eq(1)]
+                m.d.comb += step_start.eq(1)
+                m.d.sync += clearing.eq(1)
                 m.next = first_run
         with m.State("RUN"):
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
