@@ -96,7 +96,8 @@ def test_every_malformed_request_gets_its_nack_from_the_simulated_board_and_the_
     with SimulatedBoard(model, 16, build_root=tmp_path) as board, connect(board.url) as connection:
         for number, (request, code) in enumerate(MALFORMED_REQUESTS):
             echo = Frame(Command.ECHO, number, b"ok")
-            replies = exchange(connection, request + encode_frame(echo), replies=2, timeout=30)
+            # (a 4,000-byte request through the simulated UART takes tens of seconds on a loaded machine)
+            replies = exchange(connection, request + encode_frame(echo), replies=2, timeout=120)
             assert len(replies) == 2, f"{code.name}: {replies}"
             nack, answer = replies
             assert (nack.type, nack.payload[0], nack.sequence) == (NACK, code, 7), f"{code.name}: {nack}"

@@ -8,6 +8,8 @@ answered with BUSY. Faults carry what a NACK needs.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import crc, data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -16,6 +18,8 @@ from firstspike.sw.link.crc import CATALOG_NAME
 from firstspike.sw.link.fields import HEADER
 from firstspike.sw.link.framing import ESCAPE, FLAG, HEADER_BYTES
 from firstspike.sw.link.messages import Nack
+
+from ..blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family
 
 __all__ = ["FrameReceiver", "FrameTransmitter", "header_layout", "fault_layout", "BANK_READ_LATENCY"]
 
@@ -83,11 +87,26 @@ class FrameReceiver(wiring.Component):
         # 2,048-byte DP16KD as 2 x 2,048 do).
         bank_bits = (depth - 1).bit_length()
         m.submodules.crc = checker = CRC.create()
-        m.submodules.banks = banks = memory.Memory(shape=unsigned(8), depth=2 << bank_bits, init=[])
-        write = banks.write_port()
-        read = banks.read_port()
-        m.d.comb += read.addr.eq(Cat(self.read_address[:bank_bits], self.read_bank))
-        m.d.sync += self.read_data.eq(read.data)
+        write = SimpleNamespace(addr=Signal(bank_bits + 1, name="bank_write_addr"),
+                                data=Signal(8, name="bank_write_data"), en=Signal(name="bank_write_en"))
+        if fabric_family(platform) == "ecp5" and (1 << bank_bits) <= DP16KD_ROWS:
+            # A block RAM a bank, read through the block's own output register (its data
+            # then leaves early in the cycle), the bank chosen behind it.
+            rams = [RegisteredBlockRAM(8, 1 << bank_bits) for _ in range(2)]
+            chosen = Signal(BANK_READ_LATENCY)  # read_bank, on its way with the read
+            m.d.sync += chosen.eq(Cat(self.read_bank, chosen[:-1]))
+            for number, ram in enumerate(rams):
+                m.submodules[f"bank{number}"] = ram
+                m.d.comb += [ram.read_addr.eq(self.read_address[:bank_bits]),
+                             ram.write_addr.eq(write.addr[:bank_bits]), ram.write_data.eq(write.data),
+                             ram.write_en.eq(write.en & (write.addr[bank_bits] == number))]
+            m.d.comb += self.read_data.eq(Mux(chosen[-1], rams[1].read_data, rams[0].read_data))
+        else:
+            m.submodules.banks = banks = memory.Memory(shape=unsigned(8), depth=2 << bank_bits, init=[])
+            read, port = banks.read_port(), banks.write_port()
+            m.d.comb += [read.addr.eq(Cat(self.read_address[:bank_bits], self.read_bank)),
+                         port.addr.eq(write.addr), port.data.eq(write.data), port.en.eq(write.en)]
+            m.d.sync += self.read_data.eq(read.data)
 
         busy = Signal(2)  # banks holding a frame not yet released
         with m.If(self.release):
