@@ -101,6 +101,10 @@ class SpikeCodeDecoder(wiring.Component):
         # the read address is then a register, not a choice behind the state decoding.
         m.d.comb += seen_r.addr.eq(spike)
         repeat = Signal()  # the seen bit MARK read
+        # SEND clears the sent input's bit the cycle after (from registers: not behind the
+        # events' ready); no MARK or CLEAR comes that close behind a SEND.
+        unmark = Signal()
+        m.d.sync += unmark.eq(0)
         index = Signal(range(n))
         bad_code = Signal(8)
         refused = Signal()  # bad_code != 0, a register of its own
@@ -246,8 +250,7 @@ class SpikeCodeDecoder(wiring.Component):
                 m.d.comb += [self.events.valid.eq(~refused), self.events.payload.index.eq(index),
                              self.events.payload.step.eq(step)]
                 with m.If(refused | self.events.ready):
-                    m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(0), seen_w.en.eq(1)]
-                    m.d.sync += [uncleared.eq(uncleared - 1), one_uncleared.eq(uncleared == 2)]
+                    m.d.sync += [unmark.eq(1), uncleared.eq(uncleared - 1), one_uncleared.eq(uncleared == 2)]
                     m.next = "SPIKE"
                     with m.If(refused & one_uncleared):
                         m.next = "IDLE"
@@ -272,4 +275,6 @@ class SpikeCodeDecoder(wiring.Component):
                 m.d.comb += [self.events.valid.eq(1), self.events.payload.end.eq(1)]
                 with m.If(self.events.ready):
                     m.next = "IDLE"
+        with m.If(unmark):  # (``index`` holds the sent input until GAP_READ, states later)
+            m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(0), seen_w.en.eq(1)]
         return m
