@@ -56,12 +56,10 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     DP16KD model: full banks at 9 bits a block beside a short last one that stays the
     generic memory (it would not fill its blocks), and a bank at 18 bits; the data split
     over blocks with a part-filled last one."""
-    import re
-    import subprocess
+    from icarus_blocks import run_with_block_model
 
     from firstspike.hw.blockram import Fabric
     from firstspike.hw.generate import verilog_text
-    from firstspike.hw.sim.native import ECP5_BLOCK_RAM, _ecp5_block_ram_model
 
     rng = random.Random(11)
     width = 20
@@ -70,22 +68,17 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     reads = [0, 1, min(depth, BANK_ROWS) - 1, depth - 1] + [rng.randrange(depth) for _ in range(60)] + list(writes)
     verilog = verilog_text(BankedMemory(width, depth, init), "banked", Fabric("ecp5"))
     assert verilog.count("DP16KD #(") == blocks and "OUTREG" in verilog
-    (tmp_path / "banked.v").write_text(re.sub(r"^(\s*)DP16KD(\s)", rf"\1{ECP5_BLOCK_RAM}\2", verilog, flags=re.M))
-    (tmp_path / "dp16kd.v").write_text(_ecp5_block_ram_model())
     steps = [f"write_addr = {a}; write_data = {v}; write_en = 1; @(posedge clk); #1;" for a, v in writes.items()]
     steps += ["write_en = 0;"]
     steps += [f"read_addr = {a}; @(posedge clk); #1; $display(\"%0d\", read_data);" for a in reads]
     steps += ["@(posedge clk); #1; $display(\"%0d\", read_data);"] * (READ_LATENCY - 1)
-    (tmp_path / "bench.v").write_text(
+    shown = run_with_block_model(tmp_path, "banked", verilog,
         "module bench;\n  reg clk = 0, rst = 0, write_en = 0;\n"
         f"  reg [{(depth - 1).bit_length() - 1}:0] read_addr = 0, write_addr = 0;\n"
         f"  reg [{width - 1}:0] write_data = 0;\n  wire [{width - 1}:0] read_data;\n  always #5 clk = ~clk;\n"
         "  banked dut(.clk(clk), .rst(rst), .read_addr(read_addr), .read_data(read_data),\n"
         "             .write_addr(write_addr), .write_data(write_data), .write_en(write_en));\n"
         "  initial begin\n    #1;\n" + "\n".join(f"    {step}" for step in steps) + "\n    $finish;\n  end\nendmodule\n")
-    subprocess.run(["iverilog", "-g2012", "-o", "sim.vvp", "-s", "bench", "bench.v", "banked.v", "dp16kd.v"],
-                   cwd=tmp_path, check=True)
-    shown = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     values = [int(line) for line in shown.split() if line.isdigit()]
     expected = list(init)
     for address, value in writes.items():

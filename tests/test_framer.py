@@ -245,26 +245,22 @@ def test_the_ecp5_receiver_reads_each_bank_through_its_block_rams_output_registe
     two frames land in the two banks and read back, an address a cycle alternating between
     the banks, each byte BANK_READ_LATENCY cycles after its address, in Icarus with our
     model of the block."""
-    import re
-    import subprocess
+    from icarus_blocks import run_with_block_model
 
     from firstspike.hw.blockram import Fabric
     from firstspike.hw.generate import verilog_text
-    from firstspike.hw.sim.native import ECP5_BLOCK_RAM, _ecp5_block_ram_model
 
     rng = np.random.default_rng(5)
     frames = [Frame(3, number, bytes(rng.integers(0, 256, 40, dtype=np.uint8))) for number in range(2)]
     verilog = verilog_text(FrameReceiver(64, 1000), "rx", Fabric("ecp5"))
     assert verilog.count("DP16KD #(") == 2 and verilog.count("OUTREG") == 2
-    (tmp_path / "rx.v").write_text(re.sub(r"^(\s*)DP16KD(\s)", rf"\1{ECP5_BLOCK_RAM}\2", verilog, flags=re.M))
-    (tmp_path / "dp16kd.v").write_text(_ecp5_block_ram_model())
     steps = [f"bytes_in__payload = {byte}; bytes_in__valid = 1; @(posedge clk); #1; bytes_in__valid = 0; "
              "repeat (3) @(posedge clk); #1;" for frame in frames for byte in encode_frame(frame)]
     steps += ["repeat (20) @(posedge clk); #1;"]
     asked = [(address % 2 ^ bank, address) for address in range(40) for bank in (0, 1)]
     steps += [f'read_bank = {bank}; read_address = {address}; @(posedge clk); #1; $display("D 0 %0d", read_data);'
               for bank, address in asked + [(0, 0)] * (BANK_READ_LATENCY - 1)]
-    (tmp_path / "bench.v").write_text(
+    shown = run_with_block_model(tmp_path, "rx", verilog,
         "module bench;\n  reg clk = 0, rst = 0, bytes_in__valid = 0, read_bank = 0;\n"
         "  reg [7:0] bytes_in__payload = 0;\n  reg [5:0] read_address = 0;\n"
         "  wire [7:0] read_data;\n  wire [23:0] frames__payload, faults__payload;\n"
@@ -277,9 +273,6 @@ def test_the_ecp5_receiver_reads_each_bank_through_its_block_rams_output_registe
         "         .faults__payload(faults__payload), .line_error(1'b0), .\\release (1'b0), .release_bank(1'b0),\n"
         "         .read_bank(read_bank), .read_address(read_address), .read_data(read_data));\n"
         "  initial begin\n    #1;\n" + "\n".join(f"    {step}" for step in steps) + "\n    $finish;\n  end\nendmodule\n")
-    subprocess.run(["iverilog", "-g2012", "-o", "sim.vvp", "-s", "bench", "bench.v", "rx.v", "dp16kd.v"],
-                   cwd=tmp_path, check=True)
-    shown = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     lines = [line.split() for line in shown.splitlines() if line[:2] in ("F ", "D ")]
     banks = {int(sequence): int(bank) for kind, bank, sequence in (line for line in lines if line[0] == "F")}
     assert sorted(banks) == [0, 1] and sorted(banks.values()) == [0, 1]
