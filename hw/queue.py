@@ -86,14 +86,19 @@ def at_most_one_set(bits: Value, width: int) -> tuple[Value, Value]:
 
 def at_most_two_set(bits: Value, width: int) -> Value:
     """Whether at most two bits of ``bits[:width]`` are set: a balanced tree of counts
-    saturating at 3 (2 bits: each node one LUT a bit), with no carry chain."""
-    def count(low: int, high: int) -> Value:
+    saturating at 3 (2 bits: each node one LUT a bit), with no carry chain. (A count that
+    cannot pass 3 is not compared: the lint refuses constant comparisons.)"""
+    def count(low: int, high: int) -> tuple[Value, int]:
         if high - low == 1:
-            return bits[low].as_unsigned()
+            return bits[low].as_unsigned(), 1
         middle = (low + high) // 2
-        total = count(low, middle) + count(middle, high)
-        return Mux(total > 3, 3, total)[:2]
-    return count(0, width) <= 2
+        (a, most_a), (b, most_b) = count(low, middle), count(middle, high)
+        total = a + b
+        if most_a + most_b <= 3:
+            return total, most_a + most_b
+        return Mux(total > 3, 3, total)[:2], 3
+    total, most = count(0, width)
+    return C(1, 1) if most <= 2 else total <= 2
 
 
 def records_to_events(m: Module, port, params: CoreParams, available, record, direct=None,
