@@ -372,7 +372,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             # Every position is checked at t = 0 (a neuron may start above its threshold) and,
             # for ramp, at every step (every potential moves); else the ones the adds touched.
             sweep = at_first | (params.kernel is Kernel.RAMP)
-            conv_run.states(m, layers=layers, source=source, seq=seq, step=step, sweep=sweep, busy=busy)
+            conv_run.states(m, layers=layers, source=source, seq=seq, step=step, sweep=sweep, busy=busy, now=now)
         with m.State("DONE"):
             m.d.comb += results.valid.eq(1)
             with m.If(results.ready):
@@ -407,16 +407,18 @@ class _ConvRun:
         return cls(units, sweep, swept, position, check_row(m, params, layout, layers.layer, position))
 
     def states(self, m: Module, *, layers: Layers, source: SteppedSource, seq: Sequencer, step: Signal,
-               sweep, busy: Signal) -> None:
+               sweep, busy: Signal, now) -> None:
         """``CONV_ADD`` takes the layer's events of ``step`` into its kernel-offset unit and
         issues a pass per offset in range; one cycle turns (the touched list settles);
         ``CONV_CHECK`` ends the step at each touched position, or at every position where
-        ``sweep``. The cycles are ``sw/cycles.py: conv_run_cycles``."""
-        _conv_states(m, self, layers=layers, source=source, seq=seq, step=step, sweep_now=sweep, busy=busy)
+        ``sweep``; ``now``: the held event is at ``step``. The cycles are
+        ``sw/cycles.py: conv_run_cycles``."""
+        _conv_states(m, self, layers=layers, source=source, seq=seq, step=step, sweep_now=sweep, busy=busy,
+                     now=now)
 
 
 def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSource, seq: Sequencer,
-                 step: Signal, sweep_now, busy: Signal) -> None:
+                 step: Signal, sweep_now, busy: Signal, now) -> None:
     layer, fold = layers.layer, seq.fold
     units, sweep, swept, position = run.units, run.sweep, run.swept, run.position
     touched = units.touched
@@ -427,7 +429,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
 
     with m.State("CONV_ADD"):
         m.d.comb += [busy.eq(1), source.capture.eq(1),
-                     units.feed.eq(source.valid & ~source.bad & Mux(layer == 0, source.input_now, 1)),
+                     units.feed.eq(source.valid & ~source.bad & now),
                      # (Outside the If chain below, which tests `fed`: `fed` follows `done`.)
                      units.done.eq(units.offered & last_fold)]
         with m.If(units.fed):
