@@ -49,13 +49,14 @@ def test_rows_of_every_bank_arrive_read_latency_cycles_after_their_address_and_w
     assert len(got) == len(reads) + len(writes)
 
 
-@pytest.mark.parametrize("depth, blocks", [(2 * BANK_ROWS + 300, 2 * 3), (900, 2)],
-                         ids=["two full banks at 9 bits and a short generic one", "one bank at 18 bits"])
+@pytest.mark.parametrize("depth, blocks", [(2 * BANK_ROWS + 300, 2 * 3 + 1), (900, 2), (BANK_ROWS + 700, 3)],
+                         ids=["two full banks at 9 bits and a short one at 36", "one bank at 18 bits",
+                              "a full bank and a short generic one"])
 def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_the_same(depth, blocks, tmp_path):
     """The same reads and writes through the ECP5 form (hw/blockram.py), in Icarus with our
-    DP16KD model: full banks at 9 bits a block beside a short last one that stays the
-    generic memory (it would not fill its blocks), and a bank at 18 bits; the data split
-    over blocks with a part-filled last one."""
+    DP16KD model: full banks at 9 bits a block beside a short last one at 36 bits (pseudo
+    dual port), a bank at 18 bits, and a short last bank that stays the generic memory (it
+    would not fill its blocks); the data split over blocks with a part-filled last one."""
     from icarus_blocks import run_with_block_model
 
     from firstspike.hw.blockram import Fabric
@@ -65,7 +66,9 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     width = 20
     init = [rng.getrandbits(width) for _ in range(depth)]
     writes = {rng.randrange(depth): rng.getrandbits(width) for _ in range(12)}
-    reads = [0, 1, min(depth, BANK_ROWS) - 1, depth - 1] + [rng.randrange(depth) for _ in range(60)] + list(writes)
+    last_bank = depth // BANK_ROWS * BANK_ROWS
+    reads = [0, 1, min(depth, BANK_ROWS) - 1, last_bank % depth, depth - 1] + [rng.randrange(depth) for _ in range(60)]
+    reads += list(writes)
     verilog = verilog_text(BankedMemory(width, depth, init), "banked", Fabric("ecp5"))
     assert verilog.count("DP16KD #(") == blocks and "OUTREG" in verilog
     steps = [f"write_addr = {a}; write_data = {v}; write_en = 1; @(posedge clk); #1;" for a, v in writes.items()]
@@ -86,7 +89,8 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     assert values[READ_LATENCY - 1:] == [expected[a] for a in reads]
 
 
-def test_a_bank_is_laid_out_in_dp16kds_by_hand_only_where_it_fills_three_quarters_of_them():
+def test_a_bank_is_laid_out_in_dp16kds_by_hand_only_where_it_takes_no_more_of_them_than_yosys():
     assert fills_its_blocks(BANK_ROWS) and fills_its_blocks(1537) and not fills_its_blocks(1536)
     assert fills_its_blocks(1024) and fills_its_blocks(769) and not fills_its_blocks(768)
-    assert not fills_its_blocks(1025) and not fills_its_blocks(352)
+    assert not fills_its_blocks(1025) and not fills_its_blocks(513)
+    assert fills_its_blocks(512) and fills_its_blocks(352) and fills_its_blocks(1)

@@ -253,7 +253,7 @@ def test_the_ecp5_receiver_reads_each_bank_through_its_block_rams_output_registe
     rng = np.random.default_rng(5)
     frames = [Frame(3, number, bytes(rng.integers(0, 256, 40, dtype=np.uint8))) for number in range(2)]
     verilog = verilog_text(FrameReceiver(64, 1000), "rx", Fabric("ecp5"))
-    assert verilog.count("DP16KD #(") == 2 and verilog.count("OUTREG") == 2
+    assert verilog.count("DP16KD #(") == 2 and verilog.count('.REGMODE_B("OUTREG")') == 2
     steps = [f"bytes_in__payload = {byte}; bytes_in__valid = 1; @(posedge clk); #1; bytes_in__valid = 0; "
              "repeat (3) @(posedge clk); #1;" for frame in frames for byte in encode_frame(frame)]
     steps += ["repeat (20) @(posedge clk); #1;"]

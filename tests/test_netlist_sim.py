@@ -38,8 +38,9 @@ def test_the_synthesized_netlist_with_yosys_cell_models_matches_golden(family, k
 def test_the_ecp5_netlist_with_block_rams_in_both_modes_matches_golden(build_root):
     """The shipped digits core at P = 4 on the stepped schedule (the ULX3S's) puts its
     first 2,048 weight rows in 9-bit DP16KDs read through their output registers
-    (hw/blockram.py), the other 384 in blocks Yosys lays out, and its spike queue in a
-    36-bit pseudo-dual-port one: the modes of our DP16KD model run."""
+    (hw/blockram.py), the other 384 in 36-bit pseudo-dual-port ones read through both
+    ports' registers, and its spike queue in a 36-bit one Yosys lays out, without them: the
+    modes of our DP16KD model run."""
     shipped = load_model(shipped_model_path("digits"))
     model = Model(shipped.params.with_schedule(Schedule.STEPPED), shipped.layers, shipped.encoding)
     x, _ = load_dataset("digits").split("test")
