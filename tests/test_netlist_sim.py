@@ -53,3 +53,70 @@ def test_the_ecp5_netlist_with_block_rams_in_both_modes_matches_golden(build_roo
     assert f"{ECP5_BLOCK_RAM} #(" in text and "  DP16KD " not in text
     assert {"9", "36"} <= set(re.findall(r"\.DATA_WIDTH_A\(32'd(\d+)\)", text))
     assert {"OUTREG", "NOREG"} == set(re.findall(r'\.REGMODE_B\("(\w+)"\)', text))
+
+
+# -- the link's state machines, one-hot in the netlist ------------------------------------------
+
+def test_the_spike_decoders_netlist_with_one_hot_states_decodes_as_the_host_does(tmp_path):
+    """The board builds lay out the link's state machines one-hot (hw/synth.py), and Yosys
+    then drops their initial values: they start from the reset. The spike-code decoder
+    (22 states) synthesized for the iCE40 by the builds' script, simulated in Icarus with
+    Yosys's cell models from a reset, gives each payload's verdict and events as the host's
+    decoder does: good payloads, each fault, and the inputs a refused payload marked taken again."""
+    import subprocess
+
+    from test_link_parts import FAULTS, MAX_PAYLOAD, PARAMS, expected
+    from wire import raw_spike_code
+
+    from firstspike.hw.core import event_layout
+    from firstspike.hw.generate import verilog_text
+    from firstspike.hw.link.spikes import SpikeCodeDecoder
+    from firstspike.hw.sim.native import NETLIST_FAMILIES, _yosys_share
+    from firstspike.hw.synth import _yosys, synthesis_script
+
+    (tmp_path / "decoder.v").write_text(verilog_text(SpikeCodeDecoder(PARAMS, MAX_PAYLOAD), "decoder"))
+    script = f"{synthesis_script('decoder.v', 'ice40', 'decoder')}; write_verilog -noattr netlist.v"
+    subprocess.run(_yosys() + ["-q", "-l", "synth.log", "-p", script], cwd=tmp_path, check=True, capture_output=True)
+    log = (tmp_path / "synth.log").read_text()
+    assert "Recoding FSM" in log and "one-hot" in log
+
+    again = raw_spike_code([[5, 200], [], [0, 4]], time_steps=9)
+    payloads = [again] + [payload for payload, _ in FAULTS.values()] + [again]
+    steps = []
+    for payload in payloads:
+        steps += [f"mem[{k}] = 8'd{byte};" for k, byte in enumerate(payload)]
+        steps += [f"start__payload = {len(payload)}; start__valid = 1; @(posedge clk); while (!start__ready) "
+                  "@(posedge clk); #1; start__valid = 0;", "wait_done;"]
+    bench = (
+        "module bench;\n  reg clk = 0, rst = 1, start__valid = 0;\n  reg [10:0] start__payload = 0;\n"
+        "  reg [7:0] mem [0:1023];\n  reg [7:0] ahead = 0, read_byte = 0;\n  wire [10:0] read_address;\n"
+        "  wire start__ready, verdict__valid, events__valid;\n  wire [7:0] verdict__payload;\n"
+        f"  wire [{event_layout(PARAMS).size - 1}:0] events__payload;\n  always #5 clk = ~clk;\n"
+        "  always @(posedge clk) begin ahead <= mem[read_address]; read_byte <= ahead; end\n"
+        "  decoder dut(.clk(clk), .rst(rst), .start__payload(start__payload), .start__valid(start__valid),\n"
+        "    .start__ready(start__ready), .verdict__payload(verdict__payload), .verdict__valid(verdict__valid),\n"
+        "    .verdict__ready(1'b1), .events__payload(events__payload), .events__valid(events__valid),\n"
+        "    .events__ready(1'b1), .read_address(read_address), .read_byte(read_byte));\n"
+        "  always @(posedge clk) begin\n    if (verdict__valid) $display(\"V %0d\", verdict__payload);\n"
+        "    if (events__valid) $display(\"E %0d\", events__payload);\n  end\n"
+        "  task wait_done; begin repeat (4) @(posedge clk); while (!start__ready) @(posedge clk); #1; end endtask\n"
+        "  initial begin #20000000 $display(\"TIMEOUT\"); $finish; end\n"
+        "  initial begin\n    repeat (3) @(posedge clk); #1 rst = 0;\n    while (!start__ready) @(posedge clk); #1;\n"
+        + "".join(f"    {step}\n" for step in steps) + "    $finish;\n  end\nendmodule\n")
+    (tmp_path / "bench.v").write_text(bench)
+    cells, defines = NETLIST_FAMILIES["ice40"]
+    subprocess.run(["iverilog", "-g2012", *defines, "-o", "sim.vvp", "-s", "bench", "bench.v", "netlist.v",
+                    str(_yosys_share() / cells)], cwd=tmp_path, check=True, capture_output=True)
+    shown = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
+    assert "TIMEOUT" not in shown
+    layout = event_layout(PARAMS)
+    seen: list = []
+    for line in shown.splitlines():
+        kind, value = line.split()[0], int(line.split()[1])
+        if kind == "V":
+            seen.append((value, []))
+        elif kind == "E":
+            seen[-1][1].append({name: (value >> layout[name].offset) & ((1 << layout[name].width) - 1)
+                                for name in ("index", "step", "end")})
+    assert seen == [expected(payload) for payload in payloads]

@@ -408,10 +408,10 @@ def _build_lock(folder: Path) -> Iterator[None]:
 
 def _synthesize_netlist(folder: Path, family: str) -> tuple[str, list[str]]:
     """The core's gate-level Verilog for ``family``, by the board builds' Yosys command."""
-    from ..synth import FAMILIES, _yosys
+    from ..synth import _yosys, synthesis_script
 
     netlist = f"{TOP_NAME}-{family}-netlist.v"
-    script = f"read_verilog {TOP_NAME}.v; {FAMILIES[family][0]} -top {TOP_NAME}; write_verilog -noattr {netlist}"
+    script = f"{synthesis_script(f'{TOP_NAME}.v', family, TOP_NAME)}; write_verilog -noattr {netlist}"
     done = subprocess.run(_yosys() + ["-q", "-l", f"{family}-netlist.log", "-p", script], cwd=folder,
                           capture_output=True, text=True)
     if done.returncode != 0:
