@@ -25,17 +25,20 @@ def earlier(left: tuple, right: tuple):
 
 
 def merge_level(m: Module, candidates: list[tuple], take_right) -> list[tuple]:
-    """One level of a comparison tree: neighbours merged pairwise (candidates in
-    increasing index order, and so are the winners)."""
+    """One level of a comparison tree, in two registered halves: neighbours compared (the
+    outcome registered beside both), then the winner chosen from registers (candidates in
+    increasing index order, and so are the winners). An odd last one waits both cycles."""
     merged = []
     for left, right in zip(candidates[::2], candidates[1::2]):
-        right_wins = take_right(left, right)
-        winner = (Signal(), *(Signal.like(x) for x in left[1:]))
-        m.d.comb += [winner[0].eq(left[0] | right[0]),
+        right_wins = Signal()
+        m.d.sync += right_wins.eq(take_right(left, right))
+        left, right = registered(m, left), registered(m, right)
+        winner = tuple(Signal.like(x) for x in left)
+        m.d.sync += [winner[0].eq(left[0] | right[0]),
                      *(w.eq(Mux(right_wins, b, a)) for w, a, b in zip(winner[1:], left[1:], right[1:]))]
         merged.append(winner)
     if len(candidates) % 2:
-        merged.append(candidates[-1])
+        merged.append(registered(m, registered(m, candidates[-1])))
     return merged
 
 
@@ -55,8 +58,8 @@ class DecisionUnit(wiring.Component):
     order; within a ramp pass that spans empty steps the lanes' steps differ, and the
     comparison trees then rank by step first.
 
-    A register follows every level of the comparison trees over the lanes: a
-    fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
+    Every level of the comparison trees over the lanes takes two cycles (compare, then
+    choose): a fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
     """
 
     def __init__(self, params: CoreParams):
@@ -89,9 +92,10 @@ class DecisionUnit(wiring.Component):
         index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
         m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
 
-        # A register after every level of the comparison trees: each level is a
-        # comparison and a multiplexer, and two of them in one cycle were the ULX3S's
-        # longest path at P = 32 (17.2 ns, docs/boards.md).
+        # Two registered halves to every level of the comparison trees, the comparison and
+        # the choice: two levels in one cycle were the ULX3S's longest path at P = 32
+        # (17.2 ns, docs/boards.md), one level in a cycle at 92 MHz (10.9 ns, its inputs
+        # from registers across the die).
         if spans:
             spikes = [(self.fire[lane] & self.valid, self.times[lane], self.potential[lane], index[lane])
                       for lane in range(p)]
@@ -100,9 +104,9 @@ class DecisionUnit(wiring.Component):
         alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
         side = (self.valid & ~self.clear, self.final, self.times[0])
         while len(spikes) > 1:
-            spikes = [registered(m, c) for c in merge_level(m, spikes, earlier if spans else higher)]
-            alive = [registered(m, c) for c in merge_level(m, alive, higher)]
-            side = registered(m, side)
+            spikes = merge_level(m, spikes, earlier if spans else higher)
+            alive = merge_level(m, alive, higher)
+            side = registered(m, registered(m, side))
         later_valid, later_final, pass_step = side
         if spans:
             spike_valid, spike_step, spike_value, spike_index = spikes[0]

@@ -26,7 +26,7 @@ first step checks every position of every layer).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from amaranth import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib.memory import ReadPort, WritePort
@@ -102,10 +102,23 @@ class Stage:
 
 @dataclass(frozen=True)
 class Spikes:
-    """What stage 2 reports to the sequencer this cycle."""
+    """What stage 2 reports to the sequencer this cycle. ``any`` and ``output`` are
+    ``fired`` and a condition of registers (``handed``, ``last``): the sequencer can work
+    out what it would do either way before the fold's late ``fired`` chooses."""
 
     any: Signal     # a lane fired whose spike the next layer takes (all but skipped conv positions)
     output: Signal  # an output neuron fired
+    fired: Signal   # a lane of the fold fired
+    handed: Signal  # the next layer takes the fold's spikes
+    last: Signal    # the fold is the output layer's
+
+    @classmethod
+    def create(cls, prefix: str) -> Spikes:
+        return cls(*(Signal(name=f"{prefix}_{name}") for name in ("spiked", "output_spiked", "fired", "handed",
+                                                                    "last")))
+
+    def eq(self, other: Spikes) -> list:
+        return [mine.eq(theirs) for mine, theirs in zip(astuple(self), astuple(other))]
 
 
 def reached_positions(params: CoreParams, layer: int) -> int:
@@ -234,8 +247,9 @@ def _hand_on(m: Module, params: CoreParams, *, valid, last, layer, position, fol
                     reached = C(reached_positions(params, k), params.positions(k))
                     m.d.comb += handed.eq(reached.bit_select(position, 1))
     spiked = valid & ((fire if fire_groups is None else fire_groups) != 0)
-    spikes = Spikes(any=Signal(name="stage2_spiked"), output=Signal(name="stage2_output_spiked"))
-    m.d.comb += [spikes.any.eq(spiked & handed), spikes.output.eq(spiked & last)]
+    spikes = Spikes.create("stage2")
+    m.d.comb += [spikes.any.eq(spiked & handed), spikes.output.eq(spiked & last), spikes.fired.eq(spiked),
+                 spikes.handed.eq(handed), spikes.last.eq(last)]
     m.d.comb += [
         queue.push.eq(spiked & handed & ~last),
         trace.valid.eq(spiked),

@@ -34,6 +34,7 @@ from ..banks import READ_LATENCY
 from ..lanes import operation_layout
 from ..unravel import divide, position_coordinates, times, unravel
 from .conv import ConvPasses, check_row, conv_passes
+from .pipeline import Spikes
 from .sequencer import Layers, Sequencer
 from .source import Source, _bad_event
 
@@ -183,9 +184,10 @@ def stepped_source(m: Module, params: CoreParams, layout: MemoryLayout, *, layer
 
 def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Layers,
                      source: SteppedSource, step: Signal, queue, decision, events, results, write, busy,
-                     spiked: Signal, output_spiked: Signal) -> Sequencer:
-    """The stepped schedule's sequencer. ``spiked``: stage 2 reports a spike of the layer
-    being run; ``output_spiked``: of the output layer."""
+                     spikes: Spikes) -> Sequencer:
+    """The stepped schedule's sequencer; ``spikes``: what stage 2 reports (the spikes of
+    the layer being run, of the output layer)."""
+    spiked, output_spiked = spikes.any, spikes.output
     last_step = params.time_steps - 1
     # After the last run: SETTLE and DRAIN, then the decision unit's remaining latency.
     finish = stepped_finish(params.lanes) - STEPPED_STEP_CHANGE
@@ -247,12 +249,13 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                      # (else an event out of time order, dropped at the next step)
                      to_last.eq(~to_event & (ahead | source.input_end | later | near_end))]
     # The step changes in two places: 0 as an inference starts (``step_start``), the next
-    # step as the sequencer moves on (``step_move``; never while the input register takes an
+    # step as the sequencer moves on (``moves``; never while the input register takes an
     # event: DRAIN does not capture, NEXT_STEP moves only while an event is held). Its
     # relations to the input event are worked out for each of the three next steps from
     # registers in parallel. Each register's value after a move and otherwise (a start, an
-    # event taken, or kept) is formed apart: the move, decided late in DRAIN, chooses last.
-    step_start, step_move = Signal(), Signal()
+    # event taken, or kept) is formed apart, and what it becomes for a quiet last fold and
+    # for one that fired: whether it fired (its lanes or-ed, late in DRAIN) chooses last.
+    step_start = Signal()
     head_step = events.payload.step
     kept = (step, at_first, at_last, near_end, source.input_now, source.input_behind)
     moved = [Signal.like(register, name=f"{register.name}_moved") for register in kept]
@@ -273,9 +276,24 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         m.d.comb += [value.eq(after) for value, after in zip(moved, (
             step + 1, 0, step + 1 == last_step, step + 2 >= last_step, source.input_step == step + 1,
             source.input_behind | source.input_now))]
-    m.d.sync += [register.eq(Mux(step_move, after, value)) for register, after, value in zip(kept, moved, other)]
     next_known = Signal()
     m.d.comb += next_known.eq(source.input_held | (params.kernel is Kernel.RAMP))
+
+    def finishes(output_fired):  # DRAIN's choices: the decision is final, or T-1 is done
+        return layers.is_last & (decided | output_fired | at_last)
+
+    def advances(fired):  # the next layer runs at this step
+        return ~layers.is_last & (run_spiked | fired | check)
+
+    draining, waiting = Signal(), Signal()  # in DRAIN, in NEXT_STEP
+    moves = {fired: Signal(name=f"step_moves_{name}") for fired, name in ((0, "quiet"), (1, "fired"))}
+    m.d.comb += [moves[0].eq((draining & ~finishes(0) & ~advances(0) | waiting) & next_known),
+                 moves[1].eq((draining & ~finishes(spikes.last) & ~advances(spikes.handed) | waiting) & next_known)]
+    for register, after, value in zip(kept, moved, other):
+        becomes = {fired: Signal.like(register, name=f"{register.name}_{name}")
+                   for fired, name in ((0, "if_quiet"), (1, "if_fired"))}
+        m.d.comb += [becomes[fired].eq(Mux(moves[fired], after, value)) for fired in (0, 1)]
+        m.d.sync += register.eq(Mux(spikes.fired, becomes[1], becomes[0]))
 
     # The decision unit (and the state rows' epoch) cleared from a register in the run's
     # first cycle, not behind the start's decision: nothing reaches it for cycles yet.
@@ -333,15 +351,15 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("DRAIN"):  # the last fold's stage 2c reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
-            with m.If(layers.is_last & (decided | output_spiked | at_last)):
+            m.d.comb += draining.eq(1)
+            with m.If(finishes(output_spiked)):
                 m.next = "FINISH"
-            with m.Elif(~layers.is_last & (run_spiked | spiked | check)):
+            with m.Elif(advances(spiked)):
                 m.d.comb += layers.advance.eq(1)
                 m.d.sync += fresh.eq(at_first)
                 m.next = "FILL"
-            with m.Elif(next_known):
+            with m.Elif(next_known):  # (the step moves: ``moves`` above)
                 m.d.comb += layers.restart.eq(1)
-                m.d.comb += step_move.eq(1)
                 m.d.sync += fresh.eq(0)
                 m.next = first_run
             with m.Else():  # the next input event has not come yet
@@ -364,9 +382,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             with m.If(wait == finish - 1):
                 m.next = "DONE"
         with m.State("NEXT_STEP"):  # waiting for the input stream (not counted: a stall)
-            m.d.comb += [busy.eq(1), source.capture.eq(1)]
-            with m.If(next_known):
-                m.d.comb += step_move.eq(1)
+            m.d.comb += [busy.eq(1), source.capture.eq(1), waiting.eq(1)]
+            with m.If(next_known):  # (the step moves)
                 m.next = first_run
         if conv_run is not None:
             # Every position is checked at t = 0 (a neuron may start above its threshold) and,

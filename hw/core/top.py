@@ -42,7 +42,7 @@ from ..refusal import refuse
 from ..table import SpikeTable
 from .host import host_reads, host_writes
 from .layouts import event_layout, read_layout, result_layout, trace_layout, write_layout
-from .pipeline import Memories, issue_stage, lane_stage, stepped_lane_stage
+from .pipeline import Memories, Spikes, issue_stage, lane_stage, stepped_lane_stage
 from .sequencer import layer_select, sequence
 from .source import event_source
 from .stepped import stepped_sequence, stepped_source
@@ -164,14 +164,14 @@ class TTFSCore(wiring.Component):
 
         layers = layer_select(m, params, layout)
         step = Signal(params.time_bits, name="step")  # the step whose end is pending
-        spiked, output_spiked = Signal(), Signal()    # from stage 2, for the stepped sequencer
+        reported = Spikes.create("reported")  # from stage 2, for the stepped sequencer
         ports = dict(queue=queue, decision=decision, events=self.events, results=self.results, write=self.write,
                      busy=self.busy)
         if params.stepped:
             source = stepped_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
                                     pending_step=step)
-            seq = stepped_sequence(m, params, layout, layers=layers, source=source, step=step, spiked=spiked,
-                                   output_spiked=output_spiked, **ports)
+            seq = stepped_sequence(m, params, layout, layers=layers, source=source, step=step, spikes=reported,
+                                   **ports)
         else:
             source = event_source(m, params, layout, layer=layers.layer, events=self.events, queue=queue,
                                   pending_step=step)
@@ -186,7 +186,7 @@ class TTFSCore(wiring.Component):
             m.submodules.lanes = lanes = LaneArray(params)
             spikes, addressing = lane_stage(m, params, memories, layers=layers, seq=seq, lanes=lanes, queue=queue,
                                 decision=decision, trace=self.trace, tabled=tabled)
-        m.d.comb += [spiked.eq(spikes.any), output_spiked.eq(spikes.output)]
+        m.d.comb += reported.eq(spikes)
         self.internals = CoreInternals(layer=layers.layer, issue=seq.issue, op=seq.op,
                                        weight_row=memories.weights_r.addr, neuron_row=memories.thresholds_r.addr,
                                        state_row=memories.states_r.addr, rows_read=addressing.valid,
