@@ -83,6 +83,10 @@ class LaneArray(wiring.Component):
         layer can be partly empty).
     weights, thresholds, initial, state_in:
         One row each, ``P`` lanes.
+    forward, forwarded:
+        With ``forward``, the lanes start from ``forwarded`` (a row still in flight to the
+        memory) rather than ``state_in``. The choice is made behind the threshold test
+        (each row tested, the test's outcome chosen), so the test does not wait on it.
     state_out:
         The row to write back.
     fire:
@@ -108,6 +112,8 @@ class LaneArray(wiring.Component):
             "thresholds": In(signed(pb)).array(p),
             "initial": In(signed(pb)).array(p),
             "state_in": In(state).array(p),
+            "forward": In(1),
+            "forwarded": In(state).array(p),
             "state_out": Out(state).array(p),
             "fire": Out(p),
             "time": Out(params.time_bits).array(p),
@@ -124,7 +130,9 @@ class LaneArray(wiring.Component):
             self._add_then_end(m)
             return m
         for lane in range(params.lanes):
-            old, new = self.state_in[lane], self.state_out[lane]
+            read, ahead, new = self.state_in[lane], self.forwarded[lane], self.state_out[lane]
+            old = Signal.like(read, name=f"old_{lane}")
+            m.d.comb += old.eq(Mux(self.forward, ahead, read))
             potential = Mux(self.op.fresh, self.initial[lane], old.potential)
             fired = Mux(self.op.fresh, 0, old.fired)
             if ramp:
@@ -133,7 +141,12 @@ class LaneArray(wiring.Component):
                 settled, crosses, later = self._span(m, lane, potential, current_sat)
             else:
                 settled, later = saturate_to(potential, low, high), 0
-                crosses = reaches(potential, self.thresholds[lane], low)
+                # The threshold test of each row the lane may start from, the outcome chosen:
+                # the carry chains start from registers and the block RAM, not from a choice.
+                threshold = self.thresholds[lane]
+                crosses = Mux(self.op.fresh, reaches(self.initial[lane], threshold, low),
+                              Mux(self.forward, reaches(ahead.potential, threshold, low),
+                                  reaches(read.potential, threshold, low)))
             fires = self.op.end_of_step & self.lanes_valid[lane] & ~fired & crosses
             m.d.comb += [
                 self.fire[lane].eq(fires),
@@ -167,7 +180,8 @@ class LaneArray(wiring.Component):
         for lane in range(self.params.lanes):
             m.d.comb += [
                 add.weights[lane].eq(self.weights[lane]), add.initial[lane].eq(self.initial[lane]),
-                add.state_in[lane].eq(self.state_in[lane]), end.state_in[lane].eq(add.state_out[lane]),
+                add.state_in[lane].eq(Mux(self.forward, self.forwarded[lane], self.state_in[lane])),
+                end.state_in[lane].eq(add.state_out[lane]),
                 end.thresholds[lane].eq(self.thresholds[lane]), self.state_out[lane].eq(end.state_out[lane]),
                 self.time[lane].eq(end.time[lane]), self.potential[lane].eq(end.potential[lane]),
             ]
@@ -227,6 +241,8 @@ class LaneAdd(wiring.Component):
             "weights": In(signed(params.weight_bits)).array(p),
             "initial": In(signed(params.potential_bits)).array(p),
             "state_in": In(state).array(p),
+            "forward": In(1),
+            "forwarded": In(state).array(p),
             "state_out": Out(state).array(p),
         })
 
@@ -261,6 +277,8 @@ class LaneEnd(wiring.Component):
             "lanes_valid": In(p),
             "thresholds": In(signed(params.potential_bits)).array(p),
             "state_in": In(state).array(p),
+            "forward": In(1),
+            "forwarded": In(state).array(p),
             "state_out": Out(state).array(p),
             "fire": Out(p),
             "time": Out(params.time_bits).array(p),

@@ -178,7 +178,9 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
         *unpack_row(lanes.thresholds, memories.thresholds_r.data),
         *unpack_row(lanes.initial, memories.initial_r.data),
         *unpack_row(read, memories.states_r.data),
-        *(lanes.state_in[lane].eq(Mux(forward, b_state[lane], read[lane])) for lane in range(p)),
+        *(lanes.state_in[lane].eq(read[lane]) for lane in range(p)),
+        lanes.forward.eq(forward),
+        *(lanes.forwarded[lane].eq(b_state[lane]) for lane in range(p)),
     ]
     m.d.sync += [
         *(b_state[lane].eq(lanes.state_out[lane]) for lane in range(p)),

@@ -36,8 +36,10 @@ class LaneStepSpec(Elaboratable):
     def ports(self) -> list:
         """The lane array's inputs and outputs: the proof's free inputs and observed outputs."""
         dut = self.dut
-        rows = [dut.weights, dut.thresholds, dut.initial, dut.state_in, dut.state_out, dut.time, dut.potential]
-        return [Value.cast(dut.op), dut.lanes_valid, dut.fire, *(Value.cast(lane) for row in rows for lane in row)]
+        rows = [dut.weights, dut.thresholds, dut.initial, dut.state_in, dut.forwarded, dut.state_out, dut.time,
+                dut.potential]
+        return [Value.cast(dut.op), dut.lanes_valid, dut.forward, dut.fire,
+                *(Value.cast(lane) for row in rows for lane in row)]
 
     def elaborate(self, platform):
         m = Module()
@@ -57,7 +59,9 @@ class LaneStepSpec(Elaboratable):
             return Mux(value > high, high, Mux(value < low, low, value))
 
         for lane in range(params.lanes):
-            old, new = dut.state_in[lane], dut.state_out[lane]
+            new = dut.state_out[lane]
+            old = Signal.like(dut.state_in[lane], name=f"old_{lane}")  # the row the lane starts from
+            m.d.comb += old.eq(Mux(dut.forward, dut.forwarded[lane], dut.state_in[lane]))
             theta, b, w = dut.thresholds[lane], dut.initial[lane], dut.weights[lane]
             accumulated = old.current if ramp else old.potential
             m.d.comb += [Assume((accumulated >= wide_low - w_low) & (accumulated <= wide_high - w_high)),
