@@ -58,8 +58,9 @@ class DecisionUnit(wiring.Component):
     order; within a ramp pass that spans empty steps the lanes' steps differ, and the
     comparison trees then rank by step first.
 
-    Every level of the comparison trees over the lanes takes two cycles (compare, then
-    choose): a fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
+    The lanes' values are registered at the comparison trees' leaves (``P > 1``), and every
+    level of the trees takes two cycles (compare, then choose): a fold's outcome reaches
+    ``decision`` :attr:`latency` cycles after it arrives.
     """
 
     def __init__(self, params: CoreParams):
@@ -103,6 +104,9 @@ class DecisionUnit(wiring.Component):
             spikes = [(self.fire[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
         alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
         side = (self.valid & ~self.clear, self.final, self.times[0])
+        if p > 1:  # a register at the leaves: the lanes' values come from across the die
+            spikes, alive = [registered(m, c) for c in spikes], [registered(m, c) for c in alive]
+            side = registered(m, side)
         while len(spikes) > 1:
             spikes = merge_level(m, spikes, earlier if spans else higher)
             alive = merge_level(m, alive, higher)

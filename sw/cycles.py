@@ -109,9 +109,10 @@ def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
 
 def decision_latency(lanes: int) -> int:
     """Cycles from the output layer's lanes to a settled decision: a register in front of
-    the decision unit, two for every level of its comparison trees over ``P`` lanes (the
+    the decision unit, where ``P > 1`` a second at its trees' leaves (the lanes' values cross
+    the die to it), two for every level of its comparison trees over ``P`` lanes (the
     comparison, then the choice), and the update of the best so far."""
-    return 1 + 2 * (lanes - 1).bit_length() + 1
+    return 1 + (lanes > 1) + 2 * (lanes - 1).bit_length() + 1
 
 
 def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:

@@ -169,8 +169,12 @@ def lane_stage(m: Module, params: CoreParams, memories: Memories, *, layers: Lay
     b_time = [Signal(params.time_bits, name=f"stage2b_time_{lane}") for lane in range(p)]
     b_potential = [Signal(signed(params.potential_bits), name=f"stage2b_potential_{lane}") for lane in range(p)]
     b_fire = Signal(p, name="stage2b_fire")
-    forward = Signal()  # the row in flight in 2b is this fold's row (compared a stage early)
-    m.d.sync += forward.eq(a.valid & (a.row == addressing.row))
+    # The row in flight in 2b is this fold's row (compared a stage early). Consecutive
+    # issues address the same row only in a layer of one fold (a pass runs a layer's folds
+    # in order, the next pass from its first): without one, no forwarding is built.
+    forward = Signal()
+    if any(params.folds(k) == 1 for k in range(params.n_layers)):
+        m.d.sync += forward.eq(a.valid & (a.row == addressing.row))
     m.d.comb += [
         lanes.op.eq(a.op),
         lanes.lanes_valid.eq(a.lanes),
