@@ -129,6 +129,7 @@ class CommandHandler(wiring.Component):
         target, address, count = region.target, region.address, region.count
         bad_target, bad_address = Signal(), Signal()
         too_long, length_differs = Signal(), Signal()  # a READ's rows past the payload; a LOAD's length
+        region_refused, region_code = Signal(), Signal(8)  # a region's fault and its NACK code
         region_bytes = Signal(range(256 * widest_row + 1))
         region_end, region_limit = Signal(len(Value.cast(address)) + 1), Signal(range(max(rows) + 1))
         # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
@@ -312,21 +313,25 @@ class CommandHandler(wiring.Component):
                              bad_address.eq((count == 0) | (region_end > region_limit)),
                              length_differs.eq(header.length != REGION_BYTES + region_bytes)]
                 m.next = "DECIDE_REGION"
+            # The first fault's code, then (from registers) the reply or the move.
             with m.State("DECIDE_REGION"):
-                deciding()
+                m.d.sync += region_refused.eq(1)
                 with m.If(bad_target):
-                    refuse(Nack.BAD_TARGET)
+                    m.d.sync += region_code.eq(Nack.BAD_TARGET)
                 with m.Elif(bad_address):
-                    refuse(Nack.BAD_ADDRESS)
-                with m.Elif(header.type == Command.READ):
-                    with m.If(too_long):
-                        refuse(Nack.BAD_LENGTH)
-                    with m.Else():
-                        m.next = "MOVE"
-                with m.Elif(length_differs):
-                    refuse(Nack.BAD_LENGTH)
+                    m.d.sync += region_code.eq(Nack.BAD_ADDRESS)
+                with m.Elif(Mux(header.type == Command.READ, too_long, length_differs)):
+                    m.d.sync += region_code.eq(Nack.BAD_LENGTH)
                 with m.Else():
-                    m.d.sync += reader.eq(2)
+                    m.d.sync += region_refused.eq(0)
+                m.next = "REGION_VERDICT"
+            with m.State("REGION_VERDICT"):
+                deciding()
+                propose_nack(region_code)
+                with m.If(region_refused):
+                    m.next = "SEND"
+                with m.Else():
+                    m.d.sync += reader.eq(Mux(header.type == Command.READ, 0, 2))
                     m.next = "MOVE"
 
             with m.State("MOVE"):

@@ -306,6 +306,10 @@ class FrameTransmitter(wiring.Component):
                         for field in HEADER.fields for i in range(field.size)]
 
         stuff = Signal()  # ``byte`` goes out escaped: tested on each source, then chosen
+        # The CRC takes each header and payload byte a cycle after it is sent, from registers
+        # (not behind the choice of the byte); its low byte waits for the last one.
+        crc_byte, crc_take = Signal(8), Signal()
+        m.d.sync += [crc_byte.eq(byte), crc_take.eq(take_byte & in_payload)]
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.frames.ready.eq(~self.bytes_out.valid | self.bytes_out.ready)
@@ -325,7 +329,8 @@ class FrameTransmitter(wiring.Component):
                     m.d.comb += [byte.eq(self.payload.payload), byte_valid.eq(self.payload.valid),
                                  stuff.eq(_stuffed(self.payload.payload))]
                 with m.Elif(at_crc_low):
-                    m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(1), stuff.eq(_stuffed(generator.crc[:8]))]
+                    m.d.comb += [byte.eq(generator.crc[:8]), byte_valid.eq(~crc_take),
+                                 stuff.eq(_stuffed(generator.crc[:8]))]
                 with m.Else():
                     m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1), stuff.eq(_stuffed(crc_value[8:]))]
                 out_free = ~self.bytes_out.valid | self.bytes_out.ready
@@ -359,7 +364,7 @@ class FrameTransmitter(wiring.Component):
                     m.next = "IDLE"
         m.d.comb += [
             self.payload.ready.eq(take_byte & ~at_header.any() & in_payload),
-            generator.data.eq(byte),
-            generator.valid.eq(take_byte & in_payload),
+            generator.data.eq(crc_byte),
+            generator.valid.eq(crc_take),
         ]
         return m
