@@ -50,14 +50,14 @@ LAYER_OVERHEAD = LAYERED_DRAIN + LAYER_SWITCH + SOURCE_FILL
 # The stepped schedule decides where to go on as the last fold's stage 2 reports its
 # spikes (DRAIN): to the next layer at the same step, whose first event the source then
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
-# Its lane stage is two (add, then end the step: hw/core/pipeline.py) and reports a
-# register later (STEPPED_REPORT: the threshold comparison and the queue's push are not
-# one path), and a row of weights comes STEPPED_WEIGHT_READ cycles after its address (its
+# Its lane stage is two (add, then end the step: hw/core/pipeline.py) and reports two
+# registers later (STEPPED_REPORT: the threshold comparison, whether any lane fired and
+# the queue's push are not one path), and a row of weights comes STEPPED_WEIGHT_READ cycles after its address (its
 # bank's address register, a block RAM, its bank's output register, the choice between
 # banks: hw/banks.py), so the last fold reports STEPPED_WEIGHT_READ + STEPPED_REPORT
 # cycles later than a one-stage lane array would.
 STEPPED_WEIGHT_READ = 4
-STEPPED_REPORT = 1
+STEPPED_REPORT = 2
 STEPPED_DRAIN = DRAIN + STEPPED_WEIGHT_READ + STEPPED_REPORT
 STEPPED_LAYER_CHANGE = STEPPED_DRAIN + SOURCE_FILL
 STEPPED_STEP_CHANGE = STEPPED_DRAIN

@@ -190,10 +190,10 @@ def test_cycles_sweep_prints_every_lane_count_within_ten_percent_of_ideal_plus_a
         assert p["ratio"] >= 1.0 and p["cycles_mean"] <= 1.10 * p["ideal_mean"] + fixed, p
     # Stopping at the decision saves work wherever a layer takes more than one fold; where
     # every layer is one fold (digits at P >= 128) the stepped schedule's per-run registers
-    # (docs/cycles.md) cost about as much as it saves.
+    # (docs/cycles.md) cost more than it saves: at most a fifth more.
     folds = {"digits (64-128-10)": (128, 10), "784-400-10": (400, 10)}
     for p in (p for p in points if p["schedule"] == "stepped"):
-        cheaper = 1.0 if any(-(-n // p["lanes"]) > 1 for n in folds[p["network"]]) else 1.10
+        cheaper = 1.0 if any(-(-n // p["lanes"]) > 1 for n in folds[p["network"]]) else 1.20
         assert p["ratio"] >= 1.0 and p["cycles_mean"] < cheaper * layered[(p["network"], p["lanes"])]["cycles_mean"], p
     means = [p["cycles_mean"] for p in points[:6]]
     assert means == sorted(means, reverse=True)

@@ -252,16 +252,16 @@ def test_stepped_cycles_of_a_hand_counted_case_step_kernel():
     """Layer 0 gets 1 event at t = 0 and 2 at t = 2, layer 1 one at t = 2; F = 2, 1 at P = 2.
     Visited: t = 0 (every layer checked: fresh neurons may start above threshold) and t = 2;
     t = 1 has nothing. Runs: (0, 0) 1 pass, (1, 0) a check pass, (0, 2) 2, (1, 2) 1. Each
-    change of layer within a step costs 7 cycles (the weights' 4-cycle read, the two-stage
-    lanes' report a register on, the drain, the next layer's first event), each change of
-    step 6, and the decision settles in 10 at P = 2 (its leaves' register, its tree's one
+    change of layer within a step costs 8 cycles (the weights' 4-cycle read, the two-stage
+    lanes' report two registers on, the drain, the next layer's first event), each change of
+    step 7, and the decision settles in 11 at P = 2 (its leaves' register, its tree's one
     level in two cycles).
     Undecided, t = 3 adds a check pass of each layer."""
     events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
     params = _stepped_params(Kernel.STEP)
     passes = (1 + 2) * 2 + (1 + 1) * 1
-    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 2 * 7 + 1 * 6 + 10]
-    assert stepped_cycles(params, events, np.array([3])).tolist() == [passes + 2 + 1 + 3 * 7 + 2 * 6 + 10]
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 2 * 8 + 1 * 7 + 11]
+    assert stepped_cycles(params, events, np.array([3])).tolist() == [passes + 2 + 1 + 3 * 8 + 2 * 7 + 11]
 
 
 def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
@@ -270,7 +270,7 @@ def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
     events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
     params = _stepped_params(Kernel.RAMP)
     passes = (1 + 1 + 2) * 2 + (1 + 1 + 1) * 1
-    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 3 * 7 + 2 * 6 + 10]
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 3 * 8 + 2 * 7 + 11]
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)
