@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -11,6 +13,7 @@ from firstspike.sw.link.messages import Nack
 from firstspike.sw.link.spikecode import K_BITS, steps_bits
 from firstspike.sw.params import CoreParams
 
+from ..blockram import RegisteredBlockRAM, fabric_family
 from ..core import event_layout
 from .framer import BANK_READ_LATENCY
 
@@ -60,8 +63,21 @@ class SpikeCodeDecoder(wiring.Component):
         cap = n + 1  # a count or a run of ones this long is out of range already
         widest = max(K_BITS, steps_bits(t), (1 << K_BITS) - 1)  # the low bits of any field
 
-        m.submodules.seen = seen = Memory(shape=1, depth=n, init=[])
-        seen_r, seen_w = seen.read_port(), seen.write_port()
+        # A bit per input; a read's bit comes two cycles after its address, through a
+        # register (on the ECP5 the block RAM's own: its output is 5.8 ns late).
+        seen_r, seen_w = SimpleNamespace(addr=Signal(range(n))), SimpleNamespace(
+            addr=Signal(range(n)), data=Signal(), en=Signal())
+        repeat = Signal()  # the seen bit of the spike GAP_READ addressed, in MARKED
+        if fabric_family(platform) == "ecp5":
+            m.submodules.seen = seen = RegisteredBlockRAM(1, n)
+            m.d.comb += [seen.read_addr.eq(seen_r.addr), seen.write_addr.eq(seen_w.addr),
+                         seen.write_data.eq(seen_w.data), seen.write_en.eq(seen_w.en), repeat.eq(seen.read_data)]
+        else:
+            m.submodules.seen = seen = Memory(shape=1, depth=n, init=[])
+            read, write = seen.read_port(), seen.write_port()
+            m.d.comb += [read.addr.eq(seen_r.addr), write.addr.eq(seen_w.addr), write.data.eq(seen_w.data),
+                         write.en.eq(seen_w.en)]
+            m.d.sync += repeat.eq(read.data)
 
         # The bits: ``byte`` holds the unread bits of the byte being read, shifted down as
         # they are read (the next bit is a flip-flop, not a choice by ``at``), ``at`` counts
@@ -97,10 +113,9 @@ class SpikeCodeDecoder(wiring.Component):
         count = Signal(range(cap + 1))
         base = Signal(range(n + 1))
         spike = Signal(range(n + (1 << len(value))))
-        # The seen bits are read at ``spike`` in every cycle (MARK uses what GAP_READ read):
+        # The seen bits are read at ``spike`` in every cycle (MARKED uses what GAP_READ read):
         # the read address is then a register, not a choice behind the state decoding.
         m.d.comb += seen_r.addr.eq(spike)
-        repeat = Signal()  # the seen bit MARK read
         # SEND clears the sent input's bit the cycle after (from registers: not behind the
         # events' ready); no MARK or CLEAR comes that close behind a SEND.
         unmark = Signal()
@@ -233,11 +248,9 @@ class SpikeCodeDecoder(wiring.Component):
                 with m.Else():
                     m.next = "SEND"
             with m.State("MARK"):
-                # The bit is set whether or not it was (a repeat's is already); what was read
-                # goes into a register (a block RAM's data leaves it late: on the ECP5 6 ns
-                # after the clock) and decides in the next cycle.
+                # The bit is set whether or not it was (a repeat's is already); what GAP_READ
+                # read comes through its register and decides in the next cycle.
                 m.d.comb += [seen_w.addr.eq(index), seen_w.data.eq(1), seen_w.en.eq(1)]
-                m.d.sync += repeat.eq(seen_r.data)
                 m.next = "MARKED"
             with m.State("MARKED"):
                 with m.If(repeat):
