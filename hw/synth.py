@@ -26,11 +26,13 @@ FAMILIES = {
 
 
 #: Yosys leaves a state register with an initial value as it is (binary) rather than risk
-#: the value; ours start from the reset, held until the clock is steady, so the link's
-#: state machines (Amaranth names their registers ``fsm_state``) are laid out one-hot: a
-#: state is a flip-flop, not a decoded 5-bit comparison in front of every choice it makes.
-#: iCEBreaker digits P = 1, nextpnr seeds 1-3: 37.2, 37.2, 34.4 MHz against 33.1, 31.9, 33.1.
-ONE_HOT_STATES = 'setattr -set fsm_encoding "one-hot" w:*fsm_state'
+#: the value; ours start from the reset, held until the clock is steady, so the state
+#: machines (Amaranth names their registers ``<name>_state``: the link's ``fsm_state``, the
+#: core's ``sequencer_state``) are laid out one-hot: a state is a flip-flop, not a decoded
+#: comparison in front of every choice it makes. iCEBreaker digits P = 1, nextpnr seeds
+#: 1-3, the link's: 37.2, 37.2, 34.4 MHz against 33.1, 31.9, 33.1; ULX3S Fashion-MNIST
+#: P = 32: the sequencer's state decoding was the 96.8 MHz build's longest path.
+ONE_HOT_STATES = 'setattr -set fsm_encoding "one-hot" w:*fsm_state w:*sequencer_state'
 
 
 def synthesis_script(verilog_name: str, family: str, top: str) -> str:
