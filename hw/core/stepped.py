@@ -343,12 +343,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                         m.next = "SETTLE"
                 with m.Else():
                     m.d.comb += seq.fold_advance.eq(1)
-        with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then 2b
+        with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then 2b and 2c
             m.d.comb += busy.eq(1)
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), settled.eq(settled + 1)]
             with m.If(settled == settle - 1):
                 m.next = "DRAIN"
-        with m.State("DRAIN"):  # the last fold's stage 2c reports the run's spikes
+        with m.State("DRAIN"):  # the last fold's stage 2d reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
             m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
             m.d.comb += draining.eq(1)
