@@ -10,7 +10,7 @@ The address, too, reaches the block RAMs from a register of each bank's own, loa
 when a read is for that bank: the address is worked out (a row plus a fold) in front of
 ~30 block RAMs a bank, spread over the die, and that sum and its fan-out in one cycle
 were the ULX3S build's longest path. Distinct load enables keep Yosys from merging the
-banks' registers into one. A row comes :data:`READ_LATENCY` cycles after its address. A
+banks' registers into one. A row comes :attr:`BankedMemory.latency` cycles after its address. A
 write goes through registers of the bank's own as well (at P = 128 the host's write, from
 the link's row mover to the enables of 114 block RAMs a bank, was the longest path: 31 ns,
 30 of it routing); it lands a cycle after it is offered, long before an inference or a
@@ -29,6 +29,12 @@ would not fit the 85F's 208 block RAMs: a short last bank of up to 512 rows is l
 36 bits a block, as Yosys would; one a little over 512 or 1,024 rows stays the generic
 memory. (A short last bank without its blocks' register was the 89.4 MHz ULX3S build's
 longest path: 5.8 ns out of the block, 5.1 across the die.)
+
+Where the choice spans more than :data:`~firstspike.sw.cycles.WIDE_CHOICE` banks (two LUT
+levels, not one), each bank's output goes through a register more before it: a block RAM
+across the die from the choice was the 95.4 MHz ULX3S build's longest path (6.7 ns of
+routing, then the choice's two LUTs with 2.2 ns between them). It costs a cycle of weight
+latency (:func:`~firstspike.sw.cycles.stepped_weight_read`, in the contract) only there.
 """
 
 from __future__ import annotations
@@ -38,16 +44,16 @@ from dataclasses import dataclass
 from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 
-from firstspike.sw.cycles import STEPPED_WEIGHT_READ
+from firstspike.sw.cycles import STEPPED_WEIGHT_READ, WEIGHT_BANK_ROWS, WIDE_CHOICE
 
 from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family, row_memory_signature
 
-__all__ = ["BANK_ROWS", "READ_LATENCY", "BankedMemory", "PortView", "fills_its_blocks"]
+__all__ = ["BANK_ROWS", "BankedMemory", "PortView", "fills_its_blocks"]
 
 BANK_ROWS = DP16KD_ROWS
+assert BANK_ROWS == WEIGHT_BANK_ROWS
 # The bank's address register, the block RAM, its bank's register, the choice's register.
-READ_LATENCY = STEPPED_WEIGHT_READ
-assert READ_LATENCY == 4
+assert STEPPED_WEIGHT_READ == 4
 
 
 def fills_its_blocks(rows: int) -> bool:
@@ -69,7 +75,7 @@ class PortView:
 
 class BankedMemory(wiring.Component):
     """``depth`` rows of ``width`` bits: a read port (``read_addr`` in, the row on
-    ``read_data`` :data:`READ_LATENCY` cycles later) and a write port (``write_en``)."""
+    ``read_data`` :attr:`latency` cycles later) and a write port (``write_en``)."""
 
     def __init__(self, width: int, depth: int, init: list[int] | tuple[int, ...] = ()):
         self.width, self.depth, self.init = width, depth, list(init)
@@ -86,6 +92,15 @@ class BankedMemory(wiring.Component):
     @property
     def banks(self) -> int:
         return -(-self.depth // BANK_ROWS)
+
+    @property
+    def staged(self) -> bool:
+        """Whether each bank's output is registered once more before the choice."""
+        return self.banks > WIDE_CHOICE
+
+    @property
+    def latency(self) -> int:
+        return STEPPED_WEIGHT_READ + self.staged
 
     def elaborate(self, platform):
         m = Module()
@@ -116,13 +131,18 @@ class BankedMemory(wiring.Component):
             m.d.comb += [read.addr.eq(address), write.addr.eq(write_address), write.data.eq(write_data),
                          write.en.eq(write_en)]
             if registered:  # two cycles from the address register, like the port and register below
-                outputs.append(read.data)
-                continue
-            out = Signal(self.width, name=f"bank{bank}_out")
-            m.d.sync += out.eq(read.data)
+                out = read.data
+            else:
+                out = Signal(self.width, name=f"bank{bank}_out")
+                m.d.sync += out.eq(read.data)
+            if self.staged:
+                staged = Signal(self.width, name=f"bank{bank}_staged")
+                m.d.sync += staged.eq(out)
+                out = staged
             outputs.append(out)
         # The bank a read chose, alongside its data.
-        chosen = [Signal(range(max(2, self.banks)), name=f"chosen_{stage}") for stage in range(3)]
-        m.d.sync += [chosen[0].eq(self.read_addr // BANK_ROWS), chosen[1].eq(chosen[0]), chosen[2].eq(chosen[1])]
-        m.d.sync += self.read_data.eq(Array(outputs)[chosen[2]])
+        chosen = [Signal(range(max(2, self.banks)), name=f"chosen_{stage}") for stage in range(self.latency - 1)]
+        m.d.sync += [chosen[0].eq(self.read_addr // BANK_ROWS),
+                     *(later.eq(now) for now, later in zip(chosen, chosen[1:]))]
+        m.d.sync += self.read_data.eq(Array(outputs)[chosen[-1]])
         return m

@@ -86,5 +86,10 @@ class PowerOnReset(wiring.Component):
             m.d.sync += waited.eq(0)
         with m.Elif(waited != self.HOLD):
             m.d.sync += waited.eq(waited + 1)
-        m.d.comb += self.reset.eq(waited != self.HOLD)
+        # From a register (set as ``waited`` reaches HOLD, not a comparison after it): the
+        # reset fans out to every register's enable logic, and a LUT in front of that net
+        # was on the iCEBreaker build's longest paths.
+        held = Signal(init=1)
+        m.d.sync += held.eq(~(self.locked & (waited >= self.HOLD - 1)))
+        m.d.comb += self.reset.eq(held)
         return m

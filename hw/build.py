@@ -178,6 +178,43 @@ def _follow(child: subprocess.Popen, path: Path, progress, every: float) -> None
             time.sleep(min(1.0, every / 4))
 
 
+def _fmax(pnr: dict) -> float:
+    """The slowest clock's Fmax in a nextpnr report (MHz)."""
+    return min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
+
+
+def _place_seed(job: tuple[list[str], str, int]) -> float:
+    """One seed's place-and-route in its own folder (a cluster job): its Fmax."""
+    command, folder, seed = job
+    _run([*command, "--seed", str(seed)], Path(folder), "pnr.log")
+    return _fmax(json.loads((Path(folder) / "pnr-report.json").read_text()))
+
+
+def _place_with_seeds(command: list[str], out: Path, inputs: list[str], routed: str, seeds: int,
+                      workers: int | None, scheduler: str | None, progress) -> tuple[int, dict[int, float]]:
+    """nextpnr with seeds 1 … ``seeds`` (folders ``seed-K`` under ``out``, each with the
+    netlist and constraints: the tools see only their own folder), the fastest's log,
+    report and routed design copied into ``out``. Returns its seed and every seed's Fmax."""
+    from firstspike.sw.cluster import open_cluster, run_jobs
+
+    jobs = []
+    for seed in range(1, seeds + 1):
+        folder = out / f"seed-{seed}"
+        folder.mkdir(exist_ok=True)
+        for name in inputs:
+            shutil.copyfile(out / name, folder / name)
+        jobs.append((command, str(folder), seed))
+    by_seed: dict[int, float] = {}
+    with open_cluster(workers, scheduler) as client:
+        for index, fmax in run_jobs(client, _place_seed, jobs):
+            by_seed[index + 1] = fmax
+            progress(f"build: nextpnr seed {index + 1}: {fmax:.2f} MHz ({len(by_seed)} of {seeds})")
+    best = max(by_seed, key=lambda seed: (by_seed[seed], -seed))
+    for name in ("pnr.log", "pnr-report.json", routed):
+        shutil.copyfile(out / f"seed-{best}" / name, out / name)
+    return best, dict(sorted(by_seed.items()))
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
@@ -191,12 +228,15 @@ def _version(package: str) -> str:
 
 def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, baud: int = DEFAULT_BAUD,
                 clock_hz: int | None = None, golden: GoldenResult | None = None,
-                spike_times: np.ndarray | None = None, progress=print) -> BuildReport:
+                spike_times: np.ndarray | None = None, progress=print, seeds: int = 1,
+                workers: int | None = None, scheduler: str | None = None) -> BuildReport:
     """Build for ``board`` into ``out_dir``; returns the report (also written as report.json).
 
     ``clock_hz``: the core's clock (default: the board's), made by the PLL. ``golden``
     (results on representative inputs ``spike_times``) gives the cycles per inference and
-    the bytes on the wire for the throughput figures.
+    the bytes on the wire for the throughput figures. ``seeds`` > 1: place and route with
+    nextpnr's seeds 1 … ``seeds``, each a job on a Dask cluster (``workers``,
+    ``scheduler``: sw/cluster.py), and keep the fastest (its log, report and bitstream).
     """
     if board not in BOARDS:
         raise BuildError(f"--board must be one of {', '.join(BOARDS)}, not {board!r}")
@@ -230,17 +270,24 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
         routed = f"{BOARD_TOP}.asc" if spec.family == "ice40" else f"{BOARD_TOP}.config"
         output_flag = "--asc" if spec.family == "ice40" else "--textcfg"
         arguments = spec.nextpnr_arguments(lanes)
-        progress(f"build: nextpnr-{spec.family} {' '.join(arguments)} at {clock / 1e6:g} MHz")
-        _run([nextpnr, *arguments, "--json", netlist, constraint_flag, spec.constraints,
-              "--freq", f"{clock / 1e6:g}", "--timing-allow-fail", output_flag, routed,
-              "--report", "pnr-report.json"],
-             out, "pnr.log", progress)
+        progress(f"build: nextpnr-{spec.family} {' '.join(arguments)} at {clock / 1e6:g} MHz"
+                 + (f", seeds 1-{seeds}" if seeds > 1 else ""))
+        command = [nextpnr, *arguments, "--json", netlist, constraint_flag, spec.constraints,
+                   "--freq", f"{clock / 1e6:g}", "--timing-allow-fail", output_flag, routed,
+                   "--report", "pnr-report.json"]
+        seed, by_seed = None, None
+        if seeds > 1:
+            seed, by_seed = _place_with_seeds(command, out, [netlist, spec.constraints], routed, seeds,
+                                              workers, scheduler, progress)
+        else:
+            _run(command, out, "pnr.log", progress)
         pnr = json.loads((out / "pnr-report.json").read_text())
-        fmax = min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
+        fmax = _fmax(pnr)
         placed = PlaceAndRoute(
             fmax_mhz=fmax, meets_clock=fmax * 1e6 >= clock, critical_path=critical_path_summary(pnr),
             utilisation={kind: {"used": use["used"], "available": use["available"]}
-                         for kind, use in pnr.get("utilization", {}).items() if use["used"]})
+                         for kind, use in pnr.get("utilization", {}).items() if use["used"]},
+            seed=seed, seeds_fmax_mhz=by_seed)
         bitstream = f"{BOARD_TOP}.bin" if spec.family == "ice40" else f"{BOARD_TOP}.bit"
         progress("build: bitstream")
         if spec.family == "ice40":

@@ -15,6 +15,8 @@ class PlaceAndRoute:
     meets_clock: bool
     critical_path: dict | None          # hw/timing.py's summary of nextpnr's longest path
     utilisation: dict[str, dict[str, int]]  # cell kind -> {"used", "available"}
+    seed: int | None = None             # nextpnr's --seed of this result (None: its default)
+    seeds_fmax_mhz: dict[int, float] | None = None  # with --seeds: each seed's Fmax
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class BuildReport:
                       f"{self.clock_hz / 1e6:.4g} MHz"
                       + ("" if pnr.meets_clock else f": rebuild with --clock {0.95 * pnr.fmax_mhz:.0f} or lower")
                       + ")"]
+            if pnr.seeds_fmax_mhz:
+                lines.append(f"seeds      {len(pnr.seeds_fmax_mhz)} placements, kept seed {pnr.seed}: "
+                             + ", ".join(f"{seed}: {mhz:.1f}" for seed, mhz in pnr.seeds_fmax_mhz.items()) + " MHz")
             path = pnr.critical_path
             if path:
                 lines.append(f"critical   {path['total_ns']:.1f} ns through {' -> '.join(path['modules'])}: "

@@ -293,8 +293,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     times = model.encoding.encode(x[:args.samples], model.params.time_steps)
     clock_hz = round(args.clock * 1e6) if args.clock else None
     report = build.build_board(args.board, model, args.lanes, args.out, baud=args.baud, clock_hz=clock_hz,
-                         golden=simulate(model, times),
-                         spike_times=times, progress=lambda line: print(line, file=sys.stderr))
+                               golden=simulate(model, times), spike_times=times,
+                               progress=lambda line: print(line, file=sys.stderr), seeds=args.seeds,
+                               workers=args.workers, scheduler=args.scheduler)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return 0
@@ -604,6 +605,10 @@ def _parser() -> Parser:
                         "reaches at or below); default: the board's (iCEBreaker 20, ULX3S 40, Arty 100)")
     model_and_data(p, "inputs for the cycles and bytes per inference in the report", model=False)
     p.add_argument("--samples", type=int_in("--samples", 1), default=500)
+    p.add_argument("--seeds", type=int_in("--seeds", 1, 64), default=1,
+                   help="place and route with nextpnr's seeds 1 ... N, one job each, and keep the fastest "
+                        "(default 1: nextpnr's own seed)")
+    cluster_options(p, "seeds' place-and-route jobs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_build)
 

@@ -29,7 +29,8 @@ from .params import CoreParams, Kernel
 from .topology import Conv2d
 
 __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
-           "STEPPED_DRAIN", "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "STEPPED_LAYER_CHANGE", "STEPPED_STEP_CHANGE",
+           "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "WEIGHT_BANK_ROWS", "WIDE_CHOICE", "weight_banks",
+           "stepped_weight_read", "stepped_drain", "stepped_layer_change", "stepped_step_change",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -52,15 +53,45 @@ LAYER_OVERHEAD = LAYERED_DRAIN + LAYER_SWITCH + SOURCE_FILL
 # takes from the queue (SOURCE_FILL); or to the next step, whose input event is held.
 # Its lane stage is two (add, then end the step: hw/core/pipeline.py) and reports two
 # registers later (STEPPED_REPORT: the threshold comparison, whether any lane fired and
-# the queue's push are not one path), and a row of weights comes STEPPED_WEIGHT_READ cycles after its address (its
-# bank's address register, a block RAM, its bank's output register, the choice between
-# banks: hw/banks.py), so the last fold reports STEPPED_WEIGHT_READ + STEPPED_REPORT
-# cycles later than a one-stage lane array would.
+# the queue's push are not one path), and a row of weights comes stepped_weight_read()
+# cycles after its address (its bank's address register, a block RAM, its bank's output
+# register, the choice between banks: hw/banks.py; where the choice spans more than
+# WIDE_CHOICE banks, a register more between the banks and the choice), so the last fold
+# reports stepped_weight_read() + STEPPED_REPORT cycles later than a one-stage lane array
+# would.
 STEPPED_WEIGHT_READ = 4
 STEPPED_REPORT = 2
-STEPPED_DRAIN = DRAIN + STEPPED_WEIGHT_READ + STEPPED_REPORT
-STEPPED_LAYER_CHANGE = STEPPED_DRAIN + SOURCE_FILL
-STEPPED_STEP_CHANGE = STEPPED_DRAIN
+#: Rows of a weight bank (a DP16KD's depth at 9 bits: hw/banks.py).
+WEIGHT_BANK_ROWS = 2048
+#: The most banks whose choice is one LUT level behind the block RAMs' registers.
+WIDE_CHOICE = 2
+
+
+def weight_banks(params: CoreParams, lanes: int | None = None) -> int:
+    """How many banks the stepped core's weight rows take at ``lanes``."""
+    from .layout import MemoryLayout
+    rows = MemoryLayout(params if lanes is None else params.with_lanes(lanes)).weight_rows
+    return -(-rows // WEIGHT_BANK_ROWS)
+
+
+def stepped_weight_read(params: CoreParams, lanes: int | None = None) -> int:
+    """Cycles from a weight row's address to the row on the stepped core."""
+    return STEPPED_WEIGHT_READ + (weight_banks(params, lanes) > WIDE_CHOICE)
+
+
+def stepped_drain(params: CoreParams, lanes: int | None = None) -> int:
+    """Cycles from a layer run's last issue to its spikes' report on the stepped core."""
+    return DRAIN + stepped_weight_read(params, lanes) + STEPPED_REPORT
+
+
+def stepped_layer_change(params: CoreParams, lanes: int | None = None) -> int:
+    return stepped_drain(params, lanes) + SOURCE_FILL
+
+
+def stepped_step_change(params: CoreParams, lanes: int | None = None) -> int:
+    return stepped_drain(params, lanes)
+
+
 # A conv layer's run at a step (the stepped sequencer's CONV_ADD, then CONV_CHECK): the
 # cycle its first event goes into the kernel-offset unit (where it has events), and the
 # cycle between its adds and its checks, in which the list of touched positions settles.
@@ -224,8 +255,8 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     each step up to ``horizon``; ``horizon``: ``int [batch]``, the step the core stops
     after. Each run of a layer at a step is ``max(events, 1)`` passes of ``F_k`` folds
     (its last event's pass also ends the step; without events a pass only ends it), then
-    ``STEPPED_LAYER_CHANGE`` cycles where the next layer runs at the same step,
-    ``STEPPED_STEP_CHANGE`` where the next step follows, and after the last run
+    :func:`stepped_layer_change` cycles where the next layer runs at the same step,
+    :func:`stepped_step_change` where the next step follows, and after the last run
     :func:`stepped_finish`. A conv layer's run costs ``conv`` cycles instead
     (:func:`conv_run_cycles`, ``[batch, n_layers, T]``).
     """
@@ -240,11 +271,12 @@ def stepped_cycles(params: CoreParams, events_per_step: np.ndarray, horizon: np.
     p = params.lanes if lanes is None else lanes
     total = runs.sum(axis=(1, 2))
     to_layer = runs[:, 1:, :].sum(axis=(1, 2))  # every later layer's run follows its predecessor's
-    return (np.where(runs, work, 0).sum(axis=(1, 2)) + to_layer * STEPPED_LAYER_CHANGE
-            + (total - to_layer - 1) * STEPPED_STEP_CHANGE + stepped_finish(p))
+    return (np.where(runs, work, 0).sum(axis=(1, 2)) + to_layer * stepped_layer_change(params, p)
+            + (total - to_layer - 1) * stepped_step_change(params, p) + stepped_finish(params, p))
 
 
-def stepped_finish(lanes: int) -> int:
+def stepped_finish(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles after the stepped schedule's last issue: the decision's latency from the lanes,
-    which on this schedule report ``STEPPED_DRAIN - DRAIN`` cycles later."""
-    return decision_latency(lanes) + STEPPED_DRAIN - DRAIN
+    which on this schedule report ``stepped_drain - DRAIN`` cycles later."""
+    p = params.lanes if lanes is None else lanes
+    return decision_latency(p) + stepped_drain(params, p) - DRAIN

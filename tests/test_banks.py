@@ -1,5 +1,6 @@
-"""The banked weight memory: every row, in every bank, arrives READ_LATENCY cycles after
-its address, and a write lands in its own bank only."""
+"""The banked weight memory: every row, in every bank, arrives ``latency`` cycles after its
+address (a cycle more where the choice spans more than two banks), and a write lands in its
+own bank only."""
 
 from __future__ import annotations
 
@@ -8,20 +9,22 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from firstspike.hw.banks import BANK_ROWS, READ_LATENCY, BankedMemory, fills_its_blocks
+from firstspike.hw.banks import BANK_ROWS, BankedMemory, fills_its_blocks
 
 
-def test_rows_of_every_bank_arrive_read_latency_cycles_after_their_address_and_writes_land_in_their_own_bank():
+@pytest.mark.parametrize("banks, latency", [(2, 4), (3, 5)], ids=["two banks", "three banks, staged"])
+def test_rows_of_every_bank_arrive_latency_cycles_after_their_address_and_writes_land_in_their_own_bank(
+        banks, latency):
     rng = random.Random(7)
-    depth = 2 * BANK_ROWS + 37  # two full banks and a short one
+    depth = (banks - 1) * BANK_ROWS + 37  # full banks and a short one
     init = [rng.getrandbits(12) for _ in range(depth)]
     dut = BankedMemory(12, depth, init)
-    assert dut.banks == 3
+    assert dut.banks == banks and dut.latency == latency
     expected = list(init)
     writes = {rng.randrange(bank * BANK_ROWS, min(depth, (bank + 1) * BANK_ROWS)): rng.getrandbits(12)
-              for bank in range(3) for _ in range(4)}
+              for bank in range(banks) for _ in range(4)}
     # bank boundaries, then random rows, then the written rows again
-    reads = [0, BANK_ROWS - 1, BANK_ROWS, 2 * BANK_ROWS - 1, 2 * BANK_ROWS, depth - 1]
+    reads = [0, BANK_ROWS - 1, BANK_ROWS, depth - 1] + ([2 * BANK_ROWS - 1, 2 * BANK_ROWS] if banks > 2 else [])
     reads += [rng.randrange(depth) for _ in range(40)]
     got: list[int] = []
 
@@ -34,11 +37,11 @@ def test_rows_of_every_bank_arrive_read_latency_cycles_after_their_address_and_w
             expected[address] = value
         ctx.set(dut.write_en, 0)
         addresses = reads + list(writes)
-        for cycle in range(len(addresses) + READ_LATENCY - 1):
+        for cycle in range(len(addresses) + latency - 1):
             if cycle < len(addresses):
                 ctx.set(dut.read_addr, addresses[cycle])
             await ctx.tick()
-            if cycle + 1 >= READ_LATENCY:
+            if cycle + 1 >= latency:
                 got.append(ctx.get(dut.read_data))
         assert got == [expected[a] for a in addresses]
 
@@ -69,12 +72,13 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     last_bank = depth // BANK_ROWS * BANK_ROWS
     reads = [0, 1, min(depth, BANK_ROWS) - 1, last_bank % depth, depth - 1] + [rng.randrange(depth) for _ in range(60)]
     reads += list(writes)
-    verilog = verilog_text(BankedMemory(width, depth, init), "banked", Fabric("ecp5"))
+    dut = BankedMemory(width, depth, init)
+    verilog = verilog_text(dut, "banked", Fabric("ecp5"))
     assert verilog.count("DP16KD #(") == blocks and "OUTREG" in verilog
     steps = [f"write_addr = {a}; write_data = {v}; write_en = 1; @(posedge clk); #1;" for a, v in writes.items()]
     steps += ["write_en = 0;"]
     steps += [f"read_addr = {a}; @(posedge clk); #1; $display(\"%0d\", read_data);" for a in reads]
-    steps += ["@(posedge clk); #1; $display(\"%0d\", read_data);"] * (READ_LATENCY - 1)
+    steps += ["@(posedge clk); #1; $display(\"%0d\", read_data);"] * (dut.latency - 1)
     shown = run_with_block_model(tmp_path, "banked", verilog,
         "module bench;\n  reg clk = 0, rst = 0, write_en = 0;\n"
         f"  reg [{(depth - 1).bit_length() - 1}:0] read_addr = 0, write_addr = 0;\n"
@@ -86,7 +90,7 @@ def test_on_the_ecp5_the_banks_are_dp16kd_blocks_with_output_registers_and_read_
     expected = list(init)
     for address, value in writes.items():
         expected[address] = value
-    assert values[READ_LATENCY - 1:] == [expected[a] for a in reads]
+    assert values[dut.latency - 1:] == [expected[a] for a in reads]
 
 
 def test_a_bank_is_laid_out_in_dp16kds_by_hand_only_where_it_takes_no_more_of_them_than_yosys():

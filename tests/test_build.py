@@ -109,6 +109,32 @@ def test_place_and_route_reports_each_phase_as_it_begins_and_its_latest_line_whi
     assert any(line.startswith("build: nextpnr: placing, ") and "at iteration #" in line for line in said)
 
 
+def test_seeds_place_each_in_its_own_folder_and_the_fastest_placement_is_kept(tmp_path):
+    """--seeds: every seed's run sees the netlist and constraints in its own folder, and the
+    fastest seed's log, report and routed design become the build's (ties: the lower seed)."""
+    import sys
+
+    from firstspike.hw.build import _place_with_seeds
+    script = tmp_path / "fake_nextpnr.py"
+    script.write_text(
+        "import json, pathlib, sys\n"
+        "seed = int(sys.argv[sys.argv.index('--seed') + 1])\n"
+        "assert pathlib.Path('net.json').read_text() == 'netlist' and pathlib.Path('board.lpf').exists()\n"
+        "mhz = {1: 90.5, 2: 101.25, 3: 97.0, 4: 101.25}[seed]\n"
+        "pathlib.Path('pnr-report.json').write_text(json.dumps({'fmax': {'clk': {'achieved': mhz}}}))\n"
+        "pathlib.Path('routed.config').write_text(f'routed by {seed}')\n"
+        "print(f'seed {seed}')\n")
+    (tmp_path / "net.json").write_text("netlist")
+    (tmp_path / "board.lpf").write_text("")
+    said: list[str] = []
+    seed, by_seed = _place_with_seeds([sys.executable, str(script)], tmp_path, ["net.json", "board.lpf"],
+                                      "routed.config", 4, workers=1, scheduler=None, progress=said.append)
+    assert (seed, by_seed) == (2, {1: 90.5, 2: 101.25, 3: 97.0, 4: 101.25})
+    assert (tmp_path / "routed.config").read_text() == "routed by 2"
+    assert (tmp_path / "pnr.log").read_text().strip() == "seed 2"
+    assert len([line for line in said if line.startswith("build: nextpnr seed ")]) == 4
+
+
 def test_a_failing_place_and_route_names_its_log_and_shows_its_last_lines(tmp_path):
     from firstspike.hw.build import BuildError, _run
     with pytest.raises(BuildError) as failed:

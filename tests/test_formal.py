@@ -176,7 +176,7 @@ def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, c
     assert outcome.passed, outcome.log[-3000:]
     design, ports = stream_rules_of(TTFSCore(params))
     # (depth: the conv core's first result comes 30-odd cycles in: two layers over two steps, each
-    # run with its drain of STEPPED_DRAIN cycles, then the decision)
+    # run with its drain of stepped_drain() cycles, then the decision)
     assert prove(design, ports, tmp_path / "cover", mode="cover", depth=40).passed  # a result waits for ready
 
 

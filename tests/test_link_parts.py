@@ -173,6 +173,11 @@ def test_the_sender_sends_the_header_then_exactly_length_bytes_from_its_source(s
         for byte in payload:
             await put(ctx, dut.rows, byte)
 
+    async def vector_owner(ctx):  # the handler's part: the vector shifted down as bytes go
+        async for _, _, shift, vector in ctx.tick().sample(dut.vector_shift, dut.vector):
+            if shift:
+                ctx.set(dut.vector, vector >> 8)
+
     feeders = [rows] if source is Source.ROWS else []  # nothing may wait on a stream at the end
-    Bench(dut).run([bench, *feeders], processes=[bank(dut, payload)])
+    Bench(dut).run([bench, *feeders], processes=[bank(dut, payload), vector_owner])
     assert got["header"] == (0x85, 9, len(payload)) and bytes(got["bytes"]) == payload

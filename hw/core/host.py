@@ -48,12 +48,18 @@ def host_reads(m: Module, *, read, read_data, idle: Signal, starting: Signal, we
     return busy
 
 
-def host_writes(m: Module, *, write, weights_w, thresholds_w, initial_w) -> None:
+def host_writes(m: Module, *, write, weights_w, thresholds_w, initial_w) -> Signal:
     """Rows from ``write`` into the memory its target names (``write.ready`` is the
-    sequencer's: idle only)."""
+    sequencer's: idle only), through a register: a row lands a cycle after it is taken, so
+    no path runs from the row mover's logic into the memories' write ports (on the ULX3S the
+    distributed RAMs' write data were a near-longest path). Returns a signal high while a
+    row is on its way: the sequencer must not start an inference meanwhile."""
     payload = write.payload
-    accept = write.valid & write.ready
+    staged = Signal.like(payload)
+    landing = Signal()
+    m.d.sync += [staged.eq(payload), landing.eq(write.valid & write.ready)]
     for port, target in ((weights_w, Target.WEIGHTS), (thresholds_w, Target.THRESHOLDS),
                          (initial_w, Target.INITIAL_POTENTIALS)):
-        m.d.comb += [port.addr.eq(payload.address), port.data.eq(payload.data),
-                     port.en.eq(accept & (payload.target == target))]
+        m.d.comb += [port.addr.eq(staged.address), port.data.eq(staged.data),
+                     port.en.eq(landing & (staged.target == target))]
+    return landing

@@ -31,11 +31,11 @@ from dataclasses import astuple, dataclass
 from amaranth import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib.memory import ReadPort, WritePort
 
-from firstspike.sw.cycles import LAYERED_WEIGHT_READ, STEPPED_REPORT
+from firstspike.sw.cycles import LAYERED_WEIGHT_READ, STEPPED_REPORT, stepped_weight_read
 from firstspike.sw.params import CoreParams
 from firstspike.sw.topology import Conv2d, fan_out
 
-from ..banks import READ_LATENCY, PortView
+from ..banks import PortView
 from ..lanes import operation_layout, state_layout
 from .layouts import unpack_row
 from .sequencer import Layers, Sequencer
@@ -333,7 +333,7 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
                        add, end, queue, decision, trace) -> tuple[Spikes, Stage]:
     """Stages 2a and 2b of the stepped schedule.
 
-    2a (when the weights arrive, :data:`~firstspike.hw.banks.READ_LATENCY` cycles after
+    2a (when the weights arrive, :func:`~firstspike.sw.cycles.stepped_weight_read` cycles after
     issue; the other memories are read the cycle before) adds the fold's row of weights to
     the state it read; 2b (the next) ends the step where the op says so and writes the row
     back, the counters and the decision unit taking its results into their registers; 2c
@@ -344,15 +344,15 @@ def stepped_lane_stage(m: Module, params: CoreParams, memories: Memories, *, lay
     schedule never issues such a fold behind one that ends a step (an end of step is
     followed by DRAIN). Two cycles behind, the state memory's transparent read port gives
     the row being written. No stall, so the cycle contract has only the longer DRAIN
-    (``STEPPED_DRAIN``: the weights' read and 2c).
+    (:func:`~firstspike.sw.cycles.stepped_drain`: the weights' read and 2c).
 
     Returns the spikes, and the stage that addresses the state, threshold and initial rows.
     """
     p = params.lanes
     state = state_layout(params)
-    # The weights come READ_LATENCY cycles after issue; the other memories, a cycle after
-    # their address, are addressed the cycle before, from the fold's record in flight.
-    addressing = _flight(m, params, memories, seq, layers, READ_LATENCY)
+    # The weights come stepped_weight_read() cycles after issue; the other memories, a cycle
+    # after their address, are addressed the cycle before, from the fold's record in flight.
+    addressing = _flight(m, params, memories, seq, layers, stepped_weight_read(params))
     a = addressing.behind(m, "stage2a")
     b = a.behind(m, "stage2b")
     b_state = [Signal(state, name=f"stage2b_state_{lane}") for lane in range(p)]

@@ -86,7 +86,10 @@ class Sequencer:
     hold: Signal         # driven: host access is under way, an inference must not start yet
     starting: Signal     # an input event waits: the inference starts unless ``hold`` (host reads wait)
     cycles: Signal
+    count: Signal        # driven: this cycle counts in ``cycles``
+    counted: Signal      # a counted cycle not in ``cycles`` yet (the result waits for it)
     input_spikes: Signal
+    input_spike: Signal  # driven: an input event is taken (counted in ``input_spikes`` a cycle later)
     layer_spikes: Signal
     error: Signal
 
@@ -105,10 +108,19 @@ class Sequencer:
                   op=Signal(operation_layout(params), name="op"), final=Signal(name="final"),
                   issue=Signal(name="issue"), lanes_valid=Signal(p, name="lanes_valid"), idle=Signal(name="idle"),
                   hold=Signal(name="hold"), starting=Signal(name="starting"),
-                  cycles=Signal(COUNTER_BITS, name="cycles"), input_spikes=Signal(16, name="input_spikes"),
+                  cycles=Signal(COUNTER_BITS, name="cycles"), count=Signal(name="count"),
+                  counted=Signal(name="counted"), input_spikes=Signal(16, name="input_spikes"),
+                  input_spike=Signal(name="input_spike"),
                   layer_spikes=Signal(data.ArrayLayout(unsigned(16), params.n_layers), name="layer_spikes"),
                   error=Signal(name="error"))
         m.d.comb += seq.lanes_valid.eq(Cat(seq.fold * p + lane < layers.n_out for lane in range(p)))
+        # The counters add each counted cycle and input event a cycle later, from registers:
+        # the states' many conditions were in front of their adders (the longest paths of
+        # both boards' builds). The sequencers' start (``.eq(0)``) comes after this and wins;
+        # an input event is never taken in the last cycles before the result.
+        spiked = Signal(name="input_counted")
+        m.d.sync += [seq.counted.eq(seq.count), seq.cycles.eq(seq.cycles + seq.counted),
+                     spiked.eq(seq.input_spike), seq.input_spikes.eq(seq.input_spikes + spiked)]
         fold_counter(m, layout, layers, seq)
         return seq
 
@@ -239,7 +251,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
 
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
-            m.d.comb += [write.ready.eq(1), seq.idle.eq(1)]
+            # A row is not taken as an inference starts: it lands a cycle later (host_writes).
+            m.d.comb += [write.ready.eq(~seq.starting), seq.idle.eq(1)]
             m.d.comb += seq.starting.eq(events.valid | source.held)
             with m.If(seq.starting & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
@@ -262,7 +275,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                 m.d.sync += [seq.error.eq(1), dropping.eq(1)]
             with m.Elif(in_pass | new_ready):
                 m.d.comb += seq.issue.eq(1)
-                m.d.sync += seq.cycles.eq(seq.cycles + 1)
+                m.d.comb += seq.count.eq(1)
                 with m.If(~in_pass):
                     m.d.sync += [pass_op.eq(new_op), seq.pass_row.eq(source.row), pass_final.eq(new_final),
                                  pass_takes.eq(new_takes), in_pass.eq(1)]
@@ -282,12 +295,13 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
                 with m.If(pass_ends_take):
                     m.d.comb += source.take.eq(1)
                     with m.If(layer == 0):
-                        m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+                        m.d.comb += seq.input_spike.eq(1)
                 with m.If(pass_ends_layer & (layer == 0)):
                     m.d.comb += source.end_take.eq(1)
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [wait.eq(wait + 1)]
             # The queue switches at ``wait == LAYERED_DRAIN - 1``, with stage 2b's push of
             # the last record; from a register set the cycle before.
             m.d.sync += switching.eq(wait == LAYERED_DRAIN - 2)
@@ -306,8 +320,8 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
             with m.Elif(wait == overhead - SOURCE_FILL):
                 m.next = "RUN"
         with m.State("DONE"):
-            m.d.comb += results.valid.eq(1)
-            with m.If(results.ready):
+            m.d.comb += results.valid.eq(~seq.counted)
+            with m.If(results.ready & ~seq.counted):
                 m.d.comb += layers.restart.eq(1)  # IDLE's register takes input events
                 m.d.sync += capturing.eq(1)
                 m.next = "IDLE"

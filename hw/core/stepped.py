@@ -20,17 +20,17 @@ from amaranth import C, Module, Mux, Signal
 from firstspike.sw.cycles import (
     DRAIN,
     SOURCE_FILL,
-    STEPPED_DRAIN,
-    STEPPED_LAYER_CHANGE,
     STEPPED_REPORT,
-    STEPPED_STEP_CHANGE,
+    stepped_drain,
     stepped_finish,
+    stepped_layer_change,
+    stepped_step_change,
+    stepped_weight_read,
 )
 from firstspike.sw.layout import MemoryLayout
 from firstspike.sw.params import CoreParams, Kernel
 from firstspike.sw.topology import Conv2d
 
-from ..banks import READ_LATENCY
 from ..lanes import operation_layout
 from ..unravel import divide, position_coordinates, times, unravel
 from .conv import ConvPasses, check_row, conv_passes
@@ -190,11 +190,12 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     spiked, output_spiked = spikes.any, spikes.output
     last_step = params.time_steps - 1
     # After the last run: SETTLE and DRAIN, then the decision unit's remaining latency.
-    finish = stepped_finish(params.lanes) - STEPPED_STEP_CHANGE
-    settle = READ_LATENCY + STEPPED_REPORT  # the last fold's weights read, then its report
-    assert DRAIN + settle == STEPPED_DRAIN  # SETTLE, then DRAIN
-    assert finish >= 1 and STEPPED_STEP_CHANGE == STEPPED_DRAIN
-    assert STEPPED_LAYER_CHANGE == STEPPED_DRAIN + SOURCE_FILL
+    drain = stepped_drain(params)
+    finish = stepped_finish(params) - stepped_step_change(params)
+    settle = stepped_weight_read(params) + STEPPED_REPORT  # the last fold's weights read, then its report
+    assert DRAIN + settle == drain  # SETTLE, then DRAIN
+    assert finish >= 1 and stepped_step_change(params) == drain
+    assert stepped_layer_change(params) == drain + SOURCE_FILL
     assert 1 + decision.latency <= DRAIN + finish
     layer = layers.layer
 
@@ -309,7 +310,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
     m.d.sync += settled.eq(0)  # (SETTLE counts it up)
     with m.FSM(name="sequencer"):
         with m.State("IDLE"):
-            m.d.comb += [write.ready.eq(1), seq.idle.eq(1), source.capture.eq(1)]
+            # A row is not taken as an inference starts: it lands a cycle later (host_writes).
+            m.d.comb += [write.ready.eq(~seq.starting), seq.idle.eq(1), source.capture.eq(1)]
             m.d.comb += seq.starting.eq(events.valid | source.input_held)
             with m.If(seq.starting & ~seq.hold):
                 m.d.comb += [layers.restart.eq(1), seq.fold_restart.eq(1)]
@@ -328,7 +330,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                 m.d.sync += seq.error.eq(1)
             with m.Elif(in_pass | new_ready):
                 m.d.comb += seq.issue.eq(1)
-                m.d.sync += seq.cycles.eq(seq.cycles + 1)
+                m.d.comb += seq.count.eq(1)
                 with m.If(~in_pass):
                     m.d.sync += [pass_op.eq(new_op), seq.pass_row.eq(source.row), pass_takes.eq(new_takes),
                                  in_pass.eq(1)]
@@ -338,19 +340,21 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     with m.If(Mux(in_pass, pass_takes, new_takes)):
                         m.d.comb += source.take.eq(1)
                         with m.If(layer == 0):
-                            m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+                            m.d.comb += seq.input_spike.eq(1)
                     with m.If(seq.op.end_of_step):
                         m.next = "SETTLE"
                 with m.Else():
                     m.d.comb += seq.fold_advance.eq(1)
         with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then 2b and 2c
             m.d.comb += busy.eq(1)
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), settled.eq(settled + 1)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [settled.eq(settled + 1)]
             with m.If(settled == settle - 1):
                 m.next = "DRAIN"
         with m.State("DRAIN"):  # the last fold's stage 2d reports the run's spikes
             m.d.comb += [busy.eq(1), queue.switch.eq(1)]
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), run_spiked.eq(0), wait.eq(0)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [run_spiked.eq(0), wait.eq(0)]
             m.d.comb += draining.eq(1)
             with m.If(finishes(output_spiked)):
                 m.next = "FINISH"
@@ -368,7 +372,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                 m.next = "NEXT_STEP"
         with m.State("FILL"):  # the next layer's first event, from the queue
             m.d.comb += [busy.eq(1), source.capture.eq(1)]
-            m.d.sync += seq.cycles.eq(seq.cycles + 1)
+            m.d.comb += seq.count.eq(1)
             if conv_run is None:
                 m.next = "RUN"
             else:
@@ -378,7 +382,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
                     m.next = "RUN"
         with m.State("FINISH"):  # the decision unit settles
             m.d.comb += busy.eq(1)
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), wait.eq(wait + 1)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [wait.eq(wait + 1)]
             with m.If(wait == finish - 1):
                 m.next = "DONE"
         with m.State("NEXT_STEP"):  # waiting for the input stream (not counted: a stall)
@@ -391,8 +396,8 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
             sweep = at_first | (params.kernel is Kernel.RAMP)
             conv_run.states(m, layers=layers, source=source, seq=seq, step=step, sweep=sweep, busy=busy, now=now)
         with m.State("DONE"):
-            m.d.comb += results.valid.eq(1)
-            with m.If(results.ready):
+            m.d.comb += results.valid.eq(~seq.counted)
+            with m.If(results.ready & ~seq.counted):
                 m.d.comb += layers.restart.eq(1)
                 m.next = "FLUSH"
         with m.State("FLUSH"):  # the input events of this inference not taken, to its end marker
@@ -453,12 +458,13 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             m.d.comb += source.take.eq(1)
             m.d.sync += started.eq(1)
             with m.If(layer == 0):
-                m.d.sync += seq.input_spikes.eq(seq.input_spikes + 1)
+                m.d.comb += seq.input_spike.eq(1)
         with m.If(units.offered):
             m.d.comb += [seq.issue.eq(1), seq.op.add.eq(1), seq.op.end_of_step.eq(0), seq.op.fresh.eq(0),
                          seq.op.step.eq(step), seq.weight_row.eq(units.weight_row + fold),
                          seq.state_row.eq(units.state_row + fold), seq.position.eq(units.position)]
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(units.fed)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [owed.eq(units.fed)]
             with m.If(fold == 0):
                 m.d.comb += [touched.mark.eq(1), touched.mark_position.eq(units.position)]
             with m.If(last_fold):
@@ -471,20 +477,22 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             # output; else the unit only idled because the event came late (a stall: with
             # events back to back, it goes in with the last pass of the one before).
             with m.If(~started | owed):
-                m.d.sync += seq.cycles.eq(seq.cycles + 1)
+                m.d.comb += seq.count.eq(1)
         with m.Elif(source.valid & source.bad):  # dropped, not counted: the host broke the input contract
             m.d.comb += source.take.eq(1)
             m.d.sync += seq.error.eq(1)
         with m.Elif(owed & known):  # the cycle of an event that reached no output
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), owed.eq(0)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [owed.eq(0)]
         with m.Elif(known):  # the step's adds are done: the turn
-            m.d.sync += [seq.cycles.eq(seq.cycles + 1), sweep.eq(sweep_now), swept.eq(0), started.eq(0)]
+            m.d.comb += seq.count.eq(1)
+            m.d.sync += [sweep.eq(sweep_now), swept.eq(0), started.eq(0)]
             m.d.comb += touched.restart.eq(sweep_now)
             m.next = "CONV_CHECK"
 
     with m.State("CONV_CHECK"):
         m.d.comb += [busy.eq(1), source.capture.eq(1)]
-        m.d.sync += seq.cycles.eq(seq.cycles + 1)
+        m.d.comb += seq.count.eq(1)
         with m.If(sweep | touched.positions.valid):
             m.d.comb += [seq.issue.eq(1), seq.op.add.eq(0), seq.op.end_of_step.eq(1), seq.op.fresh.eq(0),
                          seq.op.step.eq(step), seq.state_row.eq(run.check_row + fold),

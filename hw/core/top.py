@@ -27,6 +27,7 @@ from firstspike.sw.cycles import (
     LAYERED_WEIGHT_READ,
     inference_overhead,
     layer_overhead,
+    stepped_weight_read,
     uses_spike_table,
 )
 from firstspike.sw.errors import NotOnTheCore
@@ -34,7 +35,7 @@ from firstspike.sw.layout import MemoryLayout, Target
 from firstspike.sw.model import Model
 from firstspike.sw.params import CoreParams
 
-from ..banks import READ_LATENCY, BankedMemory, PortView
+from ..banks import BankedMemory, PortView
 from ..decision import DecisionUnit
 from ..lanes import LaneAdd, LaneArray, LaneEnd, state_layout
 from ..queue import SpikeQueue
@@ -134,6 +135,7 @@ class TTFSCore(wiring.Component):
         if params.stepped:  # read through registers: hw/banks.py
             init = layout.words(self.model, Target.WEIGHTS) if self.model is not None else []
             m.submodules.weights = banked = BankedMemory(layout.weight_width, layout.weight_rows, init)
+            assert banked.latency == stepped_weight_read(params)
             weights_r, weights_w = banked.reader, banked.writer
         else:
             weights = self._memory(m, "weights", layout.weight_width, layout.weight_rows, Target.WEIGHTS)
@@ -205,7 +207,9 @@ class TTFSCore(wiring.Component):
         host_busy = host_reads(m, read=self.read, read_data=self.read_data, idle=seq.idle, starting=seq.starting,
                                weights_r=memories.weights_r, thresholds_r=memories.thresholds_r,
                                initial_r=memories.initial_r,
-                               weight_latency=READ_LATENCY if params.stepped else LAYERED_WEIGHT_READ)
-        m.d.comb += seq.hold.eq(host_busy)
-        host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w, initial_w=initial_w)
+                               weight_latency=stepped_weight_read(params) if params.stepped
+                               else LAYERED_WEIGHT_READ)
+        landing = host_writes(m, write=self.write, weights_w=weights_w, thresholds_w=thresholds_w,
+                              initial_w=initial_w)
+        m.d.comb += seq.hold.eq(host_busy | landing)
         return m

@@ -131,6 +131,7 @@ class CommandHandler(wiring.Component):
         too_long, length_differs = Signal(), Signal()  # a READ's rows past the payload; a LOAD's length
         region_refused, region_code = Signal(), Signal(8)  # a region's fault and its NACK code
         region_bytes = Signal(range(256 * widest_row + 1))
+        region_row_bytes = Signal(range(widest_row + 1))
         region_end, region_limit = Signal(len(Value.cast(address)) + 1), Signal(range(max(rows) + 1))
         # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
         reader = Signal(range(4))
@@ -141,6 +142,8 @@ class CommandHandler(wiring.Component):
                                                                          Mux(reader == 3, readers[3], readers[0])))),
                      decoder.read_byte.eq(self.read_byte), mover.read_byte.eq(self.read_byte),
                      sender.vector.eq(vector)]
+        with m.If(sender.vector_shift):
+            m.d.sync += vector.eq(vector >> 8)
 
         # INFO: constant bytes, the model hash and flags, then (conv networks) the layer shapes,
         # from a table the sender reads as it reads the frame bank (a byte a cycle after its
@@ -296,16 +299,19 @@ class CommandHandler(wiring.Component):
                     m.d.sync += [region.as_value().word_select(position[:3], 8).eq(self.read_byte),
                                  position.eq(position + 1), addressed.eq(0)]
                     with m.If(position == REGION_BYTES - 1):
-                        m.next = "CHECK_REGION"
+                        m.next = "ROW_BYTES"
 
-            # The region's checks take three cycles: the region's end and the length multiply
-            # in one, the comparisons in the next, the decision in the third (each from
-            # registers: no carry chain in front of the reply's enables).
+            # The region's checks take four cycles: the target's row size; the region's end
+            # and the length multiply; the comparisons; the decision (each from registers: no
+            # carry chain in front of the reply's enables, no choice in front of the multiply).
+            with m.State("ROW_BYTES"):
+                m.d.sync += region_row_bytes.eq(target_row_bytes)
+                m.next = "CHECK_REGION"
             with m.State("CHECK_REGION"):
                 m.d.sync += [
                     bad_target.eq(target > Target.INITIAL_POTENTIALS),
                     region_end.eq(address + count), region_limit.eq(target_rows),
-                    region_bytes.eq(count * target_row_bytes),
+                    region_bytes.eq(count * region_row_bytes),
                 ]
                 m.next = "CHECK_LENGTH"
             with m.State("CHECK_LENGTH"):
@@ -375,7 +381,8 @@ class CommandHandler(wiring.Component):
                     m.next = "SEND"
 
             with m.State("SEND"):
-                # (the sender reads ``vector`` from its PAYLOAD state on, cycles after this)
+                # (the sender reads ``vector`` from its PAYLOAD state on, cycles after this,
+                # and has it shifted down a byte as each is taken)
                 m.d.sync += vector.eq(Mux(from_nack, nack, 0) | Mux(from_stored, last_result, 0)
                                       | Mux(from_result, last_result[8:], 0) | Mux(from_region, region.as_value(), 0))
                 m.d.comb += [sender.request.valid.eq(1), sender.request.payload.eq(reply),

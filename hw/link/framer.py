@@ -334,6 +334,9 @@ class FrameTransmitter(wiring.Component):
                 with m.Else():
                     m.d.comb += [byte.eq(crc_value[8:]), byte_valid.eq(1), stuff.eq(_stuffed(crc_value[8:]))]
                 out_free = ~self.bytes_out.valid | self.bytes_out.ready
+                # Ready for a payload byte from registers alone, not from its valid: the
+                # reply buffer's valid runs into the byte's choice, not back out to its read.
+                m.d.comb += self.payload.ready.eq(out_free & ~pending_escape & ~at_header.any() & in_payload)
                 with m.If(out_free & pending_escape):
                     m.d.sync += [self.bytes_out.valid.eq(1), self.bytes_out.payload.eq(second),
                                  pending_escape.eq(0)]
@@ -363,7 +366,6 @@ class FrameTransmitter(wiring.Component):
                     m.d.sync += self.bytes_out.valid.eq(0)
                     m.next = "IDLE"
         m.d.comb += [
-            self.payload.ready.eq(take_byte & ~at_header.any() & in_payload),
             generator.data.eq(crc_byte),
             generator.valid.eq(crc_take),
         ]

@@ -30,7 +30,12 @@ def reply_layout(max_payload: int) -> data.StructLayout:
 class ReplySender(wiring.Component):
     """Sends one reply per ``request``: the header on ``reply``, then exactly ``length``
     payload bytes on ``reply_payload`` from its :class:`Source`; ``done`` is high for one
-    cycle after the last byte. The ``vector`` must hold still until then."""
+    cycle after the last byte.
+
+    A :data:`Source.VECTOR` reply sends ``vector``'s lowest byte each time: its owner shifts
+    it down a byte in every cycle ``vector_shift`` is high (one byte taken) and otherwise
+    holds it until ``done``. (A shift register, not a choice by position: the choice of one
+    of ~20 bytes was on the iCEBreaker build's longest paths.)"""
 
     def __init__(self, max_payload: int, vector_bytes: int):
         self.max_payload, self.vector_bytes = max_payload, vector_bytes
@@ -38,6 +43,7 @@ class ReplySender(wiring.Component):
             "request": In(stream.Signature(reply_layout(max_payload))),
             "done": Out(1),
             "vector": In(8 * vector_bytes),
+            "vector_shift": Out(1),
             "read_address": Out(range(max(2, max_payload))),
             "read_byte": In(8),
             "rows": In(stream.Signature(8)),
@@ -75,7 +81,7 @@ class ReplySender(wiring.Component):
                     byte_valid.eq(Mux(source == Source.ROWS, self.rows.valid,
                                       (source == Source.VECTOR) | addressed[-1])),
                     self.reply_payload.payload.eq(Mux(source == Source.ROWS, self.rows.payload,
-                                                      Mux(source == Source.VECTOR, self.vector.word_select(position, 8),
+                                                      Mux(source == Source.VECTOR, self.vector[:8],
                                                           self.read_byte))),
                 ]
                 with m.If(at_end):
@@ -88,4 +94,5 @@ class ReplySender(wiring.Component):
                                  self.rows.ready.eq((source == Source.ROWS) & self.reply_payload.ready)]
                     with m.If(byte_valid & self.reply_payload.ready):
                         m.d.sync += [position.eq(position + 1), addressed.eq(0), at_end.eq(position + 1 == length)]
+                        m.d.comb += self.vector_shift.eq(source == Source.VECTOR)
         return m
