@@ -183,6 +183,11 @@ class SpikeQueue(wiring.Component):
         self.pushed = Signal(range(depth + 1))
         self.remaining = Signal(range(depth + 1))
         self.drained = Signal(init=1)  # remaining == 0
+        # ``pushed == 0`` and ``pushed == 1`` in registers beside the count (the bypass, the
+        # read enable and the switch's counts wait on them; the comparisons were two LUT
+        # levels of the iCEBreaker build's longest path).
+        self.none_pushed = Signal(init=1)
+        self.one_pushed = Signal()
         #: The record being handed out and whether it is on its last bit (for the proof too).
         self.current = Signal(layout)
         self.on_last = Signal()
@@ -192,12 +197,13 @@ class SpikeQueue(wiring.Component):
         params = self.params
         m.submodules.fifo = buffer = self.buffer
         pushed, remaining = self.pushed, self.remaining
+        none_pushed, one_pushed = self.none_pushed, self.one_pushed
         # A layer's only record, pushed as the layer ends, would reach the FIFO's output two
         # cycles later, one after the next layer's first event is due: it goes straight to
         # the event port instead (at a switch the port and the FIFO hold nothing to read).
         bypass = Signal()
         size = self.record.shape().size
-        m.d.comb += [bypass.eq(self.switch & self.push & (pushed == 0)),
+        m.d.comb += [bypass.eq(self.switch & self.push & none_pushed),
                      buffer.w_en.eq(self.push & ~bypass),
                      buffer.w_data.eq(Cat(self.record.as_value(), at_most_one_set(self.record.fire, params.lanes)[1]))]
         # ``remaining == 0`` kept in a register of its own, worked out beside the count rather
@@ -205,7 +211,7 @@ class SpikeQueue(wiring.Component):
         drained = self.drained
         # At a switch the port and the records of the layer being read are used up, so the
         # first of the new ones may load in the same cycle.
-        readable = ~drained | (self.switch & (pushed != 0))
+        readable = ~drained | (self.switch & ~none_pushed)
         load = records_to_events(m, self, params, buffer.r_rdy & readable, buffer.r_data[:size],
                                  direct=(bypass, self.record), current=self.current, on_last=self.on_last,
                                  single=buffer.r_data[size])
@@ -216,9 +222,12 @@ class SpikeQueue(wiring.Component):
         m.d.comb += arriving.eq(pushed + self.push)
         with m.If(self.switch):
             m.d.sync += [remaining.eq(Mux(bypass, 0, Mux(load, arriving - 1, arriving))), pushed.eq(0),
-                         drained.eq(bypass | Mux(self.push, load & (pushed == 0),
-                                                 Mux(load, pushed == 1, pushed == 0)))]
+                         none_pushed.eq(1), one_pushed.eq(0),
+                         drained.eq(bypass | Mux(self.push, load & none_pushed,
+                                                 Mux(load, one_pushed, none_pushed)))]
         with m.Else():
             m.d.sync += [pushed.eq(arriving), remaining.eq(Mux(load, remaining - 1, remaining)),
+                         none_pushed.eq(none_pushed & ~self.push),
+                         one_pushed.eq(Mux(self.push, none_pushed, one_pushed)),
                          drained.eq(Mux(load, remaining == 1, remaining == 0))]
         return m

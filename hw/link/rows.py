@@ -116,11 +116,17 @@ class RowMover(wiring.Component):
                                  self.read.payload.address.eq(request.address + row_index)]
                     with m.If(self.read.ready):
                         m.next = "READ_WAIT"
+            # The row is taken a cycle after its valid is seen (valid holds until ready): the
+            # row register's enable, fanned out over a row as wide as the lanes, is then the
+            # state's flip-flop, not the core's valid behind this state's logic (a longest
+            # path of the ULX3S build, 10.7 ns).
             with m.State("READ_WAIT"):
-                m.d.comb += self.read_data.ready.eq(1)
                 with m.If(self.read_data.valid):
-                    m.d.sync += [row.eq(self.read_data.payload), byte_in_row.eq(0), more.eq(1)]
-                    m.next = "READ_SEND"
+                    m.next = "READ_TAKE"
+            with m.State("READ_TAKE"):
+                m.d.comb += self.read_data.ready.eq(1)
+                m.d.sync += [row.eq(self.read_data.payload), byte_in_row.eq(0), more.eq(1)]
+                m.next = "READ_SEND"
             with m.State("READ_SEND"):
                 with m.If(~more):
                     m.d.sync += row_index.eq(row_index + 1)

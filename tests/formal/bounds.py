@@ -73,7 +73,9 @@ class CoreBounds(Elaboratable):
         if hasattr(queue, "buffer"):  # a SpikeQueue (or a copy broken on purpose)
             fifo, depth = queue.buffer, queue.buffer.depth
             m.d.comb += [Assert(queue.pushed <= depth), Assert(queue.remaining <= depth),
-                         Assert(queue.drained == (queue.remaining == 0))]
+                         Assert(queue.drained == (queue.remaining == 0)),
+                         Assert(queue.none_pushed == (queue.pushed == 0)),
+                         Assert(queue.one_pushed == (queue.pushed == 1))]
             # No spike lost or duplicated: at every switch, the layer just run took exactly one
             # event for each spike that the layer before it queued (the set bits of its records).
             bits = Signal(range(params.lanes + 1))
