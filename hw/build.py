@@ -178,6 +178,27 @@ def _follow(child: subprocess.Popen, path: Path, progress, every: float) -> None
             time.sleep(min(1.0, every / 4))
 
 
+#: nextpnr-ice40's error when its placer cannot legalise (the UP5K's logic blocks share one
+#: clock enable among eight cells, and enables it has put on global buffers crowd them).
+_NO_LEGAL_PLACEMENT = "Unable to find legal placement"
+
+
+def _place(command: list[str], out: Path, family: str, progress) -> None:
+    """nextpnr once; on the iCE40, if no legal placement is found, once more without clock
+    enables on global buffers (``--no-promote-ce``), saying so: a design 81 % full with a few
+    wide enables (the reply vector, the sequencer's wait count) fails the first way at
+    random. Returns when a run succeeds; raises the last failure."""
+    try:
+        _run(command, out, "pnr.log", progress)
+    except BuildError as error:
+        if family != "ice40" or _NO_LEGAL_PLACEMENT not in str(error):
+            raise
+        progress("build: nextpnr found no legal placement with clock enables on global buffers: "
+                 "again with --no-promote-ce")
+        (out / "pnr.log").rename(out / "pnr-promoted-ce.log")
+        _run([*command, "--no-promote-ce"], out, "pnr.log", progress)
+
+
 def _fmax(pnr: dict) -> float:
     """The slowest clock's Fmax in a nextpnr report (MHz)."""
     return min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
@@ -280,7 +301,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
             seed, by_seed = _place_with_seeds(command, out, [netlist, spec.constraints], routed, seeds,
                                               workers, scheduler, progress)
         else:
-            _run(command, out, "pnr.log", progress)
+            _place(command, out, spec.family, progress)
         pnr = json.loads((out / "pnr-report.json").read_text())
         fmax = _fmax(pnr)
         placed = PlaceAndRoute(

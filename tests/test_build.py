@@ -135,6 +135,23 @@ def test_seeds_place_each_in_its_own_folder_and_the_fastest_placement_is_kept(tm
     assert len([line for line in said if line.startswith("build: nextpnr seed ")]) == 4
 
 
+def test_an_ice40_placement_that_cannot_be_legalised_is_tried_again_without_enables_on_globals(tmp_path):
+    import sys
+
+    from firstspike.hw.build import BuildError, _place
+    script = tmp_path / "fake_nextpnr.py"
+    script.write_text("import sys\n"
+                      "if '--no-promote-ce' in sys.argv:\n    print('Info: placed'); sys.exit(0)\n"
+                      "print('ERROR: Unable to find legal placement for all cells'); sys.exit(1)\n")
+    said: list[str] = []
+    _place([sys.executable, str(script)], tmp_path, "ice40", said.append)
+    assert (tmp_path / "pnr.log").read_text().strip() == "Info: placed"
+    assert "Unable to find legal placement" in (tmp_path / "pnr-promoted-ce.log").read_text()
+    assert any("--no-promote-ce" in line for line in said)
+    with pytest.raises(BuildError):  # the ECP5's flow has no such retry
+        _place([sys.executable, str(script)], tmp_path, "ecp5", said.append)
+
+
 def test_a_failing_place_and_route_names_its_log_and_shows_its_last_lines(tmp_path):
     from firstspike.hw.build import BuildError, _run
     with pytest.raises(BuildError) as failed:

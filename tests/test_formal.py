@@ -184,7 +184,7 @@ def test_every_stream_out_of_the_core_obeys_the_stream_rules(kernel, schedule, c
 def test_the_core_proof_fails_on_a_core_that_withdraws_its_result(tmp_path):
     from firstspike.hw.core import stepped, top
     from firstspike.sw.params import Schedule
-    broken = mutated(stepped, "with m.If(results.ready):", "with m.If(1):")
+    broken = mutated(stepped, "with m.If(results.ready & ~seq.counted):", "with m.If(~seq.counted):")
     original = top.stepped_sequence
     top.stepped_sequence = broken.stepped_sequence
     try:
