@@ -20,8 +20,12 @@ def _module(cell: str, depth: int = 4) -> str:
 
 
 def critical_path_summary(pnr_report: dict) -> dict | None:
-    """The slowest critical path of a nextpnr report, or None if it lists none."""
+    """The slowest register-to-register critical path of a nextpnr report (the one its Fmax
+    is from; a path from or to a pin, ``<async>``, only where there is none), or None if it
+    lists none."""
     paths = pnr_report.get("critical_paths") or []
+    clocked = [p for p in paths if "<async>" not in (p.get("from", ""), p.get("to", ""))]
+    paths = clocked or paths
     if not paths:
         return None
     slowest = max(paths, key=lambda p: sum(step.get("delay", 0.0) for step in p.get("path", [])))

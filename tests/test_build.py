@@ -152,6 +152,21 @@ def test_an_ice40_placement_that_cannot_be_legalised_is_tried_again_without_enab
         _place([sys.executable, str(script)], tmp_path, "ecp5", said.append)
 
 
+def test_the_reported_critical_path_is_the_register_path_fmax_comes_from_not_a_pins_path():
+    from firstspike.hw.timing import critical_path_summary
+
+    def path(source: str, sink: str, delays: list[tuple[str, float]]) -> dict:
+        return {"from": source, "to": sink, "path": [
+            {"type": kind, "delay": delay, "from": {"cell": f"top.core.a{k}"}, "to": {"cell": f"top.core.b{k}"}}
+            for k, (kind, delay) in enumerate(delays)]}
+    clocked = path("posedge clk", "posedge clk", [("clk-to-q", 0.5), ("routing", 6.0), ("logic", 0.2), ("setup", 0.0)])
+    to_pin = path("posedge clk", "<async>", [("clk-to-q", 0.5), ("routing", 9.9), ("logic", 0.3)])
+    summary = critical_path_summary({"critical_paths": [to_pin, clocked]})
+    assert summary is not None and summary["total_ns"] == pytest.approx(6.7) and summary["logic_levels"] == 1
+    only_pins = critical_path_summary({"critical_paths": [to_pin]})
+    assert only_pins is not None and only_pins["total_ns"] == pytest.approx(10.7)
+
+
 def test_a_failing_place_and_route_names_its_log_and_shows_its_last_lines(tmp_path):
     from firstspike.hw.build import BuildError, _run
     with pytest.raises(BuildError) as failed:
