@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from amaranth import Array, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 
-from firstspike.sw.cycles import STEPPED_WEIGHT_READ, WEIGHT_BANK_ROWS, WIDE_CHOICE
+from firstspike.sw.cycles import STEPPED_WEIGHT_READ, WEIGHT_BANK_ROWS, weight_read_latency
 
 from .blockram import DP16KD_ROWS, RegisteredBlockRAM, fabric_family, row_memory_signature
 
@@ -94,13 +94,13 @@ class BankedMemory(wiring.Component):
         return -(-self.depth // BANK_ROWS)
 
     @property
-    def staged(self) -> bool:
-        """Whether each bank's output is registered once more before the choice."""
-        return self.banks > WIDE_CHOICE
+    def latency(self) -> int:
+        return weight_read_latency(self.banks)
 
     @property
-    def latency(self) -> int:
-        return STEPPED_WEIGHT_READ + self.staged
+    def staged(self) -> bool:
+        """Whether each bank's output is registered once more before the choice."""
+        return self.latency > STEPPED_WEIGHT_READ
 
     def elaborate(self, platform):
         m = Module()

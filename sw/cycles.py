@@ -30,7 +30,7 @@ from .topology import Conv2d
 
 __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
            "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "WEIGHT_BANK_ROWS", "WIDE_CHOICE", "weight_banks",
-           "stepped_weight_read", "stepped_drain", "stepped_layer_change", "stepped_step_change",
+           "weight_read_latency", "stepped_weight_read", "stepped_drain", "stepped_layer_change", "stepped_step_change",
            "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
@@ -74,9 +74,14 @@ def weight_banks(params: CoreParams, lanes: int | None = None) -> int:
     return -(-rows // WEIGHT_BANK_ROWS)
 
 
+def weight_read_latency(banks: int) -> int:
+    """Cycles from a weight row's address to the row, for weight rows in ``banks`` banks."""
+    return STEPPED_WEIGHT_READ + (banks > WIDE_CHOICE)
+
+
 def stepped_weight_read(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles from a weight row's address to the row on the stepped core."""
-    return STEPPED_WEIGHT_READ + (weight_banks(params, lanes) > WIDE_CHOICE)
+    return weight_read_latency(weight_banks(params, lanes))
 
 
 def stepped_drain(params: CoreParams, lanes: int | None = None) -> int:

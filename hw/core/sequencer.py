@@ -301,7 +301,7 @@ def sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, layers: Lay
         with m.State("LAYER_END"):
             m.d.comb += busy.eq(1)
             m.d.comb += seq.count.eq(1)
-            m.d.sync += [wait.eq(wait + 1)]
+            m.d.sync += wait.eq(wait + 1)
             # The queue switches at ``wait == LAYERED_DRAIN - 1``, with stage 2b's push of
             # the last record; from a register set the cycle before.
             m.d.sync += switching.eq(wait == LAYERED_DRAIN - 2)

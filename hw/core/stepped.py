@@ -348,7 +348,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("SETTLE"):  # the last fold on its way to stage 2a (the weights' read), then 2b and 2c
             m.d.comb += busy.eq(1)
             m.d.comb += seq.count.eq(1)
-            m.d.sync += [settled.eq(settled + 1)]
+            m.d.sync += settled.eq(settled + 1)
             with m.If(settled == settle - 1):
                 m.next = "DRAIN"
         with m.State("DRAIN"):  # the last fold's stage 2d reports the run's spikes
@@ -383,7 +383,7 @@ def stepped_sequence(m: Module, params: CoreParams, layout: MemoryLayout, *, lay
         with m.State("FINISH"):  # the decision unit settles
             m.d.comb += busy.eq(1)
             m.d.comb += seq.count.eq(1)
-            m.d.sync += [wait.eq(wait + 1)]
+            m.d.sync += wait.eq(wait + 1)
             with m.If(wait == finish - 1):
                 m.next = "DONE"
         with m.State("NEXT_STEP"):  # waiting for the input stream (not counted: a stall)
@@ -464,7 +464,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
                          seq.op.step.eq(step), seq.weight_row.eq(units.weight_row + fold),
                          seq.state_row.eq(units.state_row + fold), seq.position.eq(units.position)]
             m.d.comb += seq.count.eq(1)
-            m.d.sync += [owed.eq(units.fed)]
+            m.d.sync += owed.eq(units.fed)
             with m.If(fold == 0):
                 m.d.comb += [touched.mark.eq(1), touched.mark_position.eq(units.position)]
             with m.If(last_fold):
@@ -483,7 +483,7 @@ def _conv_states(m: Module, run: _ConvRun, *, layers: Layers, source: SteppedSou
             m.d.sync += seq.error.eq(1)
         with m.Elif(owed & known):  # the cycle of an event that reached no output
             m.d.comb += seq.count.eq(1)
-            m.d.sync += [owed.eq(0)]
+            m.d.sync += owed.eq(0)
         with m.Elif(known):  # the step's adds are done: the turn
             m.d.comb += seq.count.eq(1)
             m.d.sync += [sweep.eq(sweep_now), swept.eq(0), started.eq(0)]
