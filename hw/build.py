@@ -204,14 +204,15 @@ def _fmax(pnr: dict) -> float:
     return min((domain["achieved"] for domain in pnr.get("fmax", {}).values()), default=0.0)
 
 
-def _place_seed(job: tuple[list[str], str, int]) -> float:
-    """One seed's place-and-route in its own folder (a cluster job): its Fmax."""
-    command, folder, seed = job
-    _run([*command, "--seed", str(seed)], Path(folder), "pnr.log")
+def _place_seed(job: tuple[list[str], str, str, int]) -> float:
+    """One seed's place-and-route in its own folder (a cluster job, the iCE40's retry
+    included, silent): its Fmax."""
+    command, folder, family, seed = job
+    _place([*command, "--seed", str(seed)], Path(folder), family, lambda line: None)
     return _fmax(json.loads((Path(folder) / "pnr-report.json").read_text()))
 
 
-def _place_with_seeds(command: list[str], out: Path, inputs: list[str], routed: str, seeds: int,
+def _place_with_seeds(command: list[str], out: Path, family: str, inputs: list[str], routed: str, seeds: int,
                       workers: int | None, scheduler: str | None, progress) -> tuple[int, dict[int, float]]:
     """nextpnr with seeds 1 … ``seeds`` (folders ``seed-K`` under ``out``, each with the
     netlist and constraints: the tools see only their own folder), the fastest's log,
@@ -224,7 +225,7 @@ def _place_with_seeds(command: list[str], out: Path, inputs: list[str], routed: 
         folder.mkdir(exist_ok=True)
         for name in inputs:
             shutil.copyfile(out / name, folder / name)
-        jobs.append((command, str(folder), seed))
+        jobs.append((command, str(folder), family, seed))
     by_seed: dict[int, float] = {}
     with open_cluster(workers, scheduler) as client:
         for index, fmax in run_jobs(client, _place_seed, jobs):
@@ -298,7 +299,7 @@ def build_board(board: str, model: Model, lanes: int, out_dir: str | Path, *, ba
                    "--report", "pnr-report.json"]
         seed, by_seed = None, None
         if seeds > 1:
-            seed, by_seed = _place_with_seeds(command, out, [netlist, spec.constraints], routed, seeds,
+            seed, by_seed = _place_with_seeds(command, out, spec.family, [netlist, spec.constraints], routed, seeds,
                                               workers, scheduler, progress)
         else:
             _place(command, out, spec.family, progress)

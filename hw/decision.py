@@ -6,7 +6,7 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from firstspike.sw.cycles import decision_latency, passes_span_steps
+from firstspike.sw.cycles import decision_lanes, decision_latency, passes_span_steps
 from firstspike.sw.params import CoreParams
 
 __all__ = ["DecisionUnit", "higher", "earlier", "merge_level"]
@@ -58,14 +58,16 @@ class DecisionUnit(wiring.Component):
     order; within a ramp pass that spans empty steps the lanes' steps differ, and the
     comparison trees then rank by step first.
 
-    The lanes' values are registered at the comparison trees' leaves (``P > 1``), and every
-    level of the trees takes two cycles (compare, then choose): a fold's outcome reaches
-    ``decision`` :attr:`latency` cycles after it arrives.
+    Only the lanes that hold an output neuron come in (:attr:`width`, the first
+    ``min(P, n_outputs)``). Their values are registered at the comparison trees' leaves
+    (more than one lane), and every level of the trees takes two cycles (compare, then
+    choose): a fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
     """
 
     def __init__(self, params: CoreParams):
         self.params = params
-        self.latency = decision_latency(params.lanes) - 1  # the core registers the inputs
+        self.latency = decision_latency(params) - 1  # the core registers the inputs
+        self.width = width = decision_lanes(params)
         p, pb, n_out = params.lanes, params.potential_bits, params.n_outputs
         self._index_shape = range(max(2, params.folds(params.n_layers - 1) * p))
         super().__init__({
@@ -73,10 +75,10 @@ class DecisionUnit(wiring.Component):
             "valid": In(1),
             "final": In(1),
             "fold": In(range(max(2, params.folds(params.n_layers - 1)))),
-            "times": In(unsigned(params.time_bits)).array(p),
-            "fire": In(p),
-            "lanes_valid": In(p),
-            "potential": In(signed(pb)).array(p),
+            "times": In(unsigned(params.time_bits)).array(width),
+            "fire": In(width),
+            "lanes_valid": In(width),
+            "potential": In(signed(pb)).array(width),
             "decision": Out(range(max(2, n_out))),
             "step": Out(params.time_bits),  # the step the decision is final at: the first spike's, or T-1
             "fired": Out(1),
@@ -87,11 +89,11 @@ class DecisionUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         params = self.params
-        p, n_out = params.lanes, params.n_outputs
+        p, width, n_out = params.lanes, self.width, params.n_outputs
         # Only where a ramp pass spans steps do a fold's lanes fire at different steps.
         spans = passes_span_steps(params)
-        index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(p)]
-        m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(p)]
+        index = [Signal(self._index_shape, name=f"index_{lane}") for lane in range(width)]
+        m.d.comb += [index[lane].eq(self.fold * p + lane) for lane in range(width)]
 
         # Two registered halves to every level of the comparison trees, the comparison and
         # the choice: two levels in one cycle were the ULX3S's longest path at P = 32
@@ -99,12 +101,12 @@ class DecisionUnit(wiring.Component):
         # from registers across the die).
         if spans:
             spikes = [(self.fire[lane] & self.valid, self.times[lane], self.potential[lane], index[lane])
-                      for lane in range(p)]
+                      for lane in range(width)]
         else:
-            spikes = [(self.fire[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
-        alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(p)]
+            spikes = [(self.fire[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(width)]
+        alive = [(self.lanes_valid[lane] & self.valid, self.potential[lane], index[lane]) for lane in range(width)]
         side = (self.valid & ~self.clear, self.final, self.times[0])
-        if p > 1:  # a register at the leaves: the lanes' values come from across the die
+        if width > 1:  # a register at the leaves: the lanes' values come from across the die
             spikes, alive = [registered(m, c) for c in spikes], [registered(m, c) for c in alive]
             side = registered(m, side)
         while len(spikes) > 1:

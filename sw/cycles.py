@@ -31,7 +31,7 @@ from .topology import Conv2d
 __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
            "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "WEIGHT_BANK_ROWS", "WIDE_CHOICE", "weight_banks",
            "weight_read_latency", "stepped_weight_read", "stepped_drain", "stepped_layer_change", "stepped_step_change",
-           "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "inference_overhead", "SPIKE_TABLE_LIMITS",
+           "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "decision_lanes", "inference_overhead", "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
            "CONV_TURN", "conv_run_cycles"]
@@ -143,19 +143,30 @@ def _folds(params: CoreParams, lanes: int | None) -> np.ndarray:
     return np.array([params.folds(k, lanes) for k in range(params.n_layers)], np.int64)
 
 
-def decision_latency(lanes: int) -> int:
+def decision_lanes(params: CoreParams, lanes: int | None = None) -> int:
+    """Lanes the decision unit compares: those that hold an output neuron. The output layer
+    fills lanes 0 … n - 1 of each fold (n its neurons at a position), so above n lanes the
+    rest never carry one (Fashion-MNIST at P = 100: 10 of 100). At least two where P > 1:
+    the spike counters behind a wide array settle no later than a two-lane tree."""
+    p = params.lanes if lanes is None else lanes
+    return min(p, max(2, params.channels(params.n_layers - 1)))
+
+
+def decision_latency(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles from the output layer's lanes to a settled decision: a register in front of
-    the decision unit, where ``P > 1`` a second at its trees' leaves (the lanes' values cross
-    the die to it), two for every level of its comparison trees over ``P`` lanes (the
-    comparison, then the choice), and the update of the best so far."""
-    return 1 + (lanes > 1) + 2 * (lanes - 1).bit_length() + 1
+    the decision unit, where it compares more than one lane a second at its trees' leaves
+    (the lanes' values cross the die to it), two for every level of its comparison trees
+    over :func:`decision_lanes` (the comparison, then the choice), and the update of the
+    best so far."""
+    compared = decision_lanes(params, lanes)
+    return 1 + (compared > 1) + 2 * (compared - 1).bit_length() + 1
 
 
 def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles the last layer waits beyond its overhead for the decision to settle (its
     lanes report ``LAYERED_DRAIN - DRAIN`` cycles after a one-stage lane array would)."""
     p = params.lanes if lanes is None else lanes
-    return max(0, decision_latency(p) + LAYERED_DRAIN - DRAIN - layer_overhead(params, lanes))
+    return max(0, decision_latency(params, p) + LAYERED_DRAIN - DRAIN - layer_overhead(params, lanes))
 
 
 def passes_per_layer(params: CoreParams, events: np.ndarray, busy_steps: np.ndarray,
@@ -284,4 +295,4 @@ def stepped_finish(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles after the stepped schedule's last issue: the decision's latency from the lanes,
     which on this schedule report ``stepped_drain - DRAIN`` cycles later."""
     p = params.lanes if lanes is None else lanes
-    return decision_latency(p) + stepped_drain(params, p) - DRAIN
+    return decision_latency(params, p) + stepped_drain(params, p) - DRAIN

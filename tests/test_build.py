@@ -111,7 +111,8 @@ def test_place_and_route_reports_each_phase_as_it_begins_and_its_latest_line_whi
 
 def test_seeds_place_each_in_its_own_folder_and_the_fastest_placement_is_kept(tmp_path):
     """--seeds: every seed's run sees the netlist and constraints in its own folder, and the
-    fastest seed's log, report and routed design become the build's (ties: the lower seed)."""
+    fastest seed's log, report and routed design become the build's (ties: the lower seed);
+    an iCE40 seed without a legal placement is tried again as a single build is."""
     import sys
 
     from firstspike.hw.build import _place_with_seeds
@@ -119,6 +120,8 @@ def test_seeds_place_each_in_its_own_folder_and_the_fastest_placement_is_kept(tm
     script.write_text(
         "import json, pathlib, sys\n"
         "seed = int(sys.argv[sys.argv.index('--seed') + 1])\n"
+        "if seed == 3 and '--no-promote-ce' not in sys.argv:\n"
+        "    print('ERROR: Unable to find legal placement for all cells'); sys.exit(1)\n"
         "assert pathlib.Path('net.json').read_text() == 'netlist' and pathlib.Path('board.lpf').exists()\n"
         "mhz = {1: 90.5, 2: 101.25, 3: 97.0, 4: 101.25}[seed]\n"
         "pathlib.Path('pnr-report.json').write_text(json.dumps({'fmax': {'clk': {'achieved': mhz}}}))\n"
@@ -127,12 +130,13 @@ def test_seeds_place_each_in_its_own_folder_and_the_fastest_placement_is_kept(tm
     (tmp_path / "net.json").write_text("netlist")
     (tmp_path / "board.lpf").write_text("")
     said: list[str] = []
-    seed, by_seed = _place_with_seeds([sys.executable, str(script)], tmp_path, ["net.json", "board.lpf"],
+    seed, by_seed = _place_with_seeds([sys.executable, str(script)], tmp_path, "ice40", ["net.json", "board.lpf"],
                                       "routed.config", 4, workers=1, scheduler=None, progress=said.append)
     assert (seed, by_seed) == (2, {1: 90.5, 2: 101.25, 3: 97.0, 4: 101.25})
     assert (tmp_path / "routed.config").read_text() == "routed by 2"
     assert (tmp_path / "pnr.log").read_text().strip() == "seed 2"
     assert len([line for line in said if line.startswith("build: nextpnr seed ")]) == 4
+    assert "Unable to find legal placement" in (tmp_path / "seed-3" / "pnr-promoted-ce.log").read_text()
 
 
 def test_an_ice40_placement_that_cannot_be_legalised_is_tried_again_without_enables_on_globals(tmp_path):

@@ -317,15 +317,16 @@ def _count_and_decide(m: Module, params: CoreParams, *, valid, last, layer, fold
                 with m.If(count_valid):
                     m.d.sync += seq.layer_spikes[k].eq(seq.layer_spikes[k] + count)
     # The decision unit behind a register: the lane arithmetic and the decision's
-    # comparison trees would otherwise be one long path.
+    # comparison trees would otherwise be one long path. It takes only the lanes that hold
+    # output neurons.
     m.d.sync += [
         decision.valid.eq(valid & last),
         decision.final.eq(final),
         decision.fold.eq(fold),
-        *(decision.times[lane].eq(times[lane]) for lane in range(p)),
-        decision.fire.eq(fire),
-        decision.lanes_valid.eq(lanes_valid),
-        *(decision.potential[lane].eq(potentials[lane]) for lane in range(p)),
+        *(decision.times[lane].eq(times[lane]) for lane in range(decision.width)),
+        decision.fire.eq(fire[:decision.width]),
+        decision.lanes_valid.eq(lanes_valid[:decision.width]),
+        *(decision.potential[lane].eq(potentials[lane]) for lane in range(decision.width)),
     ]
 
 
