@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,7 +43,7 @@ def merge_level(m: Module, candidates: list[tuple], take_right) -> list[tuple]:
 
 
 def registered(m: Module, values: tuple) -> tuple:
-    out = tuple(Signal.like(v) if isinstance(v, Signal) else Signal(len(v)) for v in values)
+    out = tuple(Signal.like(v) if isinstance(v, Signal) else Signal(Value.cast(v).shape()) for v in values)
     m.d.sync += [o.eq(v) for o, v in zip(out, values)]
     return out
 
@@ -61,7 +61,8 @@ class DecisionUnit(wiring.Component):
     Only the lanes that hold an output neuron come in (:attr:`width`, the first
     ``min(P, n_outputs)``). Their values are registered at the comparison trees' leaves
     (more than one lane), and every level of the trees takes two cycles (compare, then
-    choose): a fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
+    choose), and the update of the best so far takes two (its comparisons, then the update):
+    a fold's outcome reaches ``decision`` :attr:`latency` cycles after it arrives.
     """
 
     def __init__(self, params: CoreParams):
@@ -127,17 +128,40 @@ class DecisionUnit(wiring.Component):
         max_value = Signal(signed(params.potential_bits))
         max_index = Signal(self._index_shape)
 
+        def beats(step, value, than_step, than_value):
+            """The same step and a higher value, or (within a pass that spans steps, where a
+            later fold can fire at an earlier step) an earlier step."""
+            won = (step == than_step) & (value > than_value)
+            return won | (step < than_step) if spans else won
+
+        # The best so far is updated from the candidate a register on, whose comparisons
+        # were made the cycle before: with the best then, and with the candidate then, which
+        # is the best now if it won. The comparison and the update's enables were one path
+        # (the iCE40's and the ULX3S's, docs/boards.md).
+        cand = registered(m, (later_valid, later_final, spike_valid, spike_step, spike_value, spike_index,
+                              any_valid, any_value, any_index))
+        (c_valid, c_final, c_spike_valid, c_spike_step, c_spike_value, c_spike_index,
+         c_any_valid, c_any_value, c_any_index) = cand
+        spike_beats_best, spike_beats_cand = Signal(), Signal()
+        any_beats_max, any_beats_cand = Signal(), Signal()
+        m.d.sync += [
+            spike_beats_best.eq(~self.fired | beats(spike_step, spike_value, best_step, best_value)),
+            spike_beats_cand.eq(beats(spike_step, spike_value, c_spike_step, c_spike_value)),
+            any_beats_max.eq(~max_seen | (any_value > max_value)),
+            any_beats_cand.eq(any_value > c_any_value),
+        ]
+        spike_won, any_won = Signal(), Signal()  # the candidate of the cycle before won
+        spike_wins = c_valid & c_spike_valid & Mux(spike_won, spike_beats_cand, spike_beats_best)
+        any_wins = c_valid & c_final & c_any_valid & Mux(any_won, any_beats_cand, any_beats_max)
+        m.d.sync += [spike_won.eq(spike_wins & ~self.clear), any_won.eq(any_wins & ~self.clear)]
         with m.If(self.clear):
             m.d.sync += [self.fired.eq(0), max_seen.eq(0), self.output_fired.eq(0)]
-        with m.Elif(later_valid):
-            earliest = ~self.fired | ((spike_step == best_step) & (spike_value > best_value))
-            if spans:  # within a pass that spans steps, a later fold can fire at an earlier step
-                earliest |= spike_step < best_step
-            with m.If(spike_valid & earliest):
-                m.d.sync += [self.fired.eq(1), best_step.eq(spike_step), best_value.eq(spike_value),
-                             best_index.eq(spike_index)]
-            with m.If(later_final & any_valid & (~max_seen | (any_value > max_value))):
-                m.d.sync += [max_seen.eq(1), max_value.eq(any_value), max_index.eq(any_index)]
+        with m.Else():
+            with m.If(spike_wins):
+                m.d.sync += [self.fired.eq(1), best_step.eq(c_spike_step), best_value.eq(c_spike_value),
+                             best_index.eq(c_spike_index)]
+            with m.If(any_wins):
+                m.d.sync += [max_seen.eq(1), max_value.eq(c_any_value), max_index.eq(c_any_index)]
         with m.If(~self.clear & self.valid):
             for neuron in range(n_out):
                 fold, lane = divmod(neuron, p)

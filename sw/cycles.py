@@ -156,10 +156,11 @@ def decision_latency(params: CoreParams, lanes: int | None = None) -> int:
     """Cycles from the output layer's lanes to a settled decision: a register in front of
     the decision unit, where it compares more than one lane a second at its trees' leaves
     (the lanes' values cross the die to it), two for every level of its comparison trees
-    over :func:`decision_lanes` (the comparison, then the choice), and the update of the
-    best so far."""
+    over :func:`decision_lanes` (the comparison, then the choice), and two for the update
+    of the best so far (its comparisons with the best and with the candidate before it,
+    then the update)."""
     compared = decision_lanes(params, lanes)
-    return 1 + (compared > 1) + 2 * (compared - 1).bit_length() + 1
+    return 1 + (compared > 1) + 2 * (compared - 1).bit_length() + 2
 
 
 def inference_overhead(params: CoreParams, lanes: int | None = None) -> int:

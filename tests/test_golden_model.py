@@ -206,9 +206,9 @@ def test_counts_synaptic_ops_and_cycles() -> None:
     assert result.spike_counts.tolist() == [[2, 3, 1]]
     assert result.synaptic_ops.tolist() == [2 * 5 + 3 * 2]
     # P=2: layer 0 folds 3, layer 1 folds 1: (2+1)*3 + (3+1)*1 + 2 layers * LAYER_OVERHEAD (5),
-    # and the decision's settle: its leaves' register and its one tree level's two registered
-    # halves, two past the overhead
-    assert result.cycles(2).tolist() == [9 + 4 + 10 + 2]
+    # and the decision's settle: its leaves' register, its one tree level's two registered
+    # halves and its update's two cycles, three past the overhead
+    assert result.cycles(2).tolist() == [9 + 4 + 10 + 3]
     assert result.ideal_cycles(2).tolist() == [2 * 3 + 3 * 1]
 
 
@@ -254,14 +254,14 @@ def test_stepped_cycles_of_a_hand_counted_case_step_kernel():
     t = 1 has nothing. Runs: (0, 0) 1 pass, (1, 0) a check pass, (0, 2) 2, (1, 2) 1. Each
     change of layer within a step costs 8 cycles (the weights' 4-cycle read, the two-stage
     lanes' report two registers on, the drain, the next layer's first event), each change of
-    step 7, and the decision settles in 11 at P = 2 (its leaves' register, its tree's one
-    level in two cycles).
+    step 7, and the decision settles in 12 at P = 2 (its leaves' register, its tree's one
+    level in two cycles, its update in two).
     Undecided, t = 3 adds a check pass of each layer."""
     events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
     params = _stepped_params(Kernel.STEP)
     passes = (1 + 2) * 2 + (1 + 1) * 1
-    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 2 * 8 + 1 * 7 + 11]
-    assert stepped_cycles(params, events, np.array([3])).tolist() == [passes + 2 + 1 + 3 * 8 + 2 * 7 + 11]
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 2 * 8 + 1 * 7 + 12]
+    assert stepped_cycles(params, events, np.array([3])).tolist() == [passes + 2 + 1 + 3 * 8 + 2 * 7 + 12]
 
 
 def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
@@ -270,7 +270,7 @@ def test_stepped_cycles_of_a_hand_counted_case_ramp_kernel():
     events = np.array([[[1, 0, 2, 0], [0, 0, 1, 0]]])
     params = _stepped_params(Kernel.RAMP)
     passes = (1 + 1 + 2) * 2 + (1 + 1 + 1) * 1
-    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 3 * 8 + 2 * 7 + 11]
+    assert stepped_cycles(params, events, np.array([2])).tolist() == [passes + 3 * 8 + 2 * 7 + 12]
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.value)

@@ -132,6 +132,9 @@ class CommandHandler(wiring.Component):
         region_refused, region_code = Signal(), Signal(8)  # a region's fault and its NACK code
         region_bytes = Signal(range(256 * widest_row + 1))
         region_row_bytes = Signal(range(widest_row + 1))
+        # A LOAD's payload after the region, worked out before the comparison (negative where
+        # the frame is shorter than a region): no adder in front of ``length_differs``.
+        rows_length = Signal(range(-REGION_BYTES, (1 << len(header.length)) - REGION_BYTES))
         region_end, region_limit = Signal(len(Value.cast(address)) + 1), Signal(range(max(rows) + 1))
         # Who reads the frame bank: the handler itself (COMMIT, region headers) or a part.
         reader = Signal(range(4))
@@ -305,7 +308,7 @@ class CommandHandler(wiring.Component):
             # and the length multiply; the comparisons; the decision (each from registers: no
             # carry chain in front of the reply's enables, no choice in front of the multiply).
             with m.State("ROW_BYTES"):
-                m.d.sync += region_row_bytes.eq(target_row_bytes)
+                m.d.sync += [region_row_bytes.eq(target_row_bytes), rows_length.eq(header.length - REGION_BYTES)]
                 m.next = "CHECK_REGION"
             with m.State("CHECK_REGION"):
                 m.d.sync += [
@@ -317,7 +320,7 @@ class CommandHandler(wiring.Component):
             with m.State("CHECK_LENGTH"):
                 m.d.sync += [too_long.eq(region_bytes > self.max_payload),
                              bad_address.eq((count == 0) | (region_end > region_limit)),
-                             length_differs.eq(header.length != REGION_BYTES + region_bytes)]
+                             length_differs.eq(rows_length != region_bytes)]
                 m.next = "DECIDE_REGION"
             # The first fault's code, then (from registers) the reply or the move.
             with m.State("DECIDE_REGION"):

@@ -207,8 +207,10 @@ class FrameReceiver(wiring.Component):
         at_header = Signal(HEADER_BYTES, init=1)  # one-hot: the header byte at ``position``
         in_payload, at_crc_low, at_crc_high = Signal(), Signal(), Signal()
         payload_end = Signal(range(HEADER_BYTES + self.max_payload + 1))  # HEADER_BYTES + length, once known
-        last_payload = Signal()  # ``position`` is the payload's last byte (from registers)
-        m.d.comb += last_payload.eq(position + 1 == payload_end)
+        # ``position`` is the payload's last byte: a register set as the byte before it (or the
+        # header's last) is taken, so no adder and comparison stand in front of the byte's
+        # enables.
+        last_payload = Signal()
         m.d.comb += [
             checker.data.eq(byte),
             checker.start.eq(start),
@@ -234,8 +236,11 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += in_frame.eq(0)
                 with m.Else():
                     m.d.sync += [header.length.eq(length), payload_end.eq(HEADER_BYTES + length),
+                                 last_payload.eq(length == 1),
                                  bank.eq(Mux(busy[0], 1, 0)), bank_free.eq(~busy.all()),
                                  in_payload.eq(length != 0), at_crc_low.eq(length == 0)]
+            with m.If(in_payload):
+                m.d.sync += last_payload.eq(position + 2 == payload_end)
             with m.If(in_payload & last_payload):
                 m.d.sync += [in_payload.eq(0), at_crc_low.eq(1)]
             with m.If(at_crc_low):
