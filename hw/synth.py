@@ -24,7 +24,8 @@ __all__ = ["synthesize", "synthesis_script", "SynthesisError", "Resources", "FAM
 #: 1-6: 39.4, 39.5, 41.3, 38.6, 39.3, 40.5 MHz against 34.9, 35.8, 37.3, 37.7, 36.8, 37.0
 #: (4,327 logic cells against 4,308; docs/boards.md).
 FAMILIES = {
-    "ice40": ("synth_ice40 -dsp -dffe_min_ce_use 8", ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"), ("SB_MAC16",)),
+    "ice40": ("synth_ice40 -dsp -dffe_min_ce_use 8", ("SB_LUT4",), ("SB_DFF",), ("SB_RAM40_4K", "SB_SPRAM256KA"),
+              ("SB_MAC16",)),
     "ecp5": ("synth_ecp5", ("LUT4",), ("TRELLIS_FF",), ("DP16KD", "PDPW16KD"), ("MULT18X18D", "ALU54B")),
     "xilinx": ("synth_xilinx -family xc7", ("LUT",), ("FD",), ("RAMB18", "RAMB36"), ("DSP48",)),
 }

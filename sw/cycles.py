@@ -31,7 +31,8 @@ from .topology import Conv2d
 __all__ = ["DRAIN", "LAYERED_DRAIN", "LAYERED_WEIGHT_READ", "LAYER_SWITCH", "SOURCE_FILL", "LAYER_OVERHEAD",
            "STEPPED_REPORT", "STEPPED_WEIGHT_READ", "WEIGHT_BANK_ROWS", "WIDE_CHOICE", "weight_banks",
            "weight_read_latency", "stepped_weight_read", "stepped_drain", "stepped_layer_change", "stepped_step_change",
-           "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "decision_lanes", "inference_overhead", "SPIKE_TABLE_LIMITS",
+           "TABLE_PRIMING", "TABLE_READ_AHEAD", "decision_latency", "decision_lanes", "inference_overhead",
+           "SPIKE_TABLE_LIMITS",
            "ramp_skips_empty_steps", "passes_span_steps", "uses_spike_table", "layer_overhead", "passes_per_layer",
            "cycles_per_inference", "ideal_cycles", "stepped_runs", "stepped_cycles", "stepped_finish", "CONV_START",
            "CONV_TURN", "conv_run_cycles"]
